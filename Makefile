@@ -1,0 +1,157 @@
+# lethe: plain Makefile. Probes what the machine has and says so.
+#
+#   make                 library, CLI, tests and benchmarks (build/)
+#   make test            every test (unit, fixtures, CLI bad-input)
+#   make SANITIZE=1 test the same under ASan+UBSan (build-san/)
+#   make DEBUG=1         -O0 -g
+#   make demo            set up nothing, just build and run the main job
+#   make fuzz            libFuzzer harnesses for the file readers (clang)
+#   NO_OMP=1  NATIVE=0  CUDA=1 (later)
+
+CC      ?= gcc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+PKG     ?= pkg-config
+
+BUILD   := build
+OPT     := -O3
+ifeq ($(NATIVE),0)
+ARCH    :=
+else
+ARCH    := -march=native
+endif
+ifeq ($(DEBUG),1)
+OPT     := -O0 -g
+BUILD   := build-debug
+endif
+ifeq ($(SANITIZE),1)
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+BUILD   := build-san
+endif
+
+# -Wno-format-truncation: path buffers are PATH_MAX (4096); gcc -O3 warns on every snprintf into them.
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation $(OPT) $(ARCH) \
+           -Isrc -Iinclude
+LDFLAGS := $(filter -fsanitize=%,$(OPT))
+LDLIBS  := -lm
+
+# ---- probes -------------------------------------------------------------------
+have = $(shell $(PKG) --exists $(1) 2>/dev/null && echo 1)
+
+ifeq ($(call have,openblas),1)
+  CFLAGS += $(shell $(PKG) --cflags openblas)
+  LDLIBS += $(shell $(PKG) --libs openblas)
+  $(info ✓ OpenBLAS found)
+else
+  $(error ✗ OpenBLAS not found: run scripts/setup.sh (apt-get install libopenblas-dev))
+endif
+ifeq ($(call have,lapacke),1)
+  LDLIBS += $(shell $(PKG) --libs lapacke)
+  $(info ✓ LAPACKE found)
+else
+  $(error ✗ LAPACKE not found: run scripts/setup.sh (apt-get install liblapacke-dev))
+endif
+ifeq ($(call have,zlib),1)
+  LDLIBS += $(shell $(PKG) --libs zlib)
+  $(info ✓ zlib found)
+else
+  $(error ✗ zlib not found: run scripts/setup.sh (apt-get install zlib1g-dev))
+endif
+ifeq ($(call have,libcjson),1)
+  CFLAGS += $(shell $(PKG) --cflags libcjson)
+  LDLIBS += $(shell $(PKG) --libs libcjson)
+  $(info ✓ cJSON found)
+else
+  $(error ✗ cJSON not found: run scripts/setup.sh (apt-get install libcjson-dev))
+endif
+ifneq ($(wildcard /usr/include/stb/stb_image_write.h),)
+  CFLAGS += -I/usr/include/stb
+  $(info ✓ stb found)
+else
+  $(error ✗ stb not found: run scripts/setup.sh (apt-get install libstb-dev))
+endif
+ifeq ($(NO_OMP),1)
+  $(info ✗ OpenMP disabled (NO_OMP=1): everything but GEMM runs on one core)
+else
+  ifeq ($(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1),1)
+    CFLAGS += -fopenmp
+    LDFLAGS += -fopenmp
+    $(info ✓ OpenMP found)
+  else
+    $(warning ✗ OpenMP not found: elementwise ops will use one core)
+  endif
+endif
+ifeq ($(call have,cmocka),1)
+  TEST_LIBS := $(shell $(PKG) --libs cmocka)
+  $(info ✓ cmocka found)
+else
+  $(warning ✗ cmocka not found: tests will not build (apt-get install libcmocka-dev))
+endif
+ifneq ($(shell command -v nvcc 2>/dev/null),)
+  $(info ✓ nvcc found (CUDA backend not built yet))
+else
+  $(info ✗ nvcc not found, skipping CUDA)
+endif
+ifneq ($(shell command -v mpicc 2>/dev/null),)
+  $(info ✓ MPI found (not used yet))
+else
+  $(info ✗ MPI not found (multi-process runs disabled))
+endif
+
+# ---- sources ----------------------------------------------------------------------
+LIB_SRC   := $(sort $(wildcard src/core/*.c src/ops/*.c src/ops/cpu/*.c src/nn/*.c src/diffusion/*.c \
+                               src/optim/*.c src/io/*.c src/data/*.c))
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+LIB       := $(BUILD)/liblethe.a
+BIN       := $(BUILD)/lethe
+TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib test demo fuzz clean
+all: $(LIB) $(BIN) $(TESTS) $(BENCHES)
+lib: $(LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/test_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(LIB) $(LDLIBS) $(TEST_LIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+test: all
+	BUILD=$(BUILD) tests/run_all.sh
+
+demo: $(BIN)
+	./$(BIN) demo
+
+# libFuzzer harnesses (clang only); run e.g. build-fuzz/fuzz_safetensors -max_total_time=300
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+build-fuzz/%: fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
+	  -I/usr/include/stb $(shell $(PKG) --cflags openblas libcjson) $< $(LIB_SRC) \
+	  $(shell $(PKG) --libs openblas lapacke zlib libcjson) -lm -fopenmp -o $@
+
+clean:
+	rm -rf build build-san build-debug build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,34 @@
+/*
+ * args.h: table-driven long-flag parsing for the CLI (sd.cpp style): each option is a row
+ * {name, type, &target, help}; --help prints every flag with its current value as the
+ * default. Underscore spellings (--learning_rate) are accepted as aliases so pasted
+ * diffusers commands work.
+ */
+#ifndef LETHE_CLI_ARGS_H
+#define LETHE_CLI_ARGS_H
+
+#include <stdint.h>
+
+typedef enum { ARG_INT, ARG_FLOAT, ARG_STRING, ARG_FLAG, ARG_U64 } arg_type;
+
+typedef struct {
+    const char *name;      // without leading dashes: "steps"
+    arg_type type;
+    void *target;          // int*, float*, const char**, int* (flag: set to 1), uint64_t*
+    const char *help;
+} arg_spec;
+
+enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_ERROR = 2 };
+
+// Parses argv[0..argc) (argv[0] is the first argument after the subcommand). Positional
+// arguments go to pos[0..max_pos). Prints help or a one-line error to stderr.
+int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_specs, int argc, char **argv,
+               const char **pos, int max_pos, int *n_pos);
+
+// The whole command line as one string (for provenance), caller frees.
+char *args_join(int argc, char **argv);
+
+// --threads: OpenMP and OpenBLAS threads (0 = leave the default).
+void cli_set_threads(int n);
+
+#endif

@@ -1,0 +1,332 @@
+/* train.c: the DDPM training loop (see train.h). */
+#include "diffusion/train.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/progress.h"
+#include "core/rng.h"
+#include "io/fsutil.h"
+#include "io/safetensors.h"
+#include "ops/ops.h"
+
+#define STATE_FILE "train_state.safetensors"
+#define LOG_FILE "train_log.jsonl"
+
+void train_opts_default(train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->steps = 3000;
+    o->batch = 64;
+    o->adam = (adamw_config){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-4f,
+                             .max_grad_norm = 1.0f};
+    o->warmup = 200;
+    o->lr_kind = LR_COSINE;
+    o->class_dropout = 0.1f;
+    o->use_ema = 1;
+    o->ema_max_decay = 0.999f;
+    o->ema_inv_gamma = 1.0f;
+    o->ema_power = 0.75f;
+    o->seed = 0;
+    o->checkpoint_every = 500;
+    o->log_every = 10;
+}
+
+typedef struct {
+    lethe_model *m;
+    const lethe_dataset *data;
+    const train_opts *o;
+    lethe_schedule sched;
+    adamw_state adam;
+    float *grads, *ema;                 // backend, table.total floats
+    float *x0, *noise, *xt, *pred, *dpred;
+    float *host_x0;                     // host staging for a batch
+    int *labels, *idx;
+    float *t, *ca, *cb;
+    lethe_arena arena;
+    size_t numel;
+    int step;                           // optimisation steps done
+} trainer;
+
+// ---- state (resume) ------------------------------------------------------------------------
+
+static lethe_status save_state(trainer *tr) {
+    const lethe_model *m = tr->m;
+    size_t total = m->unet.table.total;
+    // st_write sorts by name; the order here does not matter.
+    const char *names[4] = {"adam_m", "adam_v", "ema", "params"};
+    const float *src[4] = {tr->adam.m, tr->adam.v, tr->ema, m->params};
+    float *host = malloc(4 * total * sizeof(float));
+    if (!host) return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing the training state");
+    st_entry e[4];
+    for (int i = 0; i < 4; i++) {
+        ops()->to_host(host + i * total, src[i], total * sizeof(float));
+        e[i] = (st_entry){.name = names[i], .data = host + i * total, .ndim = 1, .shape = {(int64_t)total}};
+    }
+    char step_s[32], seed_s[32], path[4096];
+    snprintf(step_s, sizeof step_s, "%d", tr->step);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)tr->o->seed);
+    char *cfg = unet_config_to_json(&m->unet.cfg);
+    const char *meta[] = {"format", "lethe-train-state-1", "step", step_s, "seed", seed_s, "unet_config", cfg};
+    snprintf(path, sizeof path, "%s/" STATE_FILE, tr->o->out_dir);
+    lethe_status st = st_write(path, e, 4, meta, 4);
+    free(cfg);
+    free(host);
+    return st;
+}
+
+static lethe_status load_state(trainer *tr) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" STATE_FILE, tr->o->out_dir);
+    if (!fs_exists(path))
+        return lethe_fail(LETHE_ERR_IO, "%s: nothing to resume (no training state in %s)", path, tr->o->out_dir);
+    st_file f;
+    lethe_status st = st_open(&f, path);
+    if (st) return st;
+    lethe_model *m = tr->m;
+    size_t total = m->unet.table.total;
+    const char *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed"), *cfg_s = st_metadata(&f, "unet_config");
+    char *cfg = unet_config_to_json(&m->unet.cfg);
+    if (!step_s || !seed_s || !cfg_s) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe training state (metadata missing)", path);
+    else if (strcmp(cfg_s, cfg) != 0)
+        st = lethe_fail(LETHE_ERR_ARG, "%s: the saved model config differs from this run's config; resume with the same --config", path);
+    else if (strtoull(seed_s, NULL, 10) != tr->o->seed)
+        st = lethe_fail(LETHE_ERR_ARG, "%s: the run used --seed %s; resume with the same seed", path, seed_s);
+    free(cfg);
+    float *host = st ? NULL : malloc(total * sizeof(float));
+    if (!st && !host) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    const char *names[4] = {"params", "ema", "adam_m", "adam_v"};
+    float *dst[4] = {m->params, tr->ema, tr->adam.m, tr->adam.v};
+    for (int i = 0; !st && i < 4; i++) {
+        if ((st = st_read_f32(&f, names[i], host, total))) break;
+        ops()->to_device(dst[i], host, total * sizeof(float));
+    }
+    if (!st) {
+        tr->step = atoi(step_s);
+        tr->adam.step = tr->step;
+        if (tr->step < 0 || tr->step > tr->o->steps)
+            st = lethe_fail(LETHE_ERR_ARG, "%s: saved step %d is beyond --steps %d", path, tr->step, tr->o->steps);
+    }
+    free(host);
+    st_close(&f);
+    return st;
+}
+
+// Keeps only the log lines of steps <= tr->step (a resumed run rewrites what came after).
+static lethe_status trim_log(trainer *tr) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" LOG_FILE, tr->o->out_dir);
+    if (!fs_exists(path)) return LETHE_OK;
+    uint8_t *bytes;
+    size_t size;
+    lethe_status st = fs_read_all(path, &bytes, &size);
+    if (st) return st;
+    char *out = malloc(size + 1);
+    size_t o = 0;
+    if (!out) { free(bytes); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
+    for (size_t i = 0; i < size;) {
+        size_t j = i;
+        while (j < size && bytes[j] != '\n') j++;
+        char line[4096];
+        size_t len = j - i < sizeof line - 1 ? j - i : sizeof line - 1;
+        memcpy(line, bytes + i, len);
+        line[len] = 0;
+        cJSON *r = cJSON_Parse(line);
+        const cJSON *s = r ? cJSON_GetObjectItemCaseSensitive(r, "step") : NULL;
+        if (s && cJSON_IsNumber(s) && s->valueint <= tr->step) {
+            memcpy(out + o, bytes + i, j - i);
+            o += j - i;
+            out[o++] = '\n';
+        }
+        cJSON_Delete(r);
+        i = j + 1;
+    }
+    out[o] = 0;
+    st = fs_write_text_atomic(path, out);
+    free(out);
+    free(bytes);
+    return st;
+}
+
+static char *provenance_json(trainer *tr) {
+    const train_opts *o = tr->o;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "format", "lethe-model-1");
+    cJSON_AddStringToObject(r, "kind", "trained");
+    cJSON_AddStringToObject(r, "dataset", tr->data->name);
+    cJSON_AddStringToObject(r, "weights", o->use_ema ? "ema" : "live");
+    cJSON_AddNumberToObject(r, "steps_done", tr->step);
+    cJSON_AddNumberToObject(r, "steps_total", o->steps);
+    cJSON_AddNumberToObject(r, "batch", o->batch);
+    cJSON_AddNumberToObject(r, "learning_rate", o->adam.lr);
+    cJSON_AddNumberToObject(r, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(r, "class_dropout", o->class_dropout);
+    cJSON_AddNumberToObject(r, "null_class", tr->m->unet.cfg.num_class_embeds > 0 ? tr->m->unet.cfg.num_class_embeds - 1 : -1);
+    if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);
+    char *s = cJSON_Print(r);
+    cJSON_Delete(r);
+    return s;
+}
+
+static lethe_status checkpoint(trainer *tr) {
+    lethe_status st = save_state(tr);
+    if (st) return st;
+    char *prov = provenance_json(tr);
+    st = model_save(tr->m, tr->o->use_ema ? tr->ema : tr->m->params, tr->o->out_dir, prov);
+    free(prov);
+    return st;
+}
+
+// ---- one step -----------------------------------------------------------------------------
+
+static lethe_status train_step(trainer *tr, float *loss_out, double *grad_norm, float *lr_out) {
+    lethe_model *m = tr->m;
+    const train_opts *o = tr->o;
+    const lethe_dataset *d = tr->data;
+    int B = o->batch, k = tr->step, T = tr->sched.cfg.num_train_timesteps;
+    int null_label = m->unet.cfg.num_class_embeds - 1;
+    uint64_t seed = o->seed;
+    size_t sz = (size_t)B * tr->numel;
+
+    for (int i = 0; i < B; i++) {
+        tr->idx[i] = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_BATCH, (uint64_t)k, 0), (uint64_t)i, (uint32_t)d->n);
+        int t = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)k, 0), (uint64_t)i, (uint32_t)T);
+        tr->t[i] = (float)t;
+        double abar = tr->sched.alphas_cumprod[t];
+        tr->ca[i] = (float)sqrt(abar);
+        tr->cb[i] = (float)sqrt(1.0 - abar);
+    }
+    dataset_batch(d, tr->idx, B, tr->host_x0, tr->labels);
+    if (null_label >= 0) {
+        for (int i = 0; i < B; i++)
+            if (lethe_rand_uniform(seed, lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)k, 0), (uint64_t)i) < o->class_dropout)
+                tr->labels[i] = null_label;
+    }
+    ops()->to_device(tr->x0, tr->host_x0, sz * sizeof(float));
+    ops()->randn(tr->noise, sz, seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)k, 0), 0);
+    // x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps   (add_noise)
+    ops()->axpbz_rows(tr->xt, tr->ca, tr->x0, tr->cb, tr->noise, B, tr->numel);
+
+    arena_reset(&tr->arena);
+    nn_ctx ctx = {.arena = &tr->arena, .train = 1, .seed = seed, .step = (uint64_t)k};
+    lethe_status st = unet_forward(&m->unet, m->params, &ctx, tr->pred, tr->xt, tr->t,
+                                   null_label >= 0 ? tr->labels : NULL, B);
+    if (st) return st;
+    float loss = ops()->mse_forward(tr->pred, tr->noise, sz);
+    *loss_out = loss;
+    if (!isfinite(loss)) return lethe_fail(LETHE_ERR_NUMERIC, "loss is %g at step %d: stopping; the last checkpoint is kept", (double)loss, k + 1);
+
+    size_t total = m->unet.table.total;
+    ops()->fill(tr->grads, 0.0f, total);
+    ops()->fill(tr->dpred, 0.0f, sz);
+    ops()->mse_backward(tr->dpred, tr->pred, tr->noise, sz, 1.0f);
+    if ((st = unet_backward(&m->unet, m->params, tr->grads, &tr->arena, tr->dpred, NULL))) return st;
+    if (!ops()->all_finite(tr->grads, total))
+        return lethe_fail(LETHE_ERR_NUMERIC, "gradients are NaN/Inf at step %d: stopping; the last checkpoint is kept", k + 1);
+
+    float lr = lr_at(o->lr_kind, o->adam.lr, k, o->warmup, o->steps);
+    adamw_update(&tr->adam, m->params, tr->grads, NULL, lr, grad_norm);
+    tr->step++;
+    if (o->use_ema) ops()->ema_update(tr->ema, m->params, total, ema_decay_at(tr->step, o->ema_inv_gamma, o->ema_power, o->ema_max_decay));
+    *lr_out = lr;
+    return LETHE_OK;
+}
+
+// ---- loop ------------------------------------------------------------------------------------
+
+static void trainer_free(trainer *tr) {
+    adamw_free(&tr->adam);
+    ops()->release(tr->grads); ops()->release(tr->ema);
+    ops()->release(tr->x0); ops()->release(tr->noise); ops()->release(tr->xt);
+    ops()->release(tr->pred); ops()->release(tr->dpred);
+    free(tr->host_x0); free(tr->labels); free(tr->idx); free(tr->t); free(tr->ca); free(tr->cb);
+    arena_free(&tr->arena);
+    schedule_free(&tr->sched);
+}
+
+lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_opts *o, int resume) {
+    const unet_config *c = &m->unet.cfg;
+    if (data->c != c->in_channels || data->h != c->sample_size || data->w != c->sample_size)
+        return lethe_fail(LETHE_ERR_SHAPE, "dataset %s has images %dx%dx%d but the model takes %dx%dx%d", data->name,
+                          data->c, data->h, data->w, c->in_channels, c->sample_size, c->sample_size);
+    if (c->num_class_embeds > 0 && data->n_classes > c->num_class_embeds - 1)
+        return lethe_fail(LETHE_ERR_SHAPE, "dataset %s has %d classes but the model has %d (+ null)", data->name,
+                          data->n_classes, c->num_class_embeds - 1);
+    if (o->steps < 1 || o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--steps and --batch must be positive");
+    if (data->n < 1) return lethe_fail(LETHE_ERR_ARG, "dataset %s is empty", data->name);
+    lethe_status st = fs_ensure_writable_dir(o->out_dir);
+    if (st) return st;
+
+    trainer tr = {.m = m, .data = data, .o = o};
+    tr.numel = (size_t)c->in_channels * c->sample_size * c->sample_size;
+    size_t total = m->unet.table.total, sz = (size_t)o->batch * tr.numel;
+    arena_init(&tr.arena);
+    if ((st = schedule_init(&tr.sched, &m->sched))) return st;
+    if ((st = adamw_init(&tr.adam, &o->adam, total))) { schedule_free(&tr.sched); return st; }
+    tr.grads = ops()->alloc(total * sizeof(float));
+    tr.ema = ops()->alloc(total * sizeof(float));
+    tr.x0 = ops()->alloc(sz * sizeof(float)); tr.noise = ops()->alloc(sz * sizeof(float));
+    tr.xt = ops()->alloc(sz * sizeof(float)); tr.pred = ops()->alloc(sz * sizeof(float));
+    tr.dpred = ops()->alloc(sz * sizeof(float));
+    tr.host_x0 = malloc(sz * sizeof(float));
+    tr.labels = malloc((size_t)o->batch * sizeof(int)); tr.idx = malloc((size_t)o->batch * sizeof(int));
+    tr.t = malloc((size_t)o->batch * sizeof(float)); tr.ca = malloc((size_t)o->batch * sizeof(float));
+    tr.cb = malloc((size_t)o->batch * sizeof(float));
+    if (!tr.grads || !tr.ema || !tr.x0 || !tr.noise || !tr.xt || !tr.pred || !tr.dpred || !tr.host_x0 || !tr.labels ||
+        !tr.idx || !tr.t || !tr.ca || !tr.cb) {
+        trainer_free(&tr);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for training buffers (batch %d)", o->batch);
+    }
+    ops()->copy(tr.ema, m->params, total);
+    snprintf(m->dataset, sizeof m->dataset, "%s", data->name);
+    for (int i = 0; i < data->n_classes && i < m->n_classes; i++) snprintf(m->class_names[i], 32, "%s", data->class_names[i]);
+
+    if (resume) {
+        if ((st = load_state(&tr)) || (st = trim_log(&tr))) { trainer_free(&tr); return st; }
+    } else {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/" LOG_FILE, o->out_dir);
+        if ((st = fs_write_text_atomic(path, ""))) { trainer_free(&tr); return st; }
+    }
+
+    char log_path[4096];
+    snprintf(log_path, sizeof log_path, "%s/" LOG_FILE, o->out_dir);
+    FILE *log = fopen(log_path, "a");
+    if (!log) { trainer_free(&tr); return lethe_fail(LETHE_ERR_IO, "%s: cannot open the training log for appending", log_path); }
+
+    lethe_progress bar;
+    progress_start(&bar, "train", o->steps, tr.step, "img/s");
+    double t0 = lethe_now(), loss_avg = 0;
+    int start = tr.step, avg_n = 0;
+    char extra[96] = "";
+    while (tr.step < o->steps && !(o->stop_after > 0 && tr.step - start >= o->stop_after)) {
+        float loss = 0, lr = 0;
+        double gnorm = 0;
+        if ((st = train_step(&tr, &loss, &gnorm, &lr))) break;
+        loss_avg = avg_n ? 0.9 * loss_avg + 0.1 * loss : loss;
+        avg_n++;
+        if (tr.step % o->log_every == 0 || tr.step == o->steps) {
+            double el = lethe_now() - t0;
+            fprintf(log, "{\"step\": %d, \"loss\": %.8g, \"lr\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.2f, \"elapsed_s\": %.2f}\n",
+                    tr.step, (double)loss, (double)lr, gnorm, (tr.step - start) * (double)o->batch / (el > 0 ? el : 1), el);
+            fflush(log);
+        }
+        snprintf(extra, sizeof extra, "loss %.4f", loss_avg);
+        progress_update(&bar, tr.step, o->batch, extra);
+        if (o->checkpoint_every > 0 && tr.step % o->checkpoint_every == 0 && tr.step < o->steps)
+            if ((st = checkpoint(&tr))) break;
+    }
+    if (fclose(log) != 0 && !st) st = lethe_fail(LETHE_ERR_IO, "%s: could not write the training log (disk full?)", log_path);
+    if (!st) {
+        progress_finish(&bar, extra);
+        st = checkpoint(&tr);
+    } else {
+        fprintf(stderr, "\n");
+    }
+    // Leave the weights the run exports (EMA) in the model for the caller (e.g. demo sampling).
+    if (!st && o->use_ema) ops()->copy(m->params, tr.ema, total);
+    trainer_free(&tr);
+    return st;
+}

@@ -1,0 +1,260 @@
+/* model_io.c: diffusers folder save/load with strict key and shape checks (see model_io.h). */
+#include "io/model_io.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/fsutil.h"
+#include "io/safetensors.h"
+#include "ops/ops.h"
+
+#define WEIGHTS_FILE "diffusion_pytorch_model.safetensors"
+
+static void set_default_class_names(lethe_model *m) {
+    m->n_classes = m->unet.cfg.num_class_embeds > 0 ? m->unet.cfg.num_class_embeds - 1 : 0;
+    for (int i = 0; i < m->n_classes && i < LETHE_MAX_CLASSES; i++) snprintf(m->class_names[i], 32, "%d", i);
+}
+
+lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    lethe_status st = unet_build(&m->unet, cfg);
+    if (st) return st;
+    schedule_config_default(&m->sched);
+    set_default_class_names(m);
+    size_t total = m->unet.table.total;
+    float *host = malloc(total * sizeof(float));
+    m->params = ops()->alloc(total * sizeof(float));
+    if (!host || !m->params) {
+        free(host);
+        model_free(m);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", total);
+    }
+    param_table_init_values(&m->unet.table, host, seed);
+    ops()->to_device(m->params, host, total * sizeof(float));
+    free(host);
+    return LETHE_OK;
+}
+
+void model_free(lethe_model *m) {
+    if (m->params) ops()->release(m->params);
+    m->params = NULL;
+    unet_free(&m->unet);
+}
+
+lethe_status model_class_index(const lethe_model *m, const char *name_or_index, int *out) {
+    if (m->n_classes == 0)
+        return lethe_fail(LETHE_ERR_ARG, "this model is unconditional: it has no classes (asked for '%s')", name_or_index);
+    return class_index_from_names(m->class_names, m->n_classes, name_or_index, out);
+}
+
+// ---- weights -----------------------------------------------------------------------------
+
+// Old diffusers attention names -> current ones (from_pretrained renames them the same way).
+static const char *legacy_name(const char *name, char *buf, size_t cap) {
+    static const char *pairs[][2] = {{".to_q.", ".query."}, {".to_k.", ".key."}, {".to_v.", ".value."}, {".to_out.0.", ".proj_attn."}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const char *at = strstr(name, pairs[i][0]);
+        if (at) {
+            snprintf(buf, cap, "%.*s%s%s", (int)(at - name), name, pairs[i][1], at + strlen(pairs[i][0]));
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+lethe_status model_read_weights(const param_table *t, float *params, const st_file *f, const char *prefix, int strict_keys) {
+    size_t plen = strlen(prefix);
+    char name[PARAM_NAME_MAX + 32], legacy[PARAM_NAME_MAX + 32];
+    int *used = calloc((size_t)f->n_tensors + 1, sizeof *used);
+    if (!used) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_status st = LETHE_OK;
+    int missing = 0;
+    char first_missing[PARAM_NAME_MAX] = "";
+    for (int i = 0; i < t->n; i++) {
+        const param_entry *e = &t->entries[i];
+        snprintf(name, sizeof name, "%s%s", prefix, e->name);
+        const st_tensor *x = st_find(f, name);
+        if (!x) {
+            const char *alt = legacy_name(e->name, legacy + plen, sizeof legacy - plen);
+            if (alt) {
+                memcpy(legacy, prefix, plen);
+                x = st_find(f, legacy);
+            }
+        }
+        if (!x) {
+            if (!missing++) snprintf(first_missing, sizeof first_missing, "%s", e->name);
+            continue;
+        }
+        used[x - f->tensors] = 1;
+        int same = x->ndim == e->ndim;
+        for (int d = 0; same && d < e->ndim; d++) same = x->shape[d] == e->shape[d];
+        if (!same) {
+            char want[64] = "", got[64] = "";
+            for (int d = 0; d < e->ndim; d++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? ", " : "", (long long)e->shape[d]);
+            for (int d = 0; d < x->ndim; d++) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)x->shape[d]);
+            st = lethe_fail(LETHE_ERR_SHAPE, "%s: tensor '%s' has shape [%s], the config needs [%s]", f->path, x->name, got, want);
+            goto done;
+        }
+        if ((st = st_read_f32(f, x->name, params + e->offset, e->numel))) goto done;
+    }
+    if (missing) {
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: %d tensor(s) the config needs are missing, first '%s'", f->path, missing, first_missing);
+        goto done;
+    }
+    if (strict_keys) {
+        int unexpected = 0;
+        const char *first = NULL;
+        for (int i = 0; i < f->n_tensors; i++)
+            if (!used[i] && strncmp(f->tensors[i].name, prefix, plen) == 0) {
+                if (!unexpected++) first = f->tensors[i].name;
+            }
+        if (unexpected) {
+            st = lethe_fail(LETHE_ERR_FORMAT, "%s: %d unexpected tensor(s) the config does not have, first '%s'", f->path, unexpected, first);
+            goto done;
+        }
+    }
+done:
+    free(used);
+    return st;
+}
+
+static lethe_status read_text(const char *path, char **text) {
+    uint8_t *bytes;
+    size_t size;
+    lethe_status st = fs_read_all(path, &bytes, &size);
+    if (st) return st;
+    *text = malloc(size + 1);
+    if (!*text) { free(bytes); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
+    memcpy(*text, bytes, size);
+    (*text)[size] = 0;
+    free(bytes);
+    return LETHE_OK;
+}
+
+static void read_lethe_json(lethe_model *m, const char *path) {
+    char *text;
+    if (!fs_exists(path) || read_text(path, &text)) return;   // optional: diffusers folders made elsewhere have none
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    if (!r) return;
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(r, "class_names");
+    if (cJSON_IsArray(names) && cJSON_GetArraySize(names) == m->n_classes) {
+        for (int i = 0; i < m->n_classes; i++) {
+            const cJSON *s = cJSON_GetArrayItem(names, i);
+            if (cJSON_IsString(s)) snprintf(m->class_names[i], 32, "%s", s->valuestring);
+        }
+    }
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(r, "dataset");
+    if (cJSON_IsString(ds)) snprintf(m->dataset, sizeof m->dataset, "%s", ds->valuestring);
+    cJSON_Delete(r);
+}
+
+lethe_status model_load(lethe_model *m, const char *dir) {
+    memset(m, 0, sizeof *m);
+    char path[4096], wpath[4096];
+    if (!fs_is_dir(dir)) return lethe_fail(LETHE_ERR_IO, "%s: no such model folder", dir);
+    // pipeline folder (unet/ subfolder) or bare model folder
+    snprintf(path, sizeof path, "%s/unet/config.json", dir);
+    snprintf(wpath, sizeof wpath, "%s/unet/" WEIGHTS_FILE, dir);
+    if (!fs_exists(path)) {
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        snprintf(wpath, sizeof wpath, "%s/" WEIGHTS_FILE, dir);
+        if (!fs_exists(path))
+            return lethe_fail(LETHE_ERR_IO, "%s: not a model folder (no unet/config.json or config.json)", dir);
+    }
+    unet_config cfg;
+    lethe_status st = unet_config_load(&cfg, path);
+    if (st) return st;
+    if ((st = model_create(m, &cfg, 0))) return st;
+
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
+    if (fs_exists(path)) {
+        char *text;
+        if ((st = read_text(path, &text))) goto fail;
+        st = schedule_config_from_json(&m->sched, text, path);
+        free(text);
+        if (st) goto fail;
+    }
+
+    st_file f;
+    if ((st = st_open(&f, wpath))) goto fail;
+    size_t total = m->unet.table.total;
+    float *host = calloc(total, sizeof(float));
+    if (!host) { st_close(&f); st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail; }
+    st = model_read_weights(&m->unet.table, host, &f, "", 1);
+    st_close(&f);
+    if (!st) ops()->to_device(m->params, host, total * sizeof(float));
+    free(host);
+    if (st) goto fail;
+
+    snprintf(path, sizeof path, "%s/lethe.json", dir);
+    read_lethe_json(m, path);
+    return LETHE_OK;
+fail:
+    model_free(m);
+    return st;
+}
+
+lethe_status model_save(const lethe_model *m, const float *weights, const char *dir, const char *lethe_json) {
+    char path[4096];
+    lethe_status st;
+    snprintf(path, sizeof path, "%s/unet", dir);
+    if ((st = fs_mkdir_p(path))) return st;
+    snprintf(path, sizeof path, "%s/scheduler", dir);
+    if ((st = fs_mkdir_p(path))) return st;
+
+    const param_table *t = &m->unet.table;
+    size_t total = t->total;
+    float *host = malloc(total * sizeof(float));
+    st_entry *entries = calloc((size_t)t->n, sizeof *entries);
+    if (!host || !entries) { free(host); free(entries); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
+    ops()->to_host(host, weights, total * sizeof(float));
+    for (int i = 0; i < t->n; i++) {
+        const param_entry *e = &t->entries[i];
+        entries[i].name = e->name;
+        entries[i].data = host + e->offset;
+        entries[i].ndim = e->ndim;
+        for (int d = 0; d < e->ndim; d++) entries[i].shape[d] = e->shape[d];
+    }
+    snprintf(path, sizeof path, "%s/unet/" WEIGHTS_FILE, dir);
+    const char *meta[] = {"format", "pt"};
+    st = st_write(path, entries, t->n, meta, 1);
+    free(entries);
+    free(host);
+    if (st) return st;
+
+    char *cfg = unet_config_to_json(&m->unet.cfg);
+    snprintf(path, sizeof path, "%s/unet/config.json", dir);
+    st = fs_write_text_atomic(path, cfg);
+    free(cfg);
+    if (st) return st;
+
+    char *sched = schedule_config_to_json(&m->sched, "DDPMScheduler");
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
+    st = fs_write_text_atomic(path, sched);
+    free(sched);
+    if (st) return st;
+
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    st = fs_write_text_atomic(path,
+                              "{\n  \"_class_name\": \"DDPMPipeline\",\n  \"_diffusers_version\": \"0.30.0\",\n"
+                              "  \"scheduler\": [\"diffusers\", \"DDPMScheduler\"],\n  \"unet\": [\"diffusers\", \"UNet2DModel\"]\n}\n");
+    if (st) return st;
+
+    // lethe.json: the caller's provenance, with class names and dataset filled in.
+    cJSON *r = lethe_json ? cJSON_Parse(lethe_json) : NULL;
+    if (!r) r = cJSON_CreateObject();
+    if (!cJSON_GetObjectItemCaseSensitive(r, "format")) cJSON_AddStringToObject(r, "format", "lethe-model-1");
+    if (!cJSON_GetObjectItemCaseSensitive(r, "dataset")) cJSON_AddStringToObject(r, "dataset", m->dataset);
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "class_names");
+    cJSON *names = cJSON_AddArrayToObject(r, "class_names");
+    for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[i]));
+    char *text = cJSON_Print(r);
+    cJSON_Delete(r);
+    snprintf(path, sizeof path, "%s/lethe.json", dir);
+    st = fs_write_text_atomic(path, text);
+    free(text);
+    return st;
+}

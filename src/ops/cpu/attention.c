@@ -1,0 +1,136 @@
+/*
+ * attention.c: multi-head scaled dot-product self-attention core (no projections), as
+ * F.scaled_dot_product_attention(q, k, v, scale=scale) on heads split from channels.
+ *
+ *   q, k, v, o (n, l, heads*head_dim); head h of token i is channels [h*D, (h+1)*D)
+ *   per (sample, head):  S = scale q k^T (l, l),  P = softmax over keys (row max
+ *   subtracted),  o = P v;  P saved in probs (n, heads, l, l)
+ * Backward, row i of P at a time (so no (l, l) temporary):
+ *   dP_i = dout_i v^T,  dS_i = P_i * (dP_i - <P_i, dP_i>),
+ *   dq_i += scale dS_i k,  dk_j += scale dS_ij q_i,  dv_j += P_ij dout_i
+ *
+ * Threads: OpenMP over (sample, head) pairs; each pair writes only its own channel slice,
+ * so there are no races. The per-head matrices are small (l <= a few hundred, D <= 64 in
+ * the models lethe trains), too small for sgemm calls to pay off, so the products are
+ * plain loops written as axpys over a contiguous dimension (they vectorise without
+ * -ffast-math).
+ * K (forward) and V (backward) of the pair are first transposed to (D, l) in scratch so
+ * the score row is an axpy over keys.
+ */
+#include "ops/cpu/cpu.h"
+
+// floats of scratch per thread: a (D, l) transpose and one row of l, rounded to 64 bytes
+static size_t per_thread_floats(int l, int d) { return ((size_t)d * l + (size_t)l + 15) / 16 * 16; }
+
+// dst (D, l) = src rows j < l of D floats with row stride ld, transposed
+static void transpose_head(float *dst, const float *src, int l, int d, size_t ld) {
+    for (int j = 0; j < l; j++)
+        for (int c = 0; c < d; c++) dst[(size_t)c * l + j] = src[(size_t)j * ld + c];
+}
+
+// row (l) = sum_c a[c] * bt[c, :] with bt (D, l)
+static void row_times_t(float *row, const float *a, const float *bt, int l, int d) {
+    for (int j = 0; j < l; j++) row[j] = 0.0f;
+    for (int c = 0; c < d; c++) {
+        const float ac = a[c];
+        const float *b = bt + (size_t)c * l;
+        for (int j = 0; j < l; j++) row[j] += ac * b[j];
+    }
+}
+
+// o (n, l, H*D) = softmax(scale q k^T) v per (sample, head); probs (n, H, l, l) saved
+void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v,
+                                 int n, int l, int heads, int head_dim, float scale) {
+    const int D = head_dim, pairs = n * heads;
+    const size_t C = (size_t)heads * D, per = per_thread_floats(l, D);
+    const size_t bytes = per * (size_t)lethe_cpu_max_threads() * sizeof(float);
+    float *scratch = lethe_cpu_scratch(bytes);
+    if (!scratch) {
+        lethe_cpu_poison(o, (size_t)n * l * C, "attention_forward", bytes);
+        return;
+    }
+    #pragma omp parallel for schedule(dynamic, 1) if ((size_t)pairs * l * l * D > LETHE_CPU_PAR_MIN)
+    for (int pr = 0; pr < pairs; pr++) {
+        const int s = pr / heads, h = pr % heads;
+        float *kt = scratch + per * (size_t)lethe_cpu_thread_id();
+        const size_t base = (size_t)s * l * C + (size_t)h * D;   // token 0 of this head
+        const float *qh = q + base, *kh = k + base, *vh = v + base;
+        float *oh = o + base, *ph = probs + (size_t)pr * l * l;
+        transpose_head(kt, kh, l, D, C);
+        for (int i = 0; i < l; i++) {
+            float *row = ph + (size_t)i * l;
+            row_times_t(row, qh + (size_t)i * C, kt, l, D);
+            float mx = -INFINITY;
+            for (int j = 0; j < l; j++) {
+                row[j] *= scale;
+                mx = row[j] > mx ? row[j] : mx;
+            }
+            for (int j = 0; j < l; j++) row[j] = lethe_cpu_expf(row[j] - mx);
+            const float inv = (float)(1.0 / lethe_cpu_sum_f64(row, (size_t)l));
+            for (int j = 0; j < l; j++) row[j] *= inv;
+            float *oi = oh + (size_t)i * C;
+            for (int c = 0; c < D; c++) oi[c] = 0.0f;
+            for (int j = 0; j < l; j++) {
+                const float pj = row[j];
+                const float *vj = vh + (size_t)j * C;
+                for (int c = 0; c < D; c++) oi[c] += pj * vj[c];
+            }
+        }
+    }
+}
+
+// dq, dk, dv (n, l, H*D) += gradients given dout (n, l, H*D) and the saved probs; any may be NULL
+void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                  const float *q, const float *k, const float *v, const float *probs,
+                                  int n, int l, int heads, int head_dim, float scale) {
+    if (!dq && !dk && !dv) return;
+    const int D = head_dim, pairs = n * heads;
+    const size_t C = (size_t)heads * D, per = per_thread_floats(l, D);
+    const size_t bytes = per * (size_t)lethe_cpu_max_threads() * sizeof(float);
+    float *scratch = lethe_cpu_scratch(bytes);
+    if (!scratch) {
+        lethe_cpu_poison(dq, (size_t)n * l * C, "attention_backward", bytes);
+        lethe_cpu_poison(dk, (size_t)n * l * C, "attention_backward", bytes);
+        lethe_cpu_poison(dv, (size_t)n * l * C, "attention_backward", bytes);
+        return;
+    }
+    #pragma omp parallel for schedule(dynamic, 1) if ((size_t)pairs * l * l * D > LETHE_CPU_PAR_MIN)
+    for (int pr = 0; pr < pairs; pr++) {
+        const int s = pr / heads, h = pr % heads;
+        float *vt = scratch + per * (size_t)lethe_cpu_thread_id();
+        float *drow = vt + (size_t)D * l;
+        const size_t base = (size_t)s * l * C + (size_t)h * D;
+        const float *qh = q + base, *kh = k + base, *vh = v + base, *doh = dout + base;
+        const float *ph = probs + (size_t)pr * l * l;
+        if (dq || dk) transpose_head(vt, vh, l, D, C);
+        for (int i = 0; i < l; i++) {
+            const float *pi = ph + (size_t)i * l, *doi = doh + (size_t)i * C;
+            if (dv)
+                for (int j = 0; j < l; j++) {
+                    const float pj = pi[j];
+                    float *dvj = dv + base + (size_t)j * C;
+                    for (int c = 0; c < D; c++) dvj[c] += pj * doi[c];
+                }
+            if (!dq && !dk) continue;
+            row_times_t(drow, doi, vt, l, D);   // dP_i
+            const float dot = (float)lethe_cpu_dot_f64(pi, drow, (size_t)l);
+            for (int j = 0; j < l; j++) drow[j] = scale * pi[j] * (drow[j] - dot);   // scale dS_i
+            if (dq) {
+                float *dqi = dq + base + (size_t)i * C;
+                for (int j = 0; j < l; j++) {
+                    const float g = drow[j];
+                    const float *kj = kh + (size_t)j * C;
+                    for (int c = 0; c < D; c++) dqi[c] += g * kj[c];
+                }
+            }
+            if (dk) {
+                const float *qi = qh + (size_t)i * C;
+                for (int j = 0; j < l; j++) {
+                    const float g = drow[j];
+                    float *dkj = dk + base + (size_t)j * C;
+                    for (int c = 0; c < D; c++) dkj[c] += g * qi[c];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/*
+ * adamw.h: AdamW (PyTorch torch.optim.AdamW semantics) over a flat parameter buffer,
+ * with global gradient-norm clipping (torch.nn.utils.clip_grad_norm_).
+ */
+#ifndef LETHE_OPTIM_ADAMW_H
+#define LETHE_OPTIM_ADAMW_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    float max_grad_norm;     // <= 0: no clipping
+} adamw_config;
+
+typedef struct {
+    adamw_config cfg;
+    size_t n;
+    float *m, *v;            // backend memory, n floats each
+    int step;                // updates done so far
+} adamw_state;
+
+lethe_status adamw_init(adamw_state *o, const adamw_config *cfg, size_t n);
+void adamw_free(adamw_state *o);
+// One update of P from G with learning rate lr (already scheduled); mask may be NULL.
+// Returns the gradient norm before clipping in *grad_norm (may be NULL).
+void adamw_update(adamw_state *o, float *P, const float *G, const float *mask, float lr, double *grad_norm);
+
+// Learning rate at optimisation step `step` (0-based): linear warm-up over `warmup` steps,
+// then constant or cosine decay to 0 at `total` (diffusers get_scheduler semantics).
+typedef enum { LR_CONSTANT, LR_COSINE } lr_schedule;
+float lr_at(lr_schedule kind, float base_lr, int step, int warmup, int total);
+
+// diffusers EMAModel decay for the given optimisation step (1-based count of updates done):
+// min(1 - (1 + s/inv_gamma)^-power, max_decay) with s = step - 1, and 0 for s <= 0.
+float ema_decay_at(int step, float inv_gamma, float power, float max_decay);
+
+#endif

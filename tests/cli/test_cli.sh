@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# test_cli.sh: the lethe command line end to end on tiny runs, and every bad input the
+# issue names: each must give one clear message, a non-zero exit, no crash, and leave
+# an existing checkpoint untouched.
+set -u
+LETHE=${LETHE:-build/lethe}
+W=$(mktemp -d /tmp/lethe_cli_XXXXXX)
+trap 'rm -rf "$W"' EXIT
+export LETHE_NO_PROGRESS=1
+n_ok=0 n_bad=0
+ok()  { n_ok=$((n_ok + 1)); }
+bad() { n_bad=$((n_bad + 1)); echo "FAILED: $*"; }
+
+# expect_fail NAME PATTERN CMD...: exit code 1 or 2 (not a signal), stderr matches PATTERN
+expect_fail() {
+    local name=$1 pat=$2; shift 2
+    "$@" >"$W/out" 2>"$W/err"; local rc=$?
+    if [ $rc -eq 0 ]; then bad "$name: succeeded, expected an error"; return; fi
+    if [ $rc -gt 2 ]; then bad "$name: exit code $rc (crash?)"; cat "$W/err"; return; fi
+    if ! grep -qE "$pat" "$W/err"; then bad "$name: message does not match /$pat/:"; cat "$W/err"; return; fi
+    ok
+}
+expect_ok() {
+    local name=$1; shift
+    if "$@" >"$W/out" 2>"$W/err"; then ok; else bad "$name: exit $?"; cat "$W/err"; fi
+}
+TRAIN="$LETHE train --batch 4 --log-every 1 --warmup 2"
+
+# --- a tiny model to work with ---------------------------------------------------------
+expect_ok "train 4 steps" $TRAIN --steps 4 --checkpoint-every 2 --out "$W/m"
+for f in model_index.json unet/config.json unet/diffusion_pytorch_model.safetensors scheduler/scheduler_config.json lethe.json train_state.safetensors train_log.jsonl; do
+    [ -s "$W/m/$f" ] && ok || bad "missing $f"
+done
+[ "$(wc -l <"$W/m/train_log.jsonl")" -eq 4 ] && ok || bad "train_log.jsonl should have 4 lines"
+grep -q '"trouser"' "$W/m/lethe.json" && ok || bad "lethe.json lacks class names"
+expect_ok "info" $LETHE info "$W/m"
+grep -q "635681 parameters" "$W/out" && ok || bad "info: parameter count"
+expect_ok "sample by name" $LETHE sample --model "$W/m" --class trouser,ankle-boot --n 2 --steps 3 --out "$W/s.png" --npy "$W/s.npy" --idx "$W/s"
+[ -s "$W/s.png" ] && [ -s "$W/s.npy" ] && [ -s "$W/s-images-idx3-ubyte" ] && [ -s "$W/s-labels-idx1-ubyte" ] && ok || bad "sample outputs"
+expect_ok "sample by index, ddpm" $LETHE sample --model "$W/m" --class 1 --n 2 --sampler ddpm --steps 3 --out "$W/s2.png"
+expect_ok "help" $LETHE train --help
+grep -q -- "--steps N" "$W/err" && grep -q "default" "$W/err" && ok || bad "help shows flags with defaults"
+
+# --- resume reproduces an uninterrupted run ----------------------------------------------
+expect_ok "uninterrupted" $TRAIN --steps 6 --checkpoint-every 3 --out "$W/full"
+expect_ok "interrupted" $TRAIN --steps 6 --checkpoint-every 3 --stop-after 3 --out "$W/part"
+expect_ok "resumed" $TRAIN --steps 6 --checkpoint-every 3 --resume --out "$W/part"
+losses() { sed -E 's/.*"loss": ([^,]*),.*/\1/' "$1"; }
+if [ "$(losses "$W/full/train_log.jsonl")" = "$(losses "$W/part/train_log.jsonl")" ]; then ok; else
+    bad "resumed loss curve differs"; paste "$W/full/train_log.jsonl" "$W/part/train_log.jsonl"; fi
+cmp -s "$W/full/unet/diffusion_pytorch_model.safetensors" "$W/part/unet/diffusion_pytorch_model.safetensors" && ok || bad "resumed weights differ"
+expect_fail "resume with another seed" "seed" $TRAIN --steps 6 --resume --seed 5 --out "$W/part"
+expect_fail "resume nothing" "nothing to resume" $TRAIN --steps 6 --resume --out "$W/none"
+
+# --- bad input ----------------------------------------------------------------------------------
+expect_fail "unknown config" "unknown config 'huge'" $TRAIN --steps 1 --config huge --out "$W/x"
+expect_fail "unknown dataset" "no-such-set" $TRAIN --steps 1 --data no-such-set --out "$W/x"
+expect_fail "unknown flag" "unknown option '--stepz'" $TRAIN --stepz 1 --out "$W/x"
+expect_fail "bad number" "not a valid integer" $TRAIN --steps ten --out "$W/x"
+expect_fail "unknown class" "sweater.*(trouser|valid)" $LETHE sample --model "$W/m" --class sweater --out "$W/x.png"
+expect_fail "class out of range" "12" $LETHE sample --model "$W/m" --class 12 --out "$W/x.png"
+expect_fail "missing model" "no such model folder" $LETHE sample --model "$W/nope" --out "$W/x.png"
+expect_fail "not a model folder" "not a model folder" $LETHE sample --model "$W" --out "$W/x.png"
+touch "$W/file"
+expect_fail "output under a file" "$W/file" $TRAIN --steps 1 --out "$W/file/sub"
+expect_fail "unwritable png" "$W/file/x.png" $LETHE sample --model "$W/m" --class 0 --n 1 --steps 2 --out "$W/file/x.png"
+echo '{}' >"$W/n.npy"
+expect_fail "bad noise file" "n.npy" $LETHE sample --model "$W/m" --class 0 --n 1 --steps 2 --noise "$W/n.npy" --out "$W/x.png"
+
+# corrupt model folders: copy the good one and damage one file each
+weights=unet/diffusion_pytorch_model.safetensors
+damage() { rm -rf "$W/bad"; cp -r "$W/m" "$W/bad"; }
+damage; head -c 1000 "$W/m/$weights" >"$W/bad/$weights"
+expect_fail "truncated weights" "diffusion_pytorch_model.safetensors" $LETHE sample --model "$W/bad" --out "$W/x.png"
+damage; printf '\xff\xff\xff\xff\x00\x00\x00\x00' | dd of="$W/bad/$weights" conv=notrunc 2>/dev/null
+expect_fail "header length lies" "diffusion_pytorch_model.safetensors" $LETHE info "$W/bad"
+damage; : >"$W/bad/$weights"
+expect_fail "empty weights" "diffusion_pytorch_model.safetensors" $LETHE info "$W/bad"
+damage; sed -i 's/"block_out_channels": \[32, 64\]/"block_out_channels": [32, 32]/; s/32,\n\t\t64/X/' "$W/bad/unet/config.json"
+python3 - "$W/bad/unet/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p)); c["block_out_channels"] = [32, 32]; json.dump(c, open(p, "w"))
+PY
+expect_fail "wrong shapes" "tensor '.*' has shape" $LETHE info "$W/bad"
+damage; python3 - "$W/bad/unet/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p)); c["num_class_embeds"] = None; json.dump(c, open(p, "w"))
+PY
+expect_fail "unexpected key" "unexpected tensor.*class_embedding" $LETHE info "$W/bad"
+damage; python3 - "$W/bad/$weights" <<'PY'
+# drop one tensor (conv_out.bias) and re-pack the file validly
+import json, struct, sys
+p = sys.argv[1]; b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); meta = h.pop("__metadata__", None); data = b[8 + n:]
+out, hdr, off = b"", {"__metadata__": meta} if meta else {}, 0
+for k in sorted(h):
+    if k == "conv_out.bias": continue
+    s, e = h[k]["data_offsets"]; out += data[s:e]
+    hdr[k] = {"dtype": h[k]["dtype"], "shape": h[k]["shape"], "data_offsets": [off, off + e - s]}; off += e - s
+t = json.dumps(hdr, separators=(",", ":")).encode(); t += b" " * (-(8 + len(t)) % 8)
+open(p, "wb").write(struct.pack("<Q", len(t)) + t + out)
+PY
+expect_fail "missing key" "missing, first 'conv_out.bias'" $LETHE info "$W/bad"
+damage; echo '{"sample_size": 28,' >"$W/bad/unet/config.json"
+expect_fail "corrupt config" "config.json" $LETHE info "$W/bad"
+damage; python3 - "$W/bad/$weights" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); k = sorted(x for x in h if x != "__metadata__")[0]; h[k]["dtype"] = "I32"
+t = json.dumps(h, separators=(",", ":")).encode(); t += b" " * (n - len(t))
+open(p, "wb").write(b[:8] + t + b[8 + n:])
+PY
+expect_fail "wrong dtype" "dtype" $LETHE info "$W/bad"
+
+# NaN loss stops the run and leaves the last checkpoint as it was
+sum_before=$(md5sum "$W/m/$weights" "$W/m/train_state.safetensors")
+expect_fail "NaN loss" "NaN|Inf|nan|inf" $TRAIN --steps 30 --resume --lr 1e30 --warmup 0 --max-grad-norm 0 --out "$W/m"
+[ "$sum_before" = "$(md5sum "$W/m/$weights" "$W/m/train_state.safetensors")" ] && ok || bad "NaN run changed the checkpoint"
+expect_ok "checkpoint still loads" $LETHE info "$W/m"
+
+echo "cli: $n_ok passed, $n_bad failed"
+[ $n_bad -eq 0 ]
