@@ -3,8 +3,9 @@
  * shapes of the tiny MNIST UNet, in GFLOP/s counted as 2 * multiply-adds
  * (forward: n*co*oh*ow*ci*kh*kw MACs; backward dx + dw: twice that; db not counted).
  *
- *   ./build/bench/bench_conv [batch=64] [seconds per shape=1]
- * Threads: OMP_NUM_THREADS (im2col/col2im) and OPENBLAS_NUM_THREADS (GEMM).
+ *   ./build/bench/bench_conv [batch=64] [seconds per shape=1] [scratch limit in KiB]
+ * Threads: OMP_NUM_THREADS (with more than one, OpenBLAS runs single-threaded inside
+ * OpenMP tiles: see ops/cpu/threads.c). Times are the best of repeated runs.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -62,8 +63,9 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
     omp_threads = omp_get_max_threads();
 #endif
-    printf("conv2d on backend '%s', batch %d, %d OpenMP threads, %d OpenBLAS threads\n", ops()->name, n, omp_threads,
-           openblas_get_num_threads());
+    lethe_cpu_gemm_threads();   // apply the backend's threading policy before reporting it
+    printf("conv2d on backend '%s', batch %d, %d OpenMP threads, %d OpenBLAS threads per sgemm call\n", ops()->name, n,
+           omp_threads, openblas_get_num_threads());
     printf("%-30s %10s %10s %10s %9s %9s\n", "shape", "fwd GF/s", "bwd GF/s", "f+b GF/s", "fwd ms", "bwd ms");
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         const bench_shape *b = &shapes[t];

@@ -554,6 +554,46 @@ static void test_linear(void **state) {
     free(k.x); free(k.w); free(k.b); free(k.y);
 }
 
+// large enough to be split into row blocks over threads; against double references
+static void test_linear_large(void **state) {
+    (void)state;
+    const int m = 64, in = 96, out = 200;
+    float *x = fbuf((size_t)m * in), *w = fbuf((size_t)out * in), *b = fbuf(out), *y = fbuf((size_t)m * out);
+    float *dy = fbuf((size_t)m * out), *dx = fbuf((size_t)m * in), *dw = fbuf((size_t)out * in), *db = fbuf(out);
+    fill_uniform(x, (size_t)m * in, -1, 1, 163);
+    fill_uniform(w, (size_t)out * in, -1, 1, 164);
+    fill_uniform(b, out, -1, 1, 165);
+    fill_uniform(dy, (size_t)m * out, -1, 1, 166);
+    fill_value(dx, (size_t)m * in, 1.0f);   // backward adds to these
+    fill_value(dw, (size_t)out * in, 1.0f);
+    fill_value(db, out, 1.0f);
+    ops()->linear_forward(y, x, w, b, m, in, out);
+    ops()->linear_backward(dx, dw, db, dy, x, w, m, in, out);
+    for (int r = 0; r < m; r++)
+        for (int o = 0; o < out; o++) {
+            double want = b[o];
+            for (int i = 0; i < in; i++) want += (double)x[r * in + i] * w[o * in + i];
+            assert_float_equal(y[r * out + o], want, 1e-5);
+        }
+    for (int r = 0; r < m; r++)
+        for (int i = 0; i < in; i++) {
+            double want = 1.0;
+            for (int o = 0; o < out; o++) want += (double)dy[r * out + o] * w[o * in + i];
+            assert_float_equal(dx[r * in + i], want, 1e-5);
+        }
+    for (int o = 0; o < out; o++) {
+        double wantb = 1.0;
+        for (int r = 0; r < m; r++) wantb += dy[r * out + o];
+        assert_float_equal(db[o], wantb, 1e-5);
+        for (int i = 0; i < in; i++) {
+            double want = 1.0;
+            for (int r = 0; r < m; r++) want += (double)dy[r * out + o] * x[r * in + i];
+            assert_float_equal(dw[o * in + i], want, 1e-5);
+        }
+    }
+    free(x); free(w); free(b); free(y); free(dy); free(dx); free(dw); free(db);
+}
+
 // ---- embedding ----------------------------------------------------------------------------------------------
 
 typedef struct {
@@ -1110,6 +1150,28 @@ static void test_thread_count_independence(void **state) {
         s[t] = ops()->sum_squares(x, nx);
         m[t] = ops()->mse_forward(x, dy, nx);
     }
+    // conv2d: tiles are planned per thread count; the values must not change
+    const conv2d_shape cs = {16, 8, 14, 14, 16, 3, 3, 1, 1};
+    const size_t cx = conv_nx(&cs), cw = conv_nw(&cs), cy = conv_ny(&cs);
+    float *cin = fbuf(cx), *cwt = fbuf(cw), *cdy = fbuf(cy), *co[2], *cdx[2], *cdw[2];
+    fill_uniform(cin, cx, -1, 1, 282);
+    fill_uniform(cwt, cw, -1, 1, 283);
+    fill_uniform(cdy, cy, -1, 1, 284);
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t == 0 ? 1 : 3);
+        co[t] = fbuf(cy);
+        cdx[t] = fbuf(cx);
+        cdw[t] = fbuf(cw);
+        ops()->conv2d_forward(co[t], cin, cwt, NULL, &cs);
+        ops()->conv2d_backward(cdx[t], cdw[t], NULL, cdy, cin, cwt, &cs);
+    }
+    assert_true(tensor_rel_err(co[1], co[0], cy, 1e-6) < 1e-6);
+    assert_true(tensor_rel_err(cdx[1], cdx[0], cx, 1e-6) < 1e-6);
+    assert_true(tensor_rel_err(cdw[1], cdw[0], cw, 1e-6) < 1e-6);
+    for (int t = 0; t < 2; t++) {
+        free(co[t]); free(cdx[t]); free(cdw[t]);
+    }
+    free(cin); free(cwt); free(cdy);
     omp_set_num_threads(saved);
     assert_memory_equal(y1, y2, nx * sizeof(float));
     assert_memory_equal(dx1, dx2, nx * sizeof(float));
@@ -1195,6 +1257,7 @@ int main(void) {
         cmocka_unit_test(test_silu),
         cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_linear_large),
         cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_timestep_embedding_values),
         cmocka_unit_test(test_timestep_embedding_grad),

@@ -42,7 +42,12 @@ float *arena_floats(lethe_arena *a, size_t n) {
     }
     if (a->cur == a->n_chunks) {
         if (a->n_chunks == ARENA_MAX_CHUNKS) { a->failed = 1; return NULL; }
+        // Geometric growth: each new chunk is at least as large as all before it, so a
+        // first step needs few chunks and reset merges them into one.
+        size_t have = 0;
+        for (int i = 0; i < a->n_chunks; i++) have += a->caps[i];
         size_t cap = need > ARENA_MIN_CHUNK ? need : ARENA_MIN_CHUNK;
+        if (cap < have) cap = have;
         float *p = ops()->alloc(cap * sizeof(float));
         if (!p) { a->failed = 1; return NULL; }
         a->chunks[a->n_chunks] = p;

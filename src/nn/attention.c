@@ -54,32 +54,35 @@ float *attention_forward(attention_block *a, const float *P, const nn_ctx *ctx, 
     return out;
 }
 
-void attention_backward(attention_block *a, const float *P, float *G, lethe_arena *A, float *dx, const float *dout) {
+lethe_status attention_backward(attention_block *a, const float *P, float *G, lethe_arena *A, float *dx, const float *dout) {
     int n = a->s.n, l = a->s.l, c = a->c;
     size_t sz = (size_t)n * c * l;
     arena_mark_t mark = arena_mark(A);
+    float *scaled = a->rescale != 1.0f ? arena_floats(A, sz) : NULL;
+    float *d_proj = arena_zeros(A, sz), *d_o = arena_zeros(A, sz);
+    float *dq = arena_zeros(A, sz), *dk = arena_zeros(A, sz), *dv = arena_zeros(A, sz);
+    float *d_tok = arena_zeros(A, sz), *d_u = arena_zeros(A, sz);
+    if (A->failed) {
+        arena_release(A, mark);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
+    }
 
     const float *dres = dout;
-    if (a->rescale != 1.0f) {
-        float *scaled = arena_floats(A, sz);
+    if (scaled) {
         ops()->axpbz(scaled, 1.0f / a->rescale, dout, 0.0f, NULL, sz);
         dres = scaled;
     }
     if (dx) ops()->axpbz(dx, 1.0f, dx, 1.0f, dres, sz);            // residual
 
-    float *d_proj = arena_zeros(A, sz);
     ops()->transpose_backward(d_proj, dres, n, l, c);
-    float *d_o = arena_zeros(A, sz);
     linear_bwd(&a->to_out, P, G, d_o, d_proj, a->s.o, n * l);
-    float *dq = arena_zeros(A, sz), *dk = arena_zeros(A, sz), *dv = arena_zeros(A, sz);
     ops()->attention_backward(dq, dk, dv, d_o, a->s.q, a->s.k, a->s.v, a->s.probs, n, l, a->heads, a->head_dim,
                               1.0f / sqrtf((float)a->head_dim));
-    float *d_tok = arena_zeros(A, sz);
     linear_bwd(&a->to_q, P, G, d_tok, dq, a->s.tok, n * l);
     linear_bwd(&a->to_k, P, G, d_tok, dk, a->s.tok, n * l);
     linear_bwd(&a->to_v, P, G, d_tok, dv, a->s.tok, n * l);
-    float *d_u = arena_zeros(A, sz);
     ops()->transpose_backward(d_u, d_tok, n, c, l);
     group_norm_bwd(&a->group_norm, P, G, dx, d_u, a->s.x, a->s.mean, a->s.rstd, n, l);
     arena_release(A, mark);
+    return LETHE_OK;
 }

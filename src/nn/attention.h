@@ -31,6 +31,6 @@ void attention_make(attention_block *a, param_table *t, const char *prefix, int 
 // x (n, c, h, w) -> out (n, c, h, w) from the arena.
 float *attention_forward(attention_block *a, const float *P, const nn_ctx *ctx, const float *x, int n, int h, int w);
 // Accumulates into dx and G.
-void attention_backward(attention_block *a, const float *P, float *G, lethe_arena *arena, float *dx, const float *dout);
+lethe_status attention_backward(attention_block *a, const float *P, float *G, lethe_arena *arena, float *dx, const float *dout);
 
 #endif

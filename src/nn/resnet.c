@@ -83,49 +83,42 @@ float *resnet_forward(resnet_block *r, const float *P, const nn_ctx *ctx, const 
     return out;
 }
 
-void resnet_backward(resnet_block *r, const float *P, float *G, lethe_arena *A,
+lethe_status resnet_backward(resnet_block *r, const float *P, float *G, lethe_arena *A,
                      float *dx, float *d_emb_act, const float *dout) {
     int n = r->s.n, h = r->s.h, w = r->s.w;
     size_t hw = (size_t)h * w, in_sz = (size_t)n * r->ci * hw, out_sz = (size_t)n * r->co * hw;
     arena_mark_t mark = arena_mark(A);
+    // every temporary up front, so a failed allocation is caught before any op runs
+    float *scaled = r->output_scale != 1.0f ? arena_floats(A, out_sz) : NULL;
+    float *d_d2 = arena_zeros(A, out_sz), *d_a2 = r->s.mask ? arena_zeros(A, out_sz) : d_d2;
+    float *d_n2 = arena_zeros(A, out_sz), *d_h1 = arena_zeros(A, out_sz), *d_tp = arena_zeros(A, (size_t)n * r->co);
+    float *d_a1 = arena_zeros(A, in_sz), *d_n1 = arena_zeros(A, in_sz);
+    if (A->failed) {
+        arena_release(A, mark);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
+    }
 
     // out = (s + h2) / scale: both branches see dout / scale.
     const float *dbranch = dout;
-    if (r->output_scale != 1.0f) {
-        float *scaled = arena_floats(A, out_sz);
+    if (scaled) {
         ops()->axpbz(scaled, 1.0f / r->output_scale, dout, 0.0f, NULL, out_sz);
         dbranch = scaled;
     }
-    if (dx) {
-        if (r->has_shortcut) conv2d_bwd(&r->shortcut, P, G, dx, dbranch, r->s.x, n, h, w);
-        else ops()->axpbz(dx, 1.0f, dx, 1.0f, dbranch, in_sz);
-    } else if (r->has_shortcut) {
-        conv2d_bwd(&r->shortcut, P, G, NULL, dbranch, r->s.x, n, h, w);
-    }
+    if (r->has_shortcut) conv2d_bwd(&r->shortcut, P, G, dx, dbranch, r->s.x, n, h, w);
+    else if (dx) ops()->axpbz(dx, 1.0f, dx, 1.0f, dbranch, in_sz);
 
-    float *d_d2 = arena_zeros(A, out_sz);
     conv2d_bwd(&r->conv2, P, G, d_d2, dbranch, r->s.d2, n, h, w);
-    float *d_a2 = d_d2;
-    if (r->s.mask) {
-        d_a2 = arena_zeros(A, out_sz);
-        ops()->dropout_backward(d_a2, d_d2, r->s.mask, out_sz);
-    }
-    float *d_n2 = arena_zeros(A, out_sz);
+    if (r->s.mask) ops()->dropout_backward(d_a2, d_d2, r->s.mask, out_sz);
     ops()->silu_backward(d_n2, d_a2, r->s.n2, out_sz);
-    float *d_h1 = arena_zeros(A, out_sz);
     group_norm_bwd(&r->norm2, P, G, d_h1, d_n2, r->s.h1, r->s.mean2, r->s.rstd2, n, (int)hw);
 
     // h1 = conv1(a1) + proj(emb_act) broadcast over space
-    float *d_tp = arena_zeros(A, (size_t)n * r->co);
     ops()->add_channel_bias_backward(d_tp, d_h1, n, r->co, (int)hw);
     linear_bwd(&r->time_emb_proj, P, G, d_emb_act, d_tp, r->s.emb_act, n);
-
-    float *d_a1 = arena_zeros(A, in_sz);
     conv2d_bwd(&r->conv1, P, G, d_a1, d_h1, r->s.a1, n, h, w);
-    float *d_n1 = arena_zeros(A, in_sz);
     ops()->silu_backward(d_n1, d_a1, r->s.n1, in_sz);
-    if (dx) group_norm_bwd(&r->norm1, P, G, dx, d_n1, r->s.x, r->s.mean1, r->s.rstd1, n, (int)hw);
-    else group_norm_bwd(&r->norm1, P, G, NULL, d_n1, r->s.x, r->s.mean1, r->s.rstd1, n, (int)hw);
+    group_norm_bwd(&r->norm1, P, G, dx, d_n1, r->s.x, r->s.mean1, r->s.rstd1, n, (int)hw);
 
     arena_release(A, mark);
+    return LETHE_OK;
 }

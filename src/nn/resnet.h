@@ -35,7 +35,7 @@ void resnet_make(resnet_block *r, param_table *t, const char *prefix, int ci, in
 float *resnet_forward(resnet_block *r, const float *P, const nn_ctx *ctx, const float *x,
                       const float *emb_act, int n, int h, int w);
 // dout (n, co, h, w); accumulates into dx (may be NULL), d_emb_act and G.
-void resnet_backward(resnet_block *r, const float *P, float *G, lethe_arena *arena,
+lethe_status resnet_backward(resnet_block *r, const float *P, float *G, lethe_arena *arena,
                      float *dx, float *d_emb_act, const float *dout);
 
 #endif

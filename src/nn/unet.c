@@ -218,6 +218,7 @@ lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena 
     const unet_config *c = &m->cfg;
     const int *b = c->block_out_channels, nb = c->n_blocks, E = m->temb_dim, S = c->sample_size, n = m->s.n;
     if (!m->s.train) return lethe_fail(LETHE_ERR_ARG, "unet_backward needs a training-mode forward first");
+    lethe_status st;
     arena_mark_t mark = arena_mark(A);
 
     float *d_emb_act = arena_zeros(A, (size_t)n * E);
@@ -257,14 +258,14 @@ lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena 
             if (c->up_attn[i]) {
                 float *d_r = arena_zeros(A, out_sz);
                 if (!d_r) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-                attention_backward(&m->up_attn[i][j], P, G, A, d_r, dh);
+                if ((st = attention_backward(&m->up_attn[i][j], P, G, A, d_r, dh))) return st;
                 dh = d_r;
             }
             int sc = m->s.skip_c[k], hc = r->ci - sc;
             float *d_cat = arena_zeros(A, (size_t)n * r->ci * hs * hs);
             float *d_prev = arena_zeros(A, (size_t)n * hc * hs * hs);
             if (A->failed) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-            resnet_backward(r, P, G, A, d_cat, d_emb_act, dh);
+            if ((st = resnet_backward(r, P, G, A, d_cat, d_emb_act, dh))) return st;
             ops()->concat_backward(d_prev, d_skip[k], d_cat, n, hc, sc, hs * hs);
             dh = d_prev;
         }
@@ -276,14 +277,14 @@ lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena 
         size_t msz = (size_t)n * b[nb - 1] * hs * hs;
         float *d1 = arena_zeros(A, msz);
         if (!d1) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-        resnet_backward(&m->mid_res[1], P, G, A, d1, d_emb_act, dh);
+        if ((st = resnet_backward(&m->mid_res[1], P, G, A, d1, d_emb_act, dh))) return st;
         if (c->add_attention) {
             float *d2 = arena_zeros(A, msz);
             if (!d2) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-            attention_backward(&m->mid_attn, P, G, A, d2, d1);
+            if ((st = attention_backward(&m->mid_attn, P, G, A, d2, d1))) return st;
             d1 = d2;
         }
-        resnet_backward(&m->mid_res[0], P, G, A, d_skip[top], d_emb_act, d1);
+        if ((st = resnet_backward(&m->mid_res[0], P, G, A, d_skip[top], d_emb_act, d1))) return st;
     } else {
         int hs = m->s.skip_h[top];
         ops()->axpbz(d_skip[top], 1.0f, d_skip[top], 1.0f, dh, (size_t)n * b[nb - 1] * hs * hs);
@@ -303,10 +304,10 @@ lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena 
                 int hs = m->s.skip_h[k];
                 float *d_r = arena_zeros(A, (size_t)n * b[i] * hs * hs);
                 if (!d_r) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-                attention_backward(&m->down_attn[i][j], P, G, A, d_r, dout);
+                if ((st = attention_backward(&m->down_attn[i][j], P, G, A, d_r, dout))) return st;
                 dout = d_r;
             }
-            resnet_backward(&m->down_res[i][j], P, G, A, d_skip[k - 1], d_emb_act, dout);
+            if ((st = resnet_backward(&m->down_res[i][j], P, G, A, d_skip[k - 1], d_emb_act, dout))) return st;
             k--;
         }
     }

@@ -13,13 +13,15 @@
  *
  * Tiles: several whole samples side by side (cols = ns*P), because one sample of a small
  * feature map (7x7, 14x14) makes a GEMM too thin to run fast; when one sample alone is over
- * the tile budget, a tile is a band of output rows of one sample. Scratch never exceeds
- * lethe_cpu_scratch_limit() (32 MiB by default) whatever the layer size. A 1x1, stride 1, pad 0
- * conv with large maps skips im2col: x of one sample already is its col matrix.
+ * the tile budget, a tile is a band of output rows of one sample. A 1x1, stride 1, pad 0
+ * conv on a large map skips im2col: x of one sample already is its col matrix.
  *
- * Threads: im2col, col2im, scatter/gather and bias loops are OpenMP; SGEMM runs between
- * those parallel regions on OpenBLAS's own threads (never inside an OpenMP region, so
- * the two pools never nest and the GEMM keeps every core).
+ * Threads (see threads.c): OpenMP threads take whole tiles (im2col, GEMM, scatter, all in
+ * the thread's own slice of scratch, which stays in its core's cache); sgemm runs
+ * single-threaded inside. In backward each thread accumulates dW of its tiles privately
+ * and the partial sums are added in thread order at the end. Threads own whole samples in
+ * backward, so col2im never has two threads writing the same dx plane.
+ * Scratch never exceeds lethe_cpu_scratch_limit() (32 MiB by default) whatever the layer.
  */
 #include "ops/cpu/cpu.h"
 
@@ -28,6 +30,13 @@
 
 // 1x1 convs with at least this many pixels per sample use the direct per-sample GEMM.
 #define POINTWISE_DIRECT_MIN_P 1024
+
+// Tile size per thread: about TILE_BYTES of scratch, so the columns are still in the core's
+// cache when the GEMM reads them after im2col (measured on the tiny UNet: 2-4 MiB tiles
+// ran ~1.6x faster than 32 MiB ones), but at least TILE_MIN_COLS columns so that packing
+// the weights does not dominate the GEMM.
+#define TILE_BYTES ((size_t)2 << 20)
+#define TILE_MIN_COLS 1024
 
 typedef struct {
     int oh, ow;
@@ -49,34 +58,35 @@ static int is_pointwise_direct(const conv2d_shape *s, const conv_dims *d) {
 
 // ---- tiling ---------------------------------------------------------------------------------
 
-// A tile: samples [s0, s0+ns) x output rows [r0, r0+nr); ns > 1 only when nr == oh.
+// Tiles: samples [s0, s0+ns) x output rows [r0, r0+nr), ns > 1 only when nr == oh.
+// Tile t covers sample group t / bands and row band t % bands.
 typedef struct {
-    int ns_max, nr_max;
+    int ns_max, nr_max;   // samples per tile, output rows per tile
+    int groups, bands;    // sample groups, row bands per group
+    size_t max_cols;      // columns of the largest tile
 } tile_plan;
 
-// Tile size: about TILE_BYTES of scratch, so a tile's columns are still in cache (L2/L3)
-// when the GEMM reads them after im2col (measured on the tiny UNet: 2-4 MiB tiles run
-// ~1.6x faster than 32 MiB ones), but at least TILE_MIN_COLS columns so the GEMM is not
-// dominated by packing the weights; never over the scratch limit.
-#define TILE_BYTES ((size_t)4 << 20)
-#define TILE_MIN_COLS 1024
-
-// per_col: floats of scratch that one column of a tile needs.
-static tile_plan plan_tiles(const conv2d_shape *s, const conv_dims *d, size_t per_col) {
-    const size_t limit_cols = lethe_cpu_scratch_limit() / sizeof(float) / per_col;
-    size_t budget_cols = TILE_BYTES / sizeof(float) / per_col;
-    if (budget_cols < TILE_MIN_COLS) budget_cols = TILE_MIN_COLS;
-    if (budget_cols > limit_cols) budget_cols = limit_cols;
+// per_col: floats of scratch one tile column needs; nt: threads sharing the scratch limit
+static tile_plan plan_tiles(const conv2d_shape *s, const conv_dims *d, size_t per_col, int nt) {
+    const size_t limit_cols = lethe_cpu_scratch_limit() / sizeof(float) / per_col / (size_t)nt;
+    const size_t total_cols = (size_t)s->n * d->P;
+    size_t cols = TILE_BYTES / sizeof(float) / per_col;
+    if (cols < TILE_MIN_COLS) cols = TILE_MIN_COLS;
+    if (nt > 1 && cols > (total_cols + nt - 1) / nt) cols = (total_cols + nt - 1) / nt;   // work for every thread
+    if (cols > limit_cols) cols = limit_cols;
     tile_plan t;
-    if (budget_cols >= d->P) {
-        size_t ns = budget_cols / d->P;
+    if (cols >= d->P) {
+        const size_t ns = cols / d->P;
         t.ns_max = ns > (size_t)s->n ? s->n : (int)ns;
         t.nr_max = d->oh;
     } else {
-        size_t nr = budget_cols / (size_t)d->ow;
+        const size_t nr = cols / (size_t)d->ow;
         t.ns_max = 1;
-        t.nr_max = nr < 1 ? 1 : (int)nr;
+        t.nr_max = nr < 1 ? 1 : (nr > (size_t)d->oh ? d->oh : (int)nr);
     }
+    t.groups = (s->n + t.ns_max - 1) / t.ns_max;
+    t.bands = (d->oh + t.nr_max - 1) / t.nr_max;
+    t.max_cols = (size_t)t.ns_max * t.nr_max * d->ow;
     return t;
 }
 
@@ -97,66 +107,70 @@ static void im2col(float *col, const float *x, const conv2d_shape *s, const conv
                    int s0, int ns, int r0, int nr) {
     const int h = s->h, w = s->w, kh = s->kh, kw = s->kw, stride = s->stride, pad = s->pad, ow = d->ow;
     const size_t tp = (size_t)nr * ow, ncol = (size_t)ns * tp;
-    const int K = (int)d->K;
-    #pragma omp parallel for collapse(2) schedule(static) if (ncol * d->K > LETHE_CPU_PAR_MIN)
-    for (int si = 0; si < ns; si++)
-        for (int row = 0; row < K; row++) {
-            const int c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw;
+    for (size_t row = 0; row < d->K; row++) {
+        const int c = (int)(row / (size_t)(kh * kw)), ki = (int)(row / kw) % kh, kj = (int)(row % kw);
+        int lo, hi;
+        valid_range(&lo, &hi, ow, w, stride, pad, kj);
+        for (int si = 0; si < ns; si++) {
             const float *xp = x + ((size_t)(s0 + si) * s->ci + c) * h * w;
-            float *dst = col + (size_t)row * ncol + (size_t)si * tp;
-            int lo, hi;
-            valid_range(&lo, &hi, ow, w, stride, pad, kj);
+            float *dst = col + row * ncol + (size_t)si * tp;
             for (int oy = r0; oy < r0 + nr; oy++, dst += ow) {
                 const int iy = oy * stride - pad + ki;
                 if (iy < 0 || iy >= h) {
                     memset(dst, 0, (size_t)ow * sizeof(float));
                     continue;
                 }
-                const float *xr = xp + (size_t)iy * w - pad + kj;   // xr[ox*stride] = x[iy, ox*stride-pad+kj]
+                const float *xr = xp + (size_t)iy * w;   // input column of ox: ox*stride + off, in [0, w) on [lo, hi)
+                const int off = kj - pad;
                 for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
                 if (stride == 1)
-                    memcpy(dst + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+                    memcpy(dst + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(float));
                 else
-                    for (int ox = lo; ox < hi; ox++) dst[ox] = xr[(size_t)ox * stride];
+                    for (int ox = lo; ox < hi; ox++) dst[ox] = xr[ox * stride + off];
                 for (int ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
             }
         }
+    }
 }
 
 // dx (n, ci, h, w) += col2im(dcol), the adjoint of im2col for the same tile.
 static void col2im_add(float *dx, const float *dcol, const conv2d_shape *s, const conv_dims *d,
                        int s0, int ns, int r0, int nr) {
     const int h = s->h, w = s->w, kh = s->kh, kw = s->kw, stride = s->stride, pad = s->pad, ow = d->ow;
-    const int ci = s->ci;
     const size_t tp = (size_t)nr * ow, ncol = (size_t)ns * tp;
-    // Each (sample, channel) plane of dx is written by one thread only.
-    #pragma omp parallel for collapse(2) schedule(static) if (ncol * d->K > LETHE_CPU_PAR_MIN)
-    for (int si = 0; si < ns; si++)
-        for (int c = 0; c < ci; c++) {
-            float *dxp = dx + ((size_t)(s0 + si) * ci + c) * h * w;
-            for (int ki = 0; ki < kh; ki++)
-                for (int kj = 0; kj < kw; kj++) {
-                    const size_t row = ((size_t)c * kh + ki) * kw + kj;
-                    const float *src = dcol + row * ncol + (size_t)si * tp;
-                    int lo, hi;
-                    valid_range(&lo, &hi, ow, w, stride, pad, kj);
-                    for (int oy = r0; oy < r0 + nr; oy++, src += ow) {
-                        const int iy = oy * stride - pad + ki;
-                        if (iy < 0 || iy >= h) continue;
-                        float *dr = dxp + (size_t)iy * w - pad + kj;
-                        if (stride == 1)
-                            for (int ox = lo; ox < hi; ox++) dr[ox] += src[ox];
-                        else
-                            for (int ox = lo; ox < hi; ox++) dr[(size_t)ox * stride] += src[ox];
-                    }
-                }
+    for (size_t row = 0; row < d->K; row++) {
+        const int c = (int)(row / (size_t)(kh * kw)), ki = (int)(row / kw) % kh, kj = (int)(row % kw);
+        int lo, hi;
+        valid_range(&lo, &hi, ow, w, stride, pad, kj);
+        for (int si = 0; si < ns; si++) {
+            float *dxp = dx + ((size_t)(s0 + si) * s->ci + c) * h * w;
+            const float *src = dcol + row * ncol + (size_t)si * tp;
+            for (int oy = r0; oy < r0 + nr; oy++, src += ow) {
+                const int iy = oy * stride - pad + ki;
+                if (iy < 0 || iy >= h) continue;
+                float *dr = dxp + (size_t)iy * w;
+                const int off = kj - pad;
+                if (stride == 1)
+                    for (int ox = lo; ox < hi; ox++) dr[ox + off] += src[ox];
+                else
+                    for (int ox = lo; ox < hi; ox++) dr[ox * stride + off] += src[ox];
+            }
         }
+    }
 }
 
-// y (n, co, P) for samples [s0, s0+ns) = ybuf (co, ns*P) + b
+// yt[o*ld + i] += b[o] for i < len, o < co (bias on a tile of one sample's output)
+static void add_bias_rows(float *yt, const float *b, int co, size_t ld, size_t len) {
+    for (int o = 0; o < co; o++) {
+        float *yp = yt + (size_t)o * ld;
+        const float bo = b[o];
+        for (size_t i = 0; i < len; i++) yp[i] += bo;
+    }
+}
+
+// y (n, co, P) for samples [s0, s0+ns) = ybuf (co, ns*P) + b (b may be NULL)
 static void scatter_bias(float *y, const float *ybuf, const float *b, int co, size_t P, int s0, int ns) {
     const size_t ncol = (size_t)ns * P;
-    #pragma omp parallel for collapse(2) schedule(static) if (ncol * co > LETHE_CPU_PAR_MIN)
     for (int si = 0; si < ns; si++)
         for (int o = 0; o < co; o++) {
             const float *src = ybuf + (size_t)o * ncol + (size_t)si * P;
@@ -169,73 +183,55 @@ static void scatter_bias(float *y, const float *ybuf, const float *b, int co, si
 // dybuf (co, ns*P) = dy (n, co, P) for samples [s0, s0+ns)
 static void gather(float *dybuf, const float *dy, int co, size_t P, int s0, int ns) {
     const size_t ncol = (size_t)ns * P;
-    #pragma omp parallel for collapse(2) schedule(static) if (ncol * co > LETHE_CPU_PAR_MIN)
     for (int si = 0; si < ns; si++)
         for (int o = 0; o < co; o++)
             memcpy(dybuf + (size_t)o * ncol + (size_t)si * P, dy + ((size_t)(s0 + si) * co + o) * P,
                    P * sizeof(float));
 }
 
-// yt[o*P + i] += b[o] for i < len: bias on a tile of one sample's output (ld P)
-static void add_bias_tile(float *yt, const float *b, int co, size_t P, size_t len) {
-    #pragma omp parallel for schedule(static) if (len * co > LETHE_CPU_PAR_MIN)
-    for (int o = 0; o < co; o++) {
-        float *yp = yt + (size_t)o * P;
-        const float bo = b[o];
-        for (size_t i = 0; i < len; i++) yp[i] += bo;
-    }
-}
-
-// y (n, co, P) += b (co)
-static void add_bias(float *y, const float *b, int n, int co, size_t P) {
-    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * co * P > LETHE_CPU_PAR_MIN)
-    for (int si = 0; si < n; si++)
-        for (int o = 0; o < co; o++) {
-            float *yp = y + ((size_t)si * co + o) * P;
-            const float bo = b[o];
-            for (size_t p = 0; p < P; p++) yp[p] += bo;
-        }
-}
-
 // ---- forward ---------------------------------------------------------------------------------
 
-// y (n, co, oh, ow) = conv(x (n, ci, h, w), w (co, ci, kh, kw)) + b (co) or no bias if NULL
+// y (n, co, oh, ow) = conv(x (n, ci, h, w), w (co, ci, kh, kw)) + b (co), or no bias if b is NULL
 void lethe_cpu_conv2d_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s) {
     const conv_dims d = dims_of(s);
-    const int co = s->co;
-    const size_t ysize = (size_t)s->n * co * d.P;
-    if (is_pointwise_direct(s, &d)) {
-        for (int si = 0; si < s->n; si++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, (int)d.P, s->ci, 1.0f, w, s->ci,
-                        x + (size_t)si * s->ci * d.P, (int)d.P, 0.0f, y + (size_t)si * co * d.P, (int)d.P);
-        if (b) add_bias(y, b, s->n, co, d.P);
+    const int co = s->co, K = (int)d.K, P = (int)d.P;
+    const int nt = lethe_cpu_gemm_threads();
+    if (is_pointwise_direct(s, &d)) {   // y_s (co, P) = w (co, ci) x_s (ci, P)
+        #pragma omp parallel for schedule(static) if (nt > 1 && s->n > 1)
+        for (int si = 0; si < s->n; si++) {
+            float *ys = y + (size_t)si * co * d.P;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, s->ci, 1.0f, w, s->ci,
+                        x + (size_t)si * s->ci * d.P, P, 0.0f, ys, P);
+            if (b) add_bias_rows(ys, b, co, d.P, d.P);
+        }
         return;
     }
-    const tile_plan t = plan_tiles(s, &d, d.K + (size_t)co);
-    const size_t max_cols = (size_t)t.ns_max * t.nr_max * d.ow;
-    const size_t bytes = (d.K + (t.ns_max > 1 ? (size_t)co : 0)) * max_cols * sizeof(float);
-    float *col = lethe_cpu_scratch(bytes);
-    if (!col) {
-        lethe_cpu_poison(y, ysize, "conv2d_forward", bytes);
+    const tile_plan t = plan_tiles(s, &d, d.K + (size_t)co, nt);
+    const size_t per_thread = (d.K + (t.ns_max > 1 ? (size_t)co : 0)) * t.max_cols;
+    const size_t bytes = per_thread * (size_t)nt * sizeof(float);
+    float *scratch = lethe_cpu_scratch(bytes);
+    if (!scratch) {
+        lethe_cpu_poison(y, (size_t)s->n * co * d.P, "conv2d_forward", bytes);
         return;
     }
-    float *ybuf = col + d.K * max_cols;   // (co, cols), only for multi-sample tiles
-    for (int s0 = 0; s0 < s->n; s0 += t.ns_max) {
+    const int ntiles = t.groups * t.bands;
+    #pragma omp parallel for schedule(dynamic, 1) if (nt > 1 && ntiles > 1)
+    for (int ti = 0; ti < ntiles; ti++) {
+        const int s0 = ti / t.bands * t.ns_max, r0 = ti % t.bands * t.nr_max;
         const int ns = s->n - s0 < t.ns_max ? s->n - s0 : t.ns_max;
-        for (int r0 = 0; r0 < d.oh; r0 += t.nr_max) {
-            const int nr = d.oh - r0 < t.nr_max ? d.oh - r0 : t.nr_max;
-            const int ncol = ns * nr * d.ow;
-            im2col(col, x, s, &d, s0, ns, r0, nr);
-            if (ns == 1) {   // GEMM straight into y's rows [r0, r0+nr) of sample s0
-                float *yt = y + (size_t)s0 * co * d.P + (size_t)r0 * d.ow;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, (int)d.K, 1.0f, w, (int)d.K,
-                            col, ncol, 0.0f, yt, (int)d.P);
-                if (b) add_bias_tile(yt, b, co, d.P, (size_t)ncol);
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, (int)d.K, 1.0f, w, (int)d.K,
-                            col, ncol, 0.0f, ybuf, ncol);
-                scatter_bias(y, ybuf, b, co, d.P, s0, ns);
-            }
+        const int nr = d.oh - r0 < t.nr_max ? d.oh - r0 : t.nr_max;
+        const int ncol = ns * nr * d.ow;
+        float *col = scratch + per_thread * (size_t)lethe_cpu_thread_id();
+        im2col(col, x, s, &d, s0, ns, r0, nr);
+        if (ns == 1) {   // GEMM straight into y's rows [r0, r0+nr) of sample s0
+            float *yt = y + (size_t)s0 * co * d.P + (size_t)r0 * d.ow;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, K, 1.0f, w, K, col, ncol, 0.0f, yt, P);
+            if (b) add_bias_rows(yt, b, co, d.P, (size_t)ncol);
+        } else {
+            float *ybuf = col + d.K * t.max_cols;   // (co, ncol)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, K, 1.0f, w, K, col, ncol, 0.0f, ybuf,
+                        ncol);
+            scatter_bias(y, ybuf, b, co, d.P, s0, ns);
         }
     }
 }
@@ -260,59 +256,73 @@ void lethe_cpu_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     const int co = s->co, K = (int)d.K, P = (int)d.P;
     if (db) bias_grad(db, dy, s->n, co, d.P);
     if (!dx && !dw) return;
-    if (is_pointwise_direct(s, &d)) {
-        for (int si = 0; si < s->n; si++) {
-            const float *dys = dy + (size_t)si * co * d.P;
-            if (dw)   // dw (co, ci) += dy_s (co, P) x_s^T (P, ci)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, s->ci, P, 1.0f, dys, P,
-                            x + (size_t)si * s->ci * d.P, P, 1.0f, dw, s->ci);
-            if (dx)   // dx_s (ci, P) += w^T (ci, co) dy_s (co, P)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->ci, P, co, 1.0f, w, s->ci, dys, P,
-                            1.0f, dx + (size_t)si * s->ci * d.P, P);
-        }
-        return;
-    }
-    // scratch per column: col (for dw), dcol (for dx), gathered dy (multi-sample tiles)
-    const size_t per_col = (dw ? d.K : 0) + (dx ? d.K : 0) + (size_t)co;
-    const tile_plan t = plan_tiles(s, &d, per_col);
-    const size_t max_cols = (size_t)t.ns_max * t.nr_max * d.ow;
-    const size_t need = (dw ? d.K : 0) + (dx ? d.K : 0) + (t.ns_max > 1 ? (size_t)co : 0);
-    const size_t bytes = need * max_cols * sizeof(float);
-    float *scratch = lethe_cpu_scratch(bytes);
+    const int nt = lethe_cpu_gemm_threads();
+    const int direct = is_pointwise_direct(s, &d);
+    // per tile column: col (for dw, unless direct), dcol (for dx, unless direct), gathered dy
+    const size_t per_col = (dw && !direct ? d.K : 0) + (dx && !direct ? d.K : 0) + (size_t)co;
+    const tile_plan t = direct ? (tile_plan){1, d.oh, s->n, 1, d.P} : plan_tiles(s, &d, per_col, nt);
+    const size_t ncol_bufs = (dw && !direct ? d.K : 0) + (dx && !direct ? d.K : 0) + (t.ns_max > 1 ? (size_t)co : 0);
+    const size_t dw_priv = dw && nt > 1 ? (size_t)co * d.K : 0;   // per-thread dW partial sums
+    const size_t per_thread = ncol_bufs * t.max_cols + (dw_priv + 15) / 16 * 16;
+    const size_t bytes = per_thread * (size_t)nt * sizeof(float);
+    float *scratch = lethe_cpu_scratch(bytes ? bytes : sizeof(float));
     if (!scratch) {
         lethe_cpu_poison(dx, (size_t)s->n * s->ci * s->h * s->w, "conv2d_backward", bytes);
         lethe_cpu_poison(dw, (size_t)co * d.K, "conv2d_backward", bytes);
         return;
     }
-    float *col = dw ? scratch : NULL;
-    float *dcol = dx ? scratch + (dw ? d.K * max_cols : 0) : NULL;
-    float *dybuf = scratch + ((dw ? d.K : 0) + (dx ? d.K : 0)) * max_cols;
-    for (int s0 = 0; s0 < s->n; s0 += t.ns_max) {
-        const int ns = s->n - s0 < t.ns_max ? s->n - s0 : t.ns_max;
+    if (dw_priv)
+        for (int th = 0; th < nt; th++) memset(scratch + per_thread * th, 0, dw_priv * sizeof(float));
+    // Threads own whole sample groups (static schedule: the dW summation order depends only
+    // on the thread count); the row bands of a group run in order on its thread.
+    #pragma omp parallel for schedule(static) if (nt > 1 && t.groups > 1)
+    for (int g = 0; g < t.groups; g++) {
+        float *mine = scratch + per_thread * (size_t)lethe_cpu_thread_id();
+        float *dwt = dw_priv ? mine : dw;   // dW target: private partial sum or dw itself
+        float *col = mine + (dw_priv + 15) / 16 * 16;
+        float *dcol = col + (dw && !direct ? d.K * t.max_cols : 0);
+        float *dybuf = dcol + (dx && !direct ? d.K * t.max_cols : 0);
+        const int s0 = g * t.ns_max, ns = s->n - s0 < t.ns_max ? s->n - s0 : t.ns_max;
         for (int r0 = 0; r0 < d.oh; r0 += t.nr_max) {
             const int nr = d.oh - r0 < t.nr_max ? d.oh - r0 : t.nr_max;
             const int ncol = ns * nr * d.ow;
             // dY of the tile as a (co, ncol) matrix with leading dimension lddy
-            const float *dyt;
-            int lddy;
-            if (ns == 1) {
-                dyt = dy + (size_t)s0 * co * d.P + (size_t)r0 * d.ow;
-                lddy = P;
-            } else {
+            const float *dyt = dy + (size_t)s0 * co * d.P + (size_t)r0 * d.ow;
+            int lddy = P;
+            if (ns > 1) {
                 gather(dybuf, dy, co, d.P, s0, ns);
                 dyt = dybuf;
                 lddy = ncol;
             }
+            if (direct) {   // col is x_s itself; dx_s += w^T dy_s straight into dx
+                const float *xs = x + (size_t)s0 * s->ci * d.P;
+                if (dw)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, K, P, 1.0f, dyt, lddy, xs, P, 1.0f, dwt,
+                                K);
+                if (dx)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, co, 1.0f, w, K, dyt, lddy, 1.0f,
+                                dx + (size_t)s0 * s->ci * d.P, P);
+                continue;
+            }
             if (dw) {
                 im2col(col, x, s, &d, s0, ns, r0, nr);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, K, ncol, 1.0f, dyt, lddy, col, ncol,
-                            1.0f, dw, K);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, K, ncol, 1.0f, dyt, lddy, col, ncol, 1.0f,
+                            dwt, K);
             }
             if (dx) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ncol, co, 1.0f, w, K, dyt, lddy, 0.0f,
-                            dcol, ncol);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ncol, co, 1.0f, w, K, dyt, lddy, 0.0f, dcol,
+                            ncol);
                 col2im_add(dx, dcol, s, &d, s0, ns, r0, nr);
             }
+        }
+    }
+    if (dw_priv) {   // dw += partial sums, in thread order
+        const size_t nw = (size_t)co * d.K;
+        #pragma omp parallel for schedule(static) if (nw > LETHE_CPU_PAR_MIN / 4)
+        for (size_t i = 0; i < nw; i++) {
+            float acc = 0.0f;
+            for (int th = 0; th < nt; th++) acc += scratch[per_thread * th + i];
+            dw[i] += acc;
         }
     }
 }

@@ -3,7 +3,8 @@
  *
  * OpenBLAS here is the pthread build, with its own thread pool. Two pools on the same
  * cores fight: OpenMP workers spin after each parallel region while OpenBLAS workers want
- * the core (measured on a 2-vCPU box: conv2d 5-30x slower with both pools at 2 threads).
+ * the core (measured on a shared 2-vCPU box: conv2d 5-15x slower than single-threaded
+ * with OpenMP im2col around multi-threaded OpenBLAS GEMMs).
  * So when OpenMP has more than one thread, the backend makes OpenBLAS single-threaded and
  * parallelises GEMM work itself (conv tiles, linear row blocks), calling sgemm from
  * inside OpenMP regions. With one OpenMP thread (OMP_NUM_THREADS=1, or a build without

@@ -1,0 +1,120 @@
+/*
+ * bench_unet.c: lethe's training and sampling throughput for the `tiny` and `small`
+ * configs at the batch sizes of ../shared/targets.md, measured the way the PyTorch
+ * reference was: 3 warm-up steps, then the median of 10 timed steps.
+ *
+ *   training step = forward + MSE on epsilon + backward + AdamW
+ *   sampling      = one forward pass, inference mode
+ *
+ * Prints a table (images/s, GFLOP/s with training FLOPs = 3 x forward, and the ratio to
+ * the PyTorch figures of targets.md) and, with --json, one JSON object per row.
+ *
+ *   build/bench/bench_unet [--config tiny|small|all] [--what train|sample|all] [--batch N]
+ *                          [--steps 10] [--warmup 3] [--json]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/progress.h"
+#include "core/rng.h"
+#include "nn/unet.h"
+#include "ops/ops.h"
+#include "optim/adamw.h"
+
+typedef struct { const char *config, *what; int batch; double torch_img_s; } row;
+
+// PyTorch 1.13, 2 threads, same model and step (../shared/targets.md).
+static const row rows[] = {
+    {"tiny", "train", 64, 164.8},  {"tiny", "train", 128, 141.4},  {"tiny", "sample", 256, 292.1},
+    {"small", "train", 64, 25.6},  {"small", "train", 128, 27.9},  {"small", "sample", 256, 77.3},
+};
+static double forward_gflop(const char *config) { return strcmp(config, "tiny") == 0 ? 0.366 : 2.208; }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double bench_row(const row *r, int steps, int warmup) {
+    unet_config cfg;
+    lethe_unet m;
+    if (unet_config_named(&cfg, r->config) || unet_build(&m, &cfg)) { fprintf(stderr, "%s\n", lethe_last_error()); exit(1); }
+    size_t total = m.table.total, numel = (size_t)cfg.in_channels * cfg.sample_size * cfg.sample_size;
+    size_t sz = (size_t)r->batch * numel;
+    float *P = ops()->alloc(total * sizeof(float)), *G = ops()->alloc(total * sizeof(float));
+    float *host = malloc(total * sizeof(float));
+    param_table_init_values(&m.table, host, 0);
+    ops()->to_device(P, host, total * sizeof(float));
+    free(host);
+    float *x = ops()->alloc(sz * sizeof(float)), *target = ops()->alloc(sz * sizeof(float));
+    float *eps = ops()->alloc(sz * sizeof(float)), *deps = ops()->alloc(sz * sizeof(float));
+    float *t = malloc((size_t)r->batch * sizeof(float));
+    int *labels = malloc((size_t)r->batch * sizeof(int));
+    for (int i = 0; i < r->batch; i++) { t[i] = (float)(i * 37 % 1000); labels[i] = i % 11; }
+    ops()->randn(x, sz, 1, 1, 0);
+    ops()->randn(target, sz, 1, 2, 0);
+    adamw_state opt;
+    adamw_config ac = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f, .max_grad_norm = 1.0f};
+    adamw_init(&opt, &ac, total);
+    lethe_arena arena;
+    arena_init(&arena);
+    int train = strcmp(r->what, "train") == 0;
+    double *ms = malloc((size_t)steps * sizeof(double));
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = lethe_now();
+        arena_reset(&arena);
+        nn_ctx ctx = {.arena = &arena, .train = train, .seed = 1, .step = (uint64_t)s};
+        if (unet_forward(&m, P, &ctx, eps, x, t, labels, r->batch)) { fprintf(stderr, "%s\n", lethe_last_error()); exit(1); }
+        if (train) {
+            ops()->mse_forward(eps, target, sz);
+            ops()->fill(G, 0, total);
+            ops()->fill(deps, 0, sz);
+            ops()->mse_backward(deps, eps, target, sz, 1.0f);
+            unet_backward(&m, P, G, &arena, deps, NULL);
+            adamw_update(&opt, P, G, NULL, ac.lr, NULL);
+        }
+        if (s >= warmup) ms[s - warmup] = 1e3 * (lethe_now() - t0);
+    }
+    qsort(ms, (size_t)steps, sizeof *ms, cmp_double);
+    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    free(ms); free(t); free(labels);
+    ops()->release(P); ops()->release(G); ops()->release(x); ops()->release(target); ops()->release(eps); ops()->release(deps);
+    adamw_free(&opt);
+    arena_free(&arena);
+    unet_free(&m);
+    return med;
+}
+
+int main(int argc, char **argv) {
+    const char *config = "all", *what = "all";
+    int batch = 0, steps = 10, warmup = 3, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
+        else if (!strcmp(argv[i], "--what") && i + 1 < argc) what = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else { fprintf(stderr, "usage: %s [--config tiny|small|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--json]\n", argv[0]); return 2; }
+    }
+    if (steps < 1) steps = 1;
+    if (!json) printf("%-6s %-7s %6s %10s %10s %9s %14s %8s\n", "config", "what", "batch", "ms/step", "images/s", "GFLOP/s", "torch images/s", "ratio");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const row *r = &rows[i];
+        if (strcmp(config, "all") && strcmp(config, r->config)) continue;
+        if (strcmp(what, "all") && strcmp(what, r->what)) continue;
+        if (batch && batch != r->batch) continue;
+        double ms = bench_row(r, steps, warmup);
+        double img_s = r->batch / (ms / 1e3);
+        double flop = forward_gflop(r->config) * (strcmp(r->what, "train") == 0 ? 3 : 1);
+        if (json)
+            printf("{\"impl\": \"lethe\", \"config\": \"%s\", \"what\": \"%s\", \"batch\": %d, \"ms_per_step\": %.2f, "
+                   "\"images_per_s\": %.2f, \"gflops\": %.1f}\n", r->config, r->what, r->batch, ms, img_s, img_s * flop);
+        else
+            printf("%-6s %-7s %6d %10.1f %10.1f %9.1f %14.1f %7.2fx\n", r->config, r->what, r->batch, ms, img_s, img_s * flop,
+                   r->torch_img_s, img_s / r->torch_img_s);
+        fflush(stdout);
+    }
+    return 0;
+}
