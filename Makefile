@@ -113,7 +113,7 @@ BIN       := $(BUILD)/lethe
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test demo fuzz clean
+.PHONY: all lib test valgrind demo fuzz clean
 all: $(LIB) $(BIN) $(TESTS) $(BENCHES)
 lib: $(LIB)
 
@@ -148,6 +148,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 test: all
 	BUILD=$(BUILD) tests/run_all.sh
+
+# memcheck over the CLI paths the tests exercise (slow: a few minutes)
+valgrind: $(BIN)
+	LETHE=$(BIN) tests/valgrind.sh
 
 demo: $(BIN)
 	./$(BIN) demo

@@ -137,7 +137,9 @@ int cmd_sample(int argc, char **argv) {
     snprintf(extra, sizeof extra, "%.1f img/s", total / (el > 0 ? el : 1));
     progress_finish(&bar, extra);
 
-    if ((st = png_write_grid(out, images, total, c->in_channels, c->sample_size, c->sample_size, n, 2, 0))) {
+    int cols = n;   // one row per class; an unconditional model gets a square-ish grid
+    if (!m.n_classes) for (cols = 1; cols * cols < n; cols++) {}
+    if ((st = png_write_grid(out, images, total, c->in_channels, c->sample_size, c->sample_size, cols, 2, 0))) {
         cli_fail("sample", st);
         goto out_sched;
     }
@@ -148,12 +150,14 @@ int cmd_sample(int argc, char **argv) {
     if (idx_out) {
         size_t cnt = (size_t)total * numel;
         unsigned char *u8 = malloc(cnt), *lab = malloc((size_t)total);
-        for (size_t i = 0; u8 && i < cnt; i++) {
-            float v = images[i] * 0.5f + 0.5f;
-            v = v < 0 ? 0 : v > 1 ? 1 : v;
-            u8[i] = (unsigned char)(v * 255.0f + 0.5f);
+        if (!u8 || !lab) {
+            free(u8);
+            free(lab);
+            cli_fail("sample", lethe_fail(LETHE_ERR_NOMEM, "out of memory"));
+            goto out_sched;
         }
-        for (int i = 0; lab && i < total; i++) lab[i] = (unsigned char)(labels[i] < 0 ? 0 : labels[i]);
+        images_to_u8(u8, images, cnt);
+        for (int i = 0; i < total; i++) lab[i] = (unsigned char)(labels[i] < 0 ? 0 : labels[i]);
         char p1[4096], p2[4096];
         snprintf(p1, sizeof p1, "%s-images-idx3-ubyte", idx_out);
         snprintf(p2, sizeof p2, "%s-labels-idx1-ubyte", idx_out);

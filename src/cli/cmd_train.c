@@ -14,7 +14,7 @@
 int cmd_train(int argc, char **argv) {
     train_opts o;
     train_opts_default(&o);
-    const char *data = "fashion-mnist", *config = "tiny", *out = NULL, *lr_kind = "cosine", *classes = NULL;
+    const char *data = "fashion-mnist", *config = "tiny", *out = NULL, *lr_kind = "cosine", *classes = NULL, *exclude = NULL;
     int resume = 0, no_ema = 0, unconditional = 0, threads = 0;
     uint64_t init_seed = 0;
     const arg_spec specs[] = {
@@ -33,6 +33,7 @@ int cmd_train(int argc, char **argv) {
         {"max-grad-norm", ARG_FLOAT, &o.adam.max_grad_norm, "clip the global gradient norm (0: off)"},
         {"class-dropout", ARG_FLOAT, &o.class_dropout, "probability of training a label as the null class (for guidance)"},
         {"classes", ARG_STRING, &classes, "train only on these classes (names or indices, comma-separated)"},
+        {"exclude", ARG_STRING, &exclude, "train on every class but these (a retain set: e.g. --exclude trouser)"},
         {"unconditional", ARG_FLAG, &unconditional, "no class conditioning (num_class_embeds = null)"},
         {"no-ema", ARG_FLAG, &no_ema, "export the live weights instead of the EMA weights"},
         {"ema-max-decay", ARG_FLOAT, &o.ema_max_decay, "EMA: maximum decay"},
@@ -72,10 +73,15 @@ int cmd_train(int argc, char **argv) {
 
     lethe_dataset ds, sub;
     if ((st = dataset_load(&ds, data, LETHE_SPLIT_TRAIN))) return cli_fail("train", st);
-    if (classes) {
+    if (classes && exclude) {
+        dataset_free(&ds);
+        fprintf(stderr, "lethe train: give --classes or --exclude, not both\n");
+        return 2;
+    }
+    if (classes || exclude) {
         int list[LETHE_MAX_CLASSES], k;
-        if ((st = dataset_parse_classes(&ds, classes, list, LETHE_MAX_CLASSES, &k)) ||
-            (st = dataset_subset(&sub, &ds, list, k, 1))) {
+        if ((st = dataset_parse_classes(&ds, classes ? classes : exclude, list, LETHE_MAX_CLASSES, &k)) ||
+            (st = dataset_subset(&sub, &ds, list, k, classes != NULL))) {
             dataset_free(&ds);
             return cli_fail("train", st);
         }

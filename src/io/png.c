@@ -90,6 +90,16 @@ lethe_status png_write_grid_u8(const char *path, const unsigned char *images, in
     return st;
 }
 
+void images_to_u8(unsigned char *u8, const float *images, size_t count) {
+    // diffusers: (x / 2 + 0.5).clamp(0, 1), then numpy (x * 255).round() (half to even, as rintf).
+    for (size_t i = 0; i < count; i++) {
+        float v = images[i] / 2.0f + 0.5f;
+        if (!(v >= 0.0f)) v = 0.0f;   // also NaN
+        if (v > 1.0f) v = 1.0f;
+        u8[i] = (unsigned char)rintf(v * 255.0f);
+    }
+}
+
 lethe_status png_write_grid(const char *path, const float *images, int n, int c, int h, int w,
                             int cols, int pad, int pad_value) {
     if (n < 1 || !images) return lethe_fail(LETHE_ERR_ARG, "%s: no images to write", path ? path : "png");
@@ -100,13 +110,7 @@ lethe_status png_write_grid(const char *path, const float *images, int n, int c,
         return lethe_fail(LETHE_ERR_ARG, "%s: %d images of (%d, %d, %d) are too many pixels for a PNG", path, n, c, h, w);
     unsigned char *u8 = malloc(total);
     if (!u8) return lethe_fail(LETHE_ERR_NOMEM, "%s: out of memory", path);
-    // diffusers: (x / 2 + 0.5).clamp(0, 1), then numpy (x * 255).round() (half to even, as rintf).
-    for (size_t i = 0; i < total; i++) {
-        float v = images[i] / 2.0f + 0.5f;
-        if (!(v >= 0.0f)) v = 0.0f;   // also NaN
-        if (v > 1.0f) v = 1.0f;
-        u8[i] = (unsigned char)rintf(v * 255.0f);
-    }
+    images_to_u8(u8, images, total);
     lethe_status st = png_write_grid_u8(path, u8, n, c, h, w, cols, pad, pad_value);
     free(u8);
     return st;

@@ -12,6 +12,8 @@
  *   - backward ops ACCUMULATE (+=) into every gradient buffer they are given, and any
  *     gradient pointer may be NULL to skip that gradient (e.g. dx of the first conv);
  *   - sizes are int (each dimension < 2^31); products of sizes are size_t.
+ *   - ops return nothing: an op that cannot get scratch memory fills its outputs with NaN
+ *     and records LETHE_ERR_NOMEM (core/error.h), so the NaN checks of the caller stop the run.
  */
 #ifndef LETHE_OPS_H
 #define LETHE_OPS_H
@@ -34,7 +36,7 @@ typedef struct lethe_backend {
     const char *name;
 
     // ---- memory (host pointers for the CPU backend; device pointers for CUDA) ----
-    void *(*alloc)(size_t bytes);                 // zero-filled; NULL on failure
+    void *(*alloc)(size_t bytes);                 // zero-filled, 64-byte aligned; NULL on failure
     void (*release)(void *p);
     void (*to_device)(void *dst, const void *src_host, size_t bytes);
     void (*to_host)(void *dst_host, const void *src, size_t bytes);
@@ -47,6 +49,7 @@ typedef struct lethe_backend {
                             const float *x, const float *w, const conv2d_shape *s);
 
     // ---- group norm (PyTorch nn.GroupNorm): x, y (n, c, hw); mean, rstd (n, groups) saved ----
+    // gamma/beta may be NULL (no affine transform).
     void (*group_norm_forward)(float *y, float *mean, float *rstd, const float *x,
                                const float *gamma, const float *beta,
                                int n, int c, int hw, int groups, float eps);
@@ -117,7 +120,8 @@ typedef struct lethe_backend {
                                    int n, int classes, float dloss);
 
     // ---- elementwise arithmetic on flat buffers (samplers, residuals, CFG) ----
-    // y = a*x + b*z (y may alias x or z; z may be NULL when b == 0)
+    // y = a*x + b*z (y may alias x or z; z may be NULL when b == 0, and is not read then,
+    // so NaN in z does not reach y as it would in PyTorch's 0 * NaN)
     void (*axpbz)(float *y, float a, const float *x, float b, const float *z, size_t n);
     // per-row coefficients: y[r,:] = a[r]*x[r,:] + b[r]*z[r,:] for r < rows (a, b host arrays)
     void (*axpbz_rows)(float *y, const float *a, const float *x, const float *b, const float *z,

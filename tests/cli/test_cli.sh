@@ -41,6 +41,10 @@ expect_ok "sample by index, ddpm" $LETHE sample --model "$W/m" --class 1 --n 2 -
 expect_ok "help" $LETHE train --help
 grep -q -- "--steps N" "$W/err" && grep -q "default" "$W/err" && ok || bad "help shows flags with defaults"
 
+expect_ok "train on a retain set" $TRAIN --steps 1 --exclude trouser --out "$W/retain"
+expect_fail "exclude every class" "leaves no images" $TRAIN --steps 1 --exclude 0,1,2,3,4,5,6,7,8,9 --out "$W/x"
+expect_fail "unknown class to exclude" "sweater" $TRAIN --steps 1 --exclude sweater --out "$W/x"
+
 # --- resume reproduces an uninterrupted run ----------------------------------------------
 expect_ok "uninterrupted" $TRAIN --steps 6 --checkpoint-every 3 --out "$W/full"
 expect_ok "interrupted" $TRAIN --steps 6 --checkpoint-every 3 --stop-after 3 --out "$W/part"
