@@ -25,6 +25,12 @@ ifeq ($(DEBUG),1)
 OPT     := -O0 -g
 BUILD   := build-debug
 endif
+ifeq ($(VALGRIND),1)
+# valgrind 3.19 cannot run AVX-512 instructions: a build for the baseline x86-64 ISA
+OPT     := -O1 -g
+ARCH    :=
+BUILD   := build-vg
+endif
 ifeq ($(SANITIZE),1)
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 BUILD   := build-san
@@ -150,8 +156,9 @@ test: all
 	BUILD=$(BUILD) tests/run_all.sh
 
 # memcheck over the CLI paths the tests exercise (slow: a few minutes)
-valgrind: $(BIN)
-	LETHE=$(BIN) tests/valgrind.sh
+valgrind:
+	$(MAKE) VALGRIND=1 build-vg/lethe
+	LETHE=build-vg/lethe tests/valgrind.sh
 
 demo: $(BIN)
 	./$(BIN) demo
@@ -166,6 +173,6 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC)
 	  $(shell $(PKG) --libs openblas lapacke zlib libcjson) -lm -fopenmp -o $@
 
 clean:
-	rm -rf build build-san build-debug build-fuzz
+	rm -rf build build-san build-debug build-vg build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

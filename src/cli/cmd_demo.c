@@ -48,7 +48,8 @@ int cmd_demo(int argc, char **argv) {
     float guidance = 2.0f;
     train_opts o;
     train_opts_default(&o);
-    o.steps = 1200;
+    o.steps = 1000;
+    o.warmup = 100;
     o.batch = 64;
     o.checkpoint_every = 250;
     const arg_spec specs[] = {

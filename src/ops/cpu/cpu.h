@@ -185,7 +185,7 @@ static inline double lethe_cpu_dot_f64(const float *a, const float *b, size_t n)
 // (true value < 3e-38), NaN in, NaN out.
 static inline float lethe_cpu_expf(float x) {
     const float hi = 88.72283935546875f, lo = -86.6f;
-    float xc = x > hi ? hi : (x < lo ? lo : x);
+    float xc = x > hi ? hi : (x < lo ? lo : (x == x ? x : 0.0f));   // NaN: computed on 0, returned as NaN
     float kf = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   // round to nearest
     float r = xc - kf * 0.693359375f;                                       // Cody-Waite ln2 split
     r = r - kf * -2.12194440e-4f;
@@ -196,7 +196,7 @@ static inline float lethe_cpu_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)kf + 126) << 23;   // 2^(k-1): k in [-125, 128] keeps it normal
+    uint32_t bits = (uint32_t)((int32_t)kf + 126) << 23;   // 2^(k-1): k in [-125, 128] keeps it normal
     float s;
     memcpy(&s, &bits, sizeof s);
     float y = (p * s) * 2.0f;
