@@ -25,6 +25,19 @@ expect_ok() {
     if "$@" >"$W/out" 2>"$W/err"; then ok; else bad "$name: exit $?"; cat "$W/err"; fi
 }
 TRAIN="$LETHE train --batch 4 --log-every 1 --warmup 2"
+# max |a - b| of two float32 .npy files (stdlib only)
+npy_maxdiff() {
+    python3 - "$1" "$2" <<'PY'
+import array, struct, sys
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<H", b[8:10])[0]
+    a = array.array("f"); a.frombytes(b[10 + n:]); return a
+x, y = load(sys.argv[1]), load(sys.argv[2])
+print(max(abs(u - v) for u, v in zip(x, y)) if len(x) == len(y) else "inf")
+PY
+}
+# within float32 rounding: the GEMM blocking differs with the batch, the arithmetic does not
+close() { awk -v d="$(npy_maxdiff "$1" "$2")" 'BEGIN { exit !(d != "inf" && d < 1e-4) }'; }
 
 # --- a tiny model to work with ---------------------------------------------------------
 expect_ok "train 4 steps" $TRAIN --steps 4 --checkpoint-every 2 --out "$W/m"
@@ -38,6 +51,38 @@ grep -q "635681 parameters" "$W/out" && ok || bad "info: parameter count"
 expect_ok "sample by name" $LETHE sample --model "$W/m" --class trouser,ankle-boot --n 2 --steps 3 --out "$W/s.png" --npy "$W/s.npy" --idx "$W/s"
 [ -s "$W/s.png" ] && [ -s "$W/s.npy" ] && [ -s "$W/s-images-idx3-ubyte" ] && [ -s "$W/s-labels-idx1-ubyte" ] && ok || bad "sample outputs"
 expect_ok "sample by index, ddpm" $LETHE sample --model "$W/m" --class 1 --n 2 --sampler ddpm --steps 3 --out "$W/s2.png"
+# sampling is seeded and does not depend on how the run is batched
+expect_ok "sample batch 4" $LETHE sample --model "$W/m" --class 0,1 --n 2 --steps 3 --seed 7 --batch 4 --out "$W/b4.png" --npy "$W/b4.npy"
+expect_ok "sample batch 1" $LETHE sample --model "$W/m" --class 0,1 --n 2 --steps 3 --seed 7 --batch 1 --out "$W/b1.png" --npy "$W/b1.npy"
+close "$W/b4.npy" "$W/b1.npy" && ok || bad "samples depend on the batch size beyond float32 rounding"
+expect_ok "sample batch 4 again" $LETHE sample --model "$W/m" --class 0,1 --n 2 --steps 3 --seed 7 --batch 4 --out "$W/b4.png" --npy "$W/b4b.npy"
+cmp -s "$W/b4.npy" "$W/b4b.npy" && ok || bad "the same seed and batch did not give identical samples"
+expect_ok "sample ddpm batch 4" $LETHE sample --model "$W/m" --class 3 --n 3 --steps 4 --sampler ddpm --seed 7 --batch 4 --out "$W/d4.png" --npy "$W/d4.npy"
+expect_ok "sample ddpm batch 2" $LETHE sample --model "$W/m" --class 3 --n 3 --steps 4 --sampler ddpm --seed 7 --batch 2 --out "$W/d2.png" --npy "$W/d2.npy"
+close "$W/d4.npy" "$W/d2.npy" && ok || bad "ddpm samples depend on the batch size beyond float32 rounding"
+expect_ok "sample other seed" $LETHE sample --model "$W/m" --class 0,1 --n 2 --steps 3 --seed 8 --out "$W/s8.png" --npy "$W/s8.npy"
+cmp -s "$W/b4.npy" "$W/s8.npy" && bad "different seeds gave the same samples" || ok
+# initial noise from a .npy file (any float32 array of the right shape) overrides the seed
+expect_ok "sample from noise file" $LETHE sample --model "$W/m" --class 0,1 --n 2 --steps 3 --noise "$W/b4.npy" --out "$W/nz.png" --npy "$W/nz1.npy"
+expect_ok "sample from noise file again" $LETHE sample --model "$W/m" --class 0,1 --n 2 --steps 3 --noise "$W/b4.npy" --seed 99 --out "$W/nz.png" --npy "$W/nz2.npy"
+cmp -s "$W/nz1.npy" "$W/nz2.npy" && ok || bad "DDIM eta 0 from the same noise file differs"
+
+# weights stored as F16 (as a diffusers fp16 export would) load into float32
+rm -rf "$W/f16"; cp -r "$W/m" "$W/f16"
+python3 - "$W/f16/unet/diffusion_pytorch_model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); meta = h.pop("__metadata__", None); data = b[8 + n:]
+out, hdr, off = b"", {"__metadata__": meta} if meta else {}, 0
+for k in sorted(h):
+    s, e = h[k]["data_offsets"]; vals = struct.unpack("<%df" % ((e - s) // 4), data[s:e])
+    chunk = struct.pack("<%de" % len(vals), *vals); out += chunk
+    hdr[k] = {"dtype": "F16", "shape": h[k]["shape"], "data_offsets": [off, off + len(chunk)]}; off += len(chunk)
+t = json.dumps(hdr, separators=(",", ":")).encode(); t += b" " * (-(8 + len(t)) % 8)
+open(p, "wb").write(struct.pack("<Q", len(t)) + t + out)
+PY
+expect_ok "F16 weights load" $LETHE sample --model "$W/f16" --class 0 --n 1 --steps 2 --out "$W/f16.png"
+
 expect_ok "help" $LETHE train --help
 grep -q -- "--steps N" "$W/err" && grep -q "default" "$W/err" && ok || bad "help shows flags with defaults"
 
