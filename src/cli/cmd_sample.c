@@ -30,7 +30,7 @@ static void on_step(void *user, int step, int total) {
 
 int cmd_sample(int argc, char **argv) {
     const char *model_dir = NULL, *cls = "all", *sampler = "ddim", *out = "samples.png", *npy_out = NULL, *idx_out = NULL,
-               *noise_path = NULL;
+               *noise_path = NULL, *spacing = NULL;
     int n = 8, steps = 50, batch = 256, threads = 0;
     float eta = 0.0f, guidance = 2.0f;
     uint64_t seed = 0;
@@ -41,6 +41,7 @@ int cmd_sample(int argc, char **argv) {
         {"sampler", ARG_STRING, &sampler, "ddim or ddpm"},
         {"steps", ARG_INT, &steps, "sampling steps (ddpm: 1000 is the full chain)"},
         {"eta", ARG_FLOAT, &eta, "DDIM eta (0: deterministic)"},
+        {"timestep-spacing", ARG_STRING, &spacing, "leading, trailing or linspace (default: the model's scheduler_config.json)"},
         {"guidance", ARG_FLOAT, &guidance, "classifier-free guidance scale w (1: none)"},
         {"seed", ARG_U64, &seed, "noise seed"},
         {"noise", ARG_STRING, &noise_path, "initial noise x_T from a .npy file of shape (N, C, H, W)"},
@@ -106,6 +107,15 @@ int cmd_sample(int argc, char **argv) {
         npy_free(&a);
     }
 
+    if (spacing) {
+        if (!strcmp(spacing, "leading")) m.sched.spacing = SPACING_LEADING;
+        else if (!strcmp(spacing, "trailing")) m.sched.spacing = SPACING_TRAILING;
+        else if (!strcmp(spacing, "linspace")) m.sched.spacing = SPACING_LINSPACE;
+        else {
+            cli_fail("sample", lethe_fail(LETHE_ERR_ARG, "--timestep-spacing must be leading, trailing or linspace (got '%s')", spacing));
+            goto out_buf;
+        }
+    }
     lethe_schedule sched;
     if ((st = schedule_init(&sched, &m.sched))) { cli_fail("sample", st); goto out_buf; }
     unet_denoiser ud;

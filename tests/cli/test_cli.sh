@@ -83,6 +83,10 @@ open(p, "wb").write(struct.pack("<Q", len(t)) + t + out)
 PY
 expect_ok "F16 weights load" $LETHE sample --model "$W/f16" --class 0 --n 1 --steps 2 --out "$W/f16.png"
 
+expect_ok "trailing spacing" $LETHE sample --model "$W/m" --class 0 --n 1 --steps 3 --timestep-spacing trailing --out "$W/tr.png"
+expect_fail "bad spacing" "timestep-spacing" $LETHE sample --model "$W/m" --class 0 --n 1 --timestep-spacing sideways --out "$W/x.png"
+expect_fail "too many steps" "sampling steps 2000" $LETHE sample --model "$W/m" --class 0 --n 1 --steps 2000 --out "$W/x.png"
+
 expect_ok "help" $LETHE train --help
 grep -q -- "--steps N" "$W/err" && grep -q "default" "$W/err" && ok || bad "help shows flags with defaults"
 
