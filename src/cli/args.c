@@ -35,7 +35,9 @@ static void print_help(const char *cmd, const char *usage, const arg_spec *specs
         const char *meta = s->type == ARG_INT || s->type == ARG_U64 ? " N" : s->type == ARG_FLOAT ? " X" : s->type == ARG_STRING ? " S" : "";
         char left[64];
         snprintf(left, sizeof left, "--%s%s", s->name, meta);
-        fprintf(stderr, "  %-26s %s%s\n", left, s->help, def);
+        char alias[64] = "";
+        if (s->alias) snprintf(alias, sizeof alias, " (also --%s)", s->alias);
+        fprintf(stderr, "  %-26s %s%s%s\n", left, s->help, def, alias);
     }
     fprintf(stderr, "  %-26s %s\n", "-h, --help", "show this help");
 }
@@ -65,7 +67,7 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
         name[len] = 0;
         const arg_spec *s = NULL;
         for (int k = 0; k < n_specs && !s; k++)
-            if (same_flag(name, specs[k].name)) s = &specs[k];
+            if (same_flag(name, specs[k].name) || (specs[k].alias && same_flag(name, specs[k].alias))) s = &specs[k];
         if (!s) {
             fprintf(stderr, "lethe %s: unknown option '--%s' (see lethe %s --help)\n", cmd, name, cmd);
             return ARGS_ERROR;

@@ -16,6 +16,7 @@ typedef struct {
     arg_type type;
     void *target;          // int*, float*, const char**, int* (flag: set to 1), uint64_t*
     const char *help;
+    const char *alias;     // optional second name, e.g. the diffusers spelling "learning-rate"
 } arg_spec;
 
 enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_ERROR = 2 };

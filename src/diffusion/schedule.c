@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/numfmt.h"
+
 void schedule_config_default(schedule_config *c) {
     *c = (schedule_config){.num_train_timesteps = 1000, .beta_start = 1e-4f, .beta_end = 0.02f,
                            .schedule = BETA_LINEAR, .clip_sample = 1, .clip_sample_range = 1.0f,
@@ -76,12 +78,6 @@ lethe_status schedule_timesteps(const lethe_schedule *s, int n, int *out) {
 
 static const char *spacing_name(timestep_spacing s) {
     return s == SPACING_TRAILING ? "trailing" : s == SPACING_LINSPACE ? "linspace" : "leading";
-}
-
-static double float_as_decimal(float f) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.7g", (double)f);
-    return strtod(buf, NULL);
 }
 
 char *schedule_config_to_json(const schedule_config *c, const char *class_name) {

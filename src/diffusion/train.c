@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/numfmt.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "io/fsutil.h"
@@ -160,9 +161,9 @@ static char *provenance_json(trainer *tr) {
     cJSON_AddNumberToObject(r, "steps_done", tr->step);
     cJSON_AddNumberToObject(r, "steps_total", o->steps);
     cJSON_AddNumberToObject(r, "batch", o->batch);
-    cJSON_AddNumberToObject(r, "learning_rate", o->adam.lr);
+    cJSON_AddNumberToObject(r, "learning_rate", float_as_decimal(o->adam.lr));
     cJSON_AddNumberToObject(r, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(r, "class_dropout", o->class_dropout);
+    cJSON_AddNumberToObject(r, "class_dropout", float_as_decimal(o->class_dropout));
     cJSON_AddNumberToObject(r, "null_class", tr->m->unet.cfg.num_class_embeds > 0 ? tr->m->unet.cfg.num_class_embeds - 1 : -1);
     if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);
     char *s = cJSON_Print(r);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/numfmt.h"
 #include "io/fsutil.h"
 
 static void set_defaults(unet_config *c) {
@@ -252,13 +253,6 @@ lethe_status unet_config_load(unet_config *c, const char *path) {
     st = unet_config_from_json(c, text, path);
     free(text);
     return st;
-}
-
-// The shortest decimal that reads back as the same float: 1e-05, not 9.9999997473787516e-06.
-static double float_as_decimal(float f) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.7g", (double)f);
-    return strtod(buf, NULL);
 }
 
 char *unet_config_to_json(const unet_config *c) {

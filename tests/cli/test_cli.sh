@@ -87,6 +87,8 @@ expect_ok "trailing spacing" $LETHE sample --model "$W/m" --class 0 --n 1 --step
 expect_fail "bad spacing" "timestep-spacing" $LETHE sample --model "$W/m" --class 0 --n 1 --timestep-spacing sideways --out "$W/x.png"
 expect_fail "too many steps" "sampling steps 2000" $LETHE sample --model "$W/m" --class 0 --n 1 --steps 2000 --out "$W/x.png"
 
+expect_ok "diffusers spellings" $LETHE train --max_train_steps 1 --train_batch_size 2 --learning_rate 1e-4 --lr_warmup_steps 1 --output_dir "$W/alias"
+grep -qE '"learning_rate":[[:space:]]*0.0001,' "$W/alias/lethe.json" && ok || bad "alias --learning_rate not applied"
 expect_ok "help" $LETHE train --help
 grep -q -- "--steps N" "$W/err" && grep -q "default" "$W/err" && ok || bad "help shows flags with defaults"
 
