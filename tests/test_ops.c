@@ -282,6 +282,11 @@ static const conv2d_shape conv_shapes[] = {
     {2, 2, 8, 8, 3, 4, 4, 2, 1},     // 4x4 s2 p1
     {1, 1, 4, 4, 2, 3, 3, 3, 2},     // stride 3 with pad 2: some taps never see the image
     {3, 2, 2, 2, 2, 5, 5, 1, 2},     // kernel larger than the image
+    // ci >= 8, stride 1, square kernel: dx is computed as a conv with the flipped kernel
+    {2, 8, 6, 5, 4, 3, 3, 1, 1},     // 3x3 s1 p1
+    {2, 9, 6, 6, 3, 3, 3, 1, 0},     // 3x3 s1 p0 (transposed padding 2)
+    {2, 8, 5, 7, 5, 5, 5, 1, 2},     // 5x5 s1 p2
+    {2, 8, 4, 4, 3, 1, 1, 1, 0},     // 1x1 through im2col
 };
 #define N_CONV_SHAPES (sizeof conv_shapes / sizeof conv_shapes[0])
 
@@ -336,6 +341,7 @@ static void test_conv2d_tiling(void **state) {
         {5, 3, 9, 8, 4, 3, 3, 2, 1},
         {3, 2, 7, 7, 3, 5, 3, 1, 2},
         {3, 4, 6, 6, 5, 1, 1, 1, 0},
+        {5, 8, 9, 8, 4, 3, 3, 1, 1},   // flipped-kernel dx path, tiled
     };
     const size_t limits[] = {1, 5000, 20000, 40000, (size_t)32 << 20};
     const size_t saved = lethe_cpu_scratch_limit();

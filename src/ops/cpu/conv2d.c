@@ -26,6 +26,7 @@
 #include "ops/cpu/cpu.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 // 1x1 convs with at least this many pixels per sample use the direct per-sample GEMM.
@@ -180,6 +181,17 @@ static void scatter_bias(float *y, const float *ybuf, const float *b, int co, si
         }
 }
 
+// y (n, co, P) += ybuf (co, ns*P) for samples [s0, s0+ns)
+static void scatter_add(float *y, const float *ybuf, int co, size_t P, int s0, int ns) {
+    const size_t ncol = (size_t)ns * P;
+    for (int si = 0; si < ns; si++)
+        for (int o = 0; o < co; o++) {
+            const float *src = ybuf + (size_t)o * ncol + (size_t)si * P;
+            float *dst = y + ((size_t)(s0 + si) * co + o) * P;
+            for (size_t p = 0; p < P; p++) dst[p] += src[p];
+        }
+}
+
 // dybuf (co, ns*P) = dy (n, co, P) for samples [s0, s0+ns)
 static void gather(float *dybuf, const float *dy, int co, size_t P, int s0, int ns) {
     const size_t ncol = (size_t)ns * P;
@@ -192,8 +204,11 @@ static void gather(float *dybuf, const float *dy, int co, size_t P, int s0, int 
 // ---- forward ---------------------------------------------------------------------------------
 
 // y (n, co, oh, ow) = conv(x (n, ci, h, w), w (co, ci, kh, kw)) + b (co), or no bias if b is NULL
-void lethe_cpu_conv2d_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s) {
+// y = conv(x, w) + b, or y += conv(x, w) when accumulate (then b must be NULL).
+static void conv_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                         int accumulate) {
     const conv_dims d = dims_of(s);
+    const float beta = accumulate ? 1.0f : 0.0f;
     const int co = s->co, K = (int)d.K, P = (int)d.P;
     const int nt = lethe_cpu_gemm_threads();
     if (is_pointwise_direct(s, &d)) {   // y_s (co, P) = w (co, ci) x_s (ci, P)
@@ -201,7 +216,7 @@ void lethe_cpu_conv2d_forward(float *y, const float *x, const float *w, const fl
         for (int si = 0; si < s->n; si++) {
             float *ys = y + (size_t)si * co * d.P;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, s->ci, 1.0f, w, s->ci,
-                        x + (size_t)si * s->ci * d.P, P, 0.0f, ys, P);
+                        x + (size_t)si * s->ci * d.P, P, beta, ys, P);
             if (b) add_bias_rows(ys, b, co, d.P, d.P);
         }
         return;
@@ -225,15 +240,20 @@ void lethe_cpu_conv2d_forward(float *y, const float *x, const float *w, const fl
         im2col(col, x, s, &d, s0, ns, r0, nr);
         if (ns == 1) {   // GEMM straight into y's rows [r0, r0+nr) of sample s0
             float *yt = y + (size_t)s0 * co * d.P + (size_t)r0 * d.ow;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, K, 1.0f, w, K, col, ncol, 0.0f, yt, P);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, K, 1.0f, w, K, col, ncol, beta, yt, P);
             if (b) add_bias_rows(yt, b, co, d.P, (size_t)ncol);
         } else {
             float *ybuf = col + d.K * t.max_cols;   // (co, ncol)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, K, 1.0f, w, K, col, ncol, 0.0f, ybuf,
                         ncol);
-            scatter_bias(y, ybuf, b, co, d.P, s0, ns);
+            if (accumulate) scatter_add(y, ybuf, co, d.P, s0, ns);
+            else scatter_bias(y, ybuf, b, co, d.P, s0, ns);
         }
     }
+}
+
+void lethe_cpu_conv2d_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s) {
+    conv_forward(y, x, w, b, s, 0);
 }
 
 // ---- backward --------------------------------------------------------------------------------
@@ -250,10 +270,42 @@ static void bias_grad(float *db, const float *dy, int n, int co, size_t P) {
 
 // dx (n, ci, h, w), dw (co, ci, kh, kw), db (co) += gradients of conv given dy (n, co, oh, ow);
 // any of dx, dw, db may be NULL.
+// w2 (ci, co, kh, kw) = w (co, ci, kh, kw) transposed in (co, ci) and flipped in space.
+// Grow-only like the scratch, but separate: the forward conv that uses it takes the scratch.
+static float *flipped_weights(const float *w, const conv2d_shape *s) {
+    static float *buf;
+    static size_t cap;
+    const size_t kk = (size_t)s->kh * s->kw, n = (size_t)s->co * s->ci * kk;
+    if (n > cap) {
+        float *p = realloc(buf, n * sizeof(float));
+        if (!p) return NULL;
+        buf = p;
+        cap = n;
+    }
+    for (int o = 0; o < s->co; o++)
+        for (int c = 0; c < s->ci; c++)
+            for (size_t k = 0; k < kk; k++) buf[((size_t)c * s->co + o) * kk + (kk - 1 - k)] = w[((size_t)o * s->ci + c) * kk + k];
+    return buf;
+}
+
 void lethe_cpu_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                                const float *x, const float *w, const conv2d_shape *s) {
     const conv_dims d = dims_of(s);
     const int co = s->co, K = (int)d.K, P = (int)d.P;
+    // A stride-1 conv's input gradient is itself a stride-1 conv: dy with the flipped,
+    // transposed kernel and padding k-1-pad. Computed that way it runs as a forward conv
+    // (GEMM inner dimension co*kh*kw instead of co, and no col2im scatter-add).
+    // (Not for a handful of input channels: a GEMM with so few output rows runs slower than col2im.)
+    if (dx && s->stride == 1 && s->kh == s->kw && s->pad <= s->kh - 1 && s->ci >= 8 && !is_pointwise_direct(s, &d)) {
+        const float *w2 = flipped_weights(w, s);
+        if (w2) {
+            lethe_cpu_conv2d_backward(NULL, dw, db, dy, x, w, s);
+            const conv2d_shape s2 = {.n = s->n, .ci = co, .h = d.oh, .w = d.ow, .co = s->ci, .kh = s->kh, .kw = s->kw,
+                                     .stride = 1, .pad = s->kh - 1 - s->pad};
+            conv_forward(dx, dy, w2, NULL, &s2, 1);
+            return;
+        }
+    }
     if (db) bias_grad(db, dy, s->n, co, d.P);
     if (!dx && !dw) return;
     const int nt = lethe_cpu_gemm_threads();
