@@ -104,9 +104,50 @@ static void valid_range(int *lo, int *hi, int ow, int w, int stride, int pad, in
 }
 
 // col (K, ns*nr*ow) from x (n, ci, h, w) for samples [s0, s0+ns), output rows [r0, r0+nr).
+// "Same"-size stride-1 convs (ow == w): the valid rows of one (c, ki, kj) row of col are one
+// shifted copy of a block of the image, so they take one memcpy plus zeroing |kj - pad|
+// edge columns per row, instead of one short memcpy per output row.
+static void im2col_same(float *col, const float *x, const conv2d_shape *s, const conv_dims *d,
+                        int s0, int ns, int r0, int nr) {
+    const int h = s->h, w = s->w, kh = s->kh, kw = s->kw, pad = s->pad;
+    const size_t tp = (size_t)nr * w, ncol = (size_t)ns * tp;
+    for (size_t row = 0; row < d->K; row++) {
+        const int c = (int)(row / (size_t)(kh * kw)), ki = (int)(row / kw) % kh, kj = (int)(row % kw);
+        const int off = kj - pad;
+        // output rows whose input row oy - pad + ki is inside the image, within the tile
+        int lo = pad - ki > r0 ? pad - ki : r0, hi = h + pad - ki < r0 + nr ? h + pad - ki : r0 + nr;
+        if (hi < lo) hi = lo;
+        for (int si = 0; si < ns; si++) {
+            const float *xp = x + ((size_t)(s0 + si) * s->ci + c) * h * w;
+            float *dst = col + row * ncol + (size_t)si * tp;
+            memset(dst, 0, (size_t)(lo - r0) * w * sizeof(float));
+            memset(dst + (size_t)(hi - r0) * w, 0, (size_t)(r0 + nr - hi) * w * sizeof(float));
+            if (hi == lo) continue;
+            const size_t count = (size_t)(hi - lo) * w, shift = (size_t)(off < 0 ? -off : off);
+            float *blk = dst + (size_t)(lo - r0) * w;
+            const float *src = xp + (size_t)(lo - pad + ki) * w;
+            if (shift >= (size_t)w) {
+                memset(blk, 0, count * sizeof(float));
+                continue;
+            }
+            if (off < 0) memcpy(blk + shift, src, (count - shift) * sizeof(float));
+            else memcpy(blk, src + shift, (count - shift) * sizeof(float));
+            for (int oy = lo; oy < hi; oy++) {   // columns whose input falls off the left or right edge
+                float *r = blk + (size_t)(oy - lo) * w;
+                if (off < 0) memset(r, 0, shift * sizeof(float));
+                else memset(r + w - shift, 0, shift * sizeof(float));
+            }
+        }
+    }
+}
+
 static void im2col(float *col, const float *x, const conv2d_shape *s, const conv_dims *d,
                    int s0, int ns, int r0, int nr) {
     const int h = s->h, w = s->w, kh = s->kh, kw = s->kw, stride = s->stride, pad = s->pad, ow = d->ow;
+    if (stride == 1 && ow == w && d->oh == h) {
+        im2col_same(col, x, s, d, s0, ns, r0, nr);
+        return;
+    }
     const size_t tp = (size_t)nr * ow, ncol = (size_t)ns * tp;
     for (size_t row = 0; row < d->K; row++) {
         const int c = (int)(row / (size_t)(kh * kw)), ki = (int)(row / kw) % kh, kj = (int)(row % kw);
