@@ -17,17 +17,27 @@ static void set_default_class_names(lethe_model *m) {
     for (int i = 0; i < m->n_classes && i < LETHE_MAX_CLASSES; i++) snprintf(m->class_names[i], 32, "%d", i);
 }
 
-lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed) {
+// Builds the model and its (zeroed) parameter buffer; the caller fills the values.
+static lethe_status model_alloc(lethe_model *m, const unet_config *cfg) {
     memset(m, 0, sizeof *m);
     lethe_status st = unet_build(&m->unet, cfg);
     if (st) return st;
     schedule_config_default(&m->sched);
     set_default_class_names(m);
+    m->params = ops()->alloc(m->unet.table.total * sizeof(float));
+    if (!m->params) {
+        model_free(m);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", m->unet.table.total);
+    }
+    return LETHE_OK;
+}
+
+lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed) {
+    lethe_status st = model_alloc(m, cfg);
+    if (st) return st;
     size_t total = m->unet.table.total;
     float *host = malloc(total * sizeof(float));
-    m->params = ops()->alloc(total * sizeof(float));
-    if (!host || !m->params) {
-        free(host);
+    if (!host) {
         model_free(m);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", total);
     }
@@ -167,7 +177,7 @@ lethe_status model_load(lethe_model *m, const char *dir) {
     unet_config cfg;
     lethe_status st = unet_config_load(&cfg, path);
     if (st) return st;
-    if ((st = model_create(m, &cfg, 0))) return st;
+    if ((st = model_alloc(m, &cfg))) return st;   // every value is read from the file below
 
     snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
     if (fs_exists(path)) {
