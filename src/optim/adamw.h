@@ -28,7 +28,8 @@ void adamw_free(adamw_state *o);
 void adamw_update(adamw_state *o, float *P, const float *G, const float *mask, float lr, double *grad_norm);
 
 // Learning rate at optimisation step `step` (0-based): linear warm-up over `warmup` steps,
-// then constant or cosine decay to 0 at `total` (diffusers get_scheduler semantics).
+// then constant or cosine decay to 0 at `total` (diffusers get_scheduler semantics, except
+// that warm-up step k uses (k+1)/warmup: diffusers' first step has learning rate 0).
 typedef enum { LR_CONSTANT, LR_COSINE } lr_schedule;
 float lr_at(lr_schedule kind, float base_lr, int step, int warmup, int total);
 
