@@ -72,6 +72,13 @@ ifeq ($(call have,libcjson),1)
 else
   $(error ✗ cJSON not found: run scripts/setup.sh (apt-get install libcjson-dev))
 endif
+ifeq ($(call have,nettle),1)
+  CFLAGS += $(shell $(PKG) --cflags nettle)
+  LDLIBS += $(shell $(PKG) --libs nettle)
+  $(info ✓ nettle found (SHA-256 of checkpoints))
+else
+  $(error ✗ nettle not found: run scripts/setup.sh (apt-get install nettle-dev))
+endif
 ifneq ($(wildcard /usr/include/stb/stb_image_write.h),)
   CFLAGS += -I/usr/include/stb
   $(info ✓ stb found)
@@ -108,7 +115,7 @@ endif
 
 # ---- sources ----------------------------------------------------------------------
 LIB_SRC   := $(sort $(wildcard src/core/*.c src/ops/*.c src/ops/cpu/*.c src/nn/*.c src/diffusion/*.c \
-                               src/optim/*.c src/io/*.c src/data/*.c))
+                               src/optim/*.c src/io/*.c src/data/*.c src/eval/*.c))
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -171,7 +178,7 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
 	  -I/usr/include/stb $(shell $(PKG) --cflags openblas libcjson) $< $(LIB_SRC) \
-	  $(shell $(PKG) --libs openblas lapacke zlib libcjson) -lm -fopenmp -o $@
+	  $(shell $(PKG) --libs openblas lapacke zlib libcjson nettle) -lm -fopenmp -o $@
 
 clean:
 	rm -rf build build-san build-debug build-vg build-fuzz

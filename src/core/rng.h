@@ -33,6 +33,9 @@ enum {
     LETHE_STREAM_LABEL_DROP,   // classifier-free guidance label dropout
     LETHE_STREAM_DROPOUT,      // dropout masks
     LETHE_STREAM_SAMPLE,       // sampler noise
+    LETHE_STREAM_NLL,          // likelihood bound: timesteps and noise per (image, term)
+    LETHE_STREAM_MIA,          // membership inference: the fixed (t, noise) pairs
+    LETHE_STREAM_AUGMENT,      // classifier training: flips and shuffles
 };
 uint64_t lethe_stream(uint32_t purpose, uint64_t a, uint64_t b);
 
