@@ -162,6 +162,7 @@ static void test_table_complete(void **state) {
     HAS(timestep_embedding_forward); HAS(timestep_embedding_backward);
     HAS(upsample2x_forward); HAS(upsample2x_backward); HAS(concat_forward); HAS(concat_backward);
     HAS(add_channel_bias_forward); HAS(add_channel_bias_backward);
+    HAS(spatial_mean_forward); HAS(spatial_mean_backward);
     HAS(transpose_forward); HAS(transpose_backward); HAS(attention_forward); HAS(attention_backward);
     HAS(dropout_forward); HAS(dropout_backward); HAS(mse_forward); HAS(mse_backward);
     HAS(cross_entropy_forward); HAS(cross_entropy_backward); HAS(axpbz); HAS(axpbz_rows);
@@ -790,6 +791,38 @@ static void test_add_channel_bias(void **state) {
 }
 
 typedef struct {
+    int n, c, hw;
+    float *x, *y;
+} sm_ctx;
+
+static void sm_fwd(void *c) {
+    sm_ctx *k = c;
+    ops()->spatial_mean_forward(k->y, k->x, k->n, k->c, k->hw);
+}
+static void sm_bwd(void *c, const float *dy, float **g) {
+    sm_ctx *k = c;
+    ops()->spatial_mean_backward(g[0], dy, k->n, k->c, k->hw);
+}
+
+static void test_spatial_mean(void **state) {
+    (void)state;
+    sm_ctx k = {.n = 2, .c = 3, .hw = 7};
+    k.x = fbuf(42);
+    k.y = fbuf(6);
+    fill_uniform(k.x, 42, -1, 1, 205);
+    sm_fwd(&k);
+    for (int p = 0; p < 6; p++) {
+        double s = 0;
+        for (int i = 0; i < 7; i++) s += k.x[p * 7 + i];
+        assert_float_equal(k.y[p], s / 7, 1e-6);
+    }
+    gradcase gc = {.name = "spatial_mean", .ctx = &k, .forward = sm_fwd, .backward = sm_bwd, .out = k.y,
+                   .nout = 6, .nin = 1, .in = {k.x}, .len = {42}, .in_name = {"x"}, .h = 0.5, .tol = 1e-5};
+    check_gradients(&gc);
+    free(k.x); free(k.y);
+}
+
+typedef struct {
     int n, rows, cols;
     float *x, *y;
 } tr_ctx;
@@ -1270,6 +1303,7 @@ int main(void) {
         cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_add_channel_bias),
+        cmocka_unit_test(test_spatial_mean),
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_stable),

@@ -13,6 +13,8 @@ static const struct {
 } commands[] = {
     {"train", cmd_train, "train a diffusion model (DDPM, class-conditional UNet2DModel)"},
     {"sample", cmd_sample, "generate images with DDPM or DDIM, with classifier-free guidance"},
+    {"classifier", cmd_classifier, "train the evaluation classifier (accuracy, UA and FID features)"},
+    {"eval", cmd_eval, "evaluate models: per-class accuracy, UA, FID, bits/dim, membership inference"},
     {"info", cmd_info, "describe a model folder: config, parameters, classes, provenance"},
     {"demo", cmd_demo, "the main job: train `tiny` on Fashion-MNIST and write a sample grid per class"},
 };

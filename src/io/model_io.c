@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "io/fsutil.h"
+#include "io/hash.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 
@@ -158,6 +159,8 @@ static void read_lethe_json(lethe_model *m, const char *path) {
     }
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(r, "dataset");
     if (cJSON_IsString(ds)) snprintf(m->dataset, sizeof m->dataset, "%s", ds->valuestring);
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(r, "method");
+    if (cJSON_IsString(method)) snprintf(m->method, sizeof m->method, "%s", method->valuestring);
     cJSON_Delete(r);
 }
 
@@ -199,6 +202,7 @@ lethe_status model_load(lethe_model *m, const char *dir) {
     free(host);
     if (st) goto fail;
 
+    snprintf(m->weights_path, sizeof m->weights_path, "%s", wpath);
     snprintf(path, sizeof path, "%s/lethe.json", dir);
     read_lethe_json(m, path);
     return LETHE_OK;
@@ -267,4 +271,9 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     st = fs_write_text_atomic(path, text);
     free(text);
     return st;
+}
+
+lethe_status model_weights_sha256(const lethe_model *m, char hex[65]) {
+    if (!m->weights_path[0]) return lethe_fail(LETHE_ERR_ARG, "model has no weights file (it was not loaded from a folder)");
+    return sha256_file(m->weights_path, hex);
 }

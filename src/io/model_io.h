@@ -27,6 +27,8 @@ typedef struct {
     int n_classes;                                   // real classes (num_class_embeds - 1), 0 if unconditional
     char class_names[LETHE_MAX_CLASSES][32];
     char dataset[64];
+    char method[64];                                 // lethe.json "method" (how it was made), "" if unknown
+    char weights_path[1024];                         // the safetensors file model_load read
 } lethe_model;
 
 // New model with PyTorch-default initial weights from `seed`.
@@ -36,6 +38,8 @@ lethe_status model_load(lethe_model *m, const char *dir);
 // lethe_json: the provenance object text (NULL: a minimal one is written).
 lethe_status model_save(const lethe_model *m, const float *weights, const char *dir, const char *lethe_json);
 void model_free(lethe_model *m);
+// SHA-256 (hex) of the weights file model_load read: the model's identity in reports.
+lethe_status model_weights_sha256(const lethe_model *m, char hex[65]);
 
 // Class name -> index for this model (name or decimal index; the null class is not accepted).
 lethe_status model_class_index(const lethe_model *m, const char *name_or_index, int *out);

@@ -91,6 +91,11 @@ typedef struct lethe_backend {
     void (*add_channel_bias_forward)(float *y, const float *bias, int n, int c, int hw);
     void (*add_channel_bias_backward)(float *dbias, const float *dy, int n, int c, int hw);
 
+    // ---- mean over space (global average pooling): y (n, c) = mean over hw of x (n, c, hw) ----
+    // backward: dx += dy / hw broadcast over space
+    void (*spatial_mean_forward)(float *y, const float *x, int n, int c, int hw);
+    void (*spatial_mean_backward)(float *dx, const float *dy, int n, int c, int hw);
+
     // ---- transpose of the last two dims: x (n, rows, cols) -> y (n, cols, rows) ----
     // (NCHW <-> tokens (n, hw, c) for attention). Backward: dx += transpose(dy).
     void (*transpose_forward)(float *y, const float *x, int n, int rows, int cols);

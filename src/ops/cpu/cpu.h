@@ -103,6 +103,8 @@ void lethe_cpu_concat_forward(float *y, const float *a, const float *b, int n, i
 void lethe_cpu_concat_backward(float *da, float *db, const float *dy, int n, int ca, int cb, int hw);
 void lethe_cpu_add_channel_bias_forward(float *y, const float *bias, int n, int c, int hw);
 void lethe_cpu_add_channel_bias_backward(float *dbias, const float *dy, int n, int c, int hw);
+void lethe_cpu_spatial_mean_forward(float *y, const float *x, int n, int c, int hw);
+void lethe_cpu_spatial_mean_backward(float *dx, const float *dy, int n, int c, int hw);
 void lethe_cpu_transpose_forward(float *y, const float *x, int n, int rows, int cols);
 void lethe_cpu_transpose_backward(float *dx, const float *dy, int n, int rows, int cols);
 void lethe_cpu_axpbz(float *y, float a, const float *x, float b, const float *z, size_t n);

@@ -38,6 +38,9 @@ const lethe_backend lethe_backend_cpu = {
     .add_channel_bias_forward = lethe_cpu_add_channel_bias_forward,
     .add_channel_bias_backward = lethe_cpu_add_channel_bias_backward,
 
+    .spatial_mean_forward = lethe_cpu_spatial_mean_forward,
+    .spatial_mean_backward = lethe_cpu_spatial_mean_backward,
+
     .transpose_forward = lethe_cpu_transpose_forward,
     .transpose_backward = lethe_cpu_transpose_backward,
 

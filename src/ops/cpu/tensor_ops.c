@@ -63,6 +63,27 @@ void lethe_cpu_add_channel_bias_backward(float *dbias, const float *dy, int n, i
     for (int sc = 0; sc < nc; sc++) dbias[sc] += (float)lethe_cpu_sum_f64(dy + (size_t)sc * hw, (size_t)hw);
 }
 
+// ---- mean over space ------------------------------------------------------------------------------
+
+// y (n, c) = mean over hw of x (n, c, hw)
+void lethe_cpu_spatial_mean_forward(float *y, const float *x, int n, int c, int hw) {
+    const int nc = n * c;
+    #pragma omp parallel for schedule(static) if ((size_t)nc * hw > LETHE_CPU_PAR_MIN)
+    for (int sc = 0; sc < nc; sc++) y[sc] = (float)(lethe_cpu_sum_f64(x + (size_t)sc * hw, (size_t)hw) / hw);
+}
+
+// dx (n, c, hw) += dy (n, c) / hw
+void lethe_cpu_spatial_mean_backward(float *dx, const float *dy, int n, int c, int hw) {
+    if (!dx) return;
+    const int nc = n * c;
+    #pragma omp parallel for schedule(static) if ((size_t)nc * hw > LETHE_CPU_PAR_MIN)
+    for (int sc = 0; sc < nc; sc++) {
+        float *d = dx + (size_t)sc * hw;
+        const float g = dy[sc] / (float)hw;
+        for (int i = 0; i < hw; i++) d[i] += g;
+    }
+}
+
 // ---- transpose -------------------------------------------------------------------------------------
 
 // one matrix: dst (cols, rows) = src (rows, cols)^T, or += if accumulate; 32x32 blocks keep

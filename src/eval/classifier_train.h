@@ -1,0 +1,33 @@
+/*
+ * classifier_train.h: trains the evaluation classifier on a labelled dataset
+ * (AdamW, warm-up then cosine learning rate, softmax cross-entropy, flips and shifts).
+ */
+#ifndef LETHE_EVAL_CLASSIFIER_TRAIN_H
+#define LETHE_EVAL_CLASSIFIER_TRAIN_H
+
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "eval/classifier_model.h"
+
+typedef struct {
+    int epochs, batch, warmup;
+    float lr, weight_decay;
+    augment_opts augment;
+    uint64_t seed;
+    int quiet;                 // no progress bar
+} classifier_train_opts;
+
+typedef struct {
+    int steps;
+    double final_loss;         // mean loss over the last epoch
+    double train_seconds;
+} classifier_train_result;
+
+// Defaults for a dataset: flips only where they preserve the class (not for digits).
+void classifier_train_defaults(classifier_train_opts *o, const lethe_dataset *ds);
+
+// Trains c (already created) on ds. Stops with an error on a non-finite loss.
+lethe_status classifier_train(eval_classifier *c, const lethe_dataset *ds, const classifier_train_opts *o,
+                              classifier_train_result *res);
+
+#endif
