@@ -188,7 +188,7 @@ static void test_stratified_unbiased(void **state) {
         o.seed = 1000 + (uint64_t)sd;
         o.timesteps = 0;
         assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 0, ex, NULL, NULL), LETHE_OK);
-        o.timesteps = 50;       // strata of 19 and 20 indices
+        o.timesteps = 50;       // 50 geometric strata: 1 index wide at small t, 100+ near T
         assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 0, st, NULL, NULL), LETHE_OK);
         for (int i = 0; i < NLLFX_N; i++) {
             delta[sd * NLLFX_N + i] = st[i].bpd - ex[i].bpd;

@@ -81,10 +81,10 @@ static int parse_channels(const char *s, classifier_config *cfg) {
 }
 
 int cmd_classifier(int argc, char **argv) {
-    const char *data = "fashion-mnist", *out = NULL, *channels = "32,64,128";
+    const char *data = "fashion-mnist", *out = NULL, *channels = "16,32,64";
     classifier_train_opts o;
     classifier_train_defaults(&o, NULL);
-    int threads = 0, no_flip = 0, layers = 1, fid_n = 10000;
+    int threads = 0, no_flip = 0, layers = 1, fid_n = 10000, train_images = 0, features = 128;
     uint64_t init_seed = 0;
     const arg_spec specs[] = {
         {"data", ARG_STRING, &data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
@@ -94,10 +94,12 @@ int cmd_classifier(int argc, char **argv) {
         {"lr", ARG_FLOAT, &o.lr, "peak learning rate (AdamW, cosine decay)"},
         {"warmup", ARG_INT, &o.warmup, "learning-rate warm-up steps"},
         {"weight-decay", ARG_FLOAT, &o.weight_decay, "AdamW decoupled weight decay"},
-        {"channels", ARG_STRING, &channels, "channels per stage; the last is the FID feature width (<= 128)"},
+        {"channels", ARG_STRING, &channels, "channels per stage (a stride-2 convolution between stages)"},
+        {"features", ARG_INT, &features, "width of the penultimate layer: the FID feature space (<= 128)"},
         {"layers-per-block", ARG_INT, &layers, "residual blocks per stage"},
         {"shift", ARG_INT, &o.augment.max_shift, "augmentation: random shifts up to this many pixels"},
         {"no-flip", ARG_FLAG, &no_flip, "augmentation: no left-right flips (default: flips except for MNIST digits)"},
+        {"train-images", ARG_INT, &train_images, "train on the first N training images only (0: all; for quick runs)"},
         {"fid-images", ARG_INT, &fid_n, "images for the FID floor (test vs train) and noise checks"},
         {"seed", ARG_U64, &o.seed, "seed of batches and augmentation"},
         {"init-seed", ARG_U64, &init_seed, "seed of the initial weights"},
@@ -118,6 +120,12 @@ int cmd_classifier(int argc, char **argv) {
     lethe_status st;
     if ((st = dataset_load(&train, data, LETHE_SPLIT_TRAIN))) return cli_fail("classifier", st);
     if ((st = dataset_load(&test, data, LETHE_SPLIT_TEST))) { dataset_free(&train); return cli_fail("classifier", st); }
+    if (train_images < 0) {
+        dataset_free(&train); dataset_free(&test);
+        fprintf(stderr, "lethe classifier: --train-images must be >= 0\n");
+        return 2;
+    }
+    if (train_images > 0 && train_images < train.n) train.n = train_images;   // buffers stay; dataset_free frees them
     if (train.h != train.w) {
         dataset_free(&train); dataset_free(&test);
         fprintf(stderr, "lethe classifier: images must be square (got %dx%d)\n", train.h, train.w);
@@ -131,6 +139,7 @@ int cmd_classifier(int argc, char **argv) {
     classifier_config cfg;
     classifier_config_default(&cfg, train.c, train.h, train.n_classes);
     cfg.layers_per_block = layers;
+    cfg.feature_dim = features;
     if (!parse_channels(channels, &cfg)) {
         dataset_free(&train); dataset_free(&test);
         fprintf(stderr, "lethe classifier: --channels must be 1 to %d comma-separated positive integers (got '%s')\n",
@@ -153,6 +162,7 @@ int cmd_classifier(int argc, char **argv) {
     if ((st = eval_classifier_accuracy(&c, &test, &acc, per_class))) goto fail;
     // FID floor: test images against as many training images (every k-th, all classes)
     int n_fid = fid_n < test.n ? fid_n : test.n;
+    if (n_fid > train.n) n_fid = train.n;
     int *ia = malloc((size_t)n_fid * sizeof(int)), *ib = malloc((size_t)n_fid * sizeof(int));
     if (!ia || !ib) { free(ia); free(ib); st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail; }
     int *perm_test = malloc((size_t)test.n * sizeof(int)), *perm_train = malloc((size_t)train.n * sizeof(int));

@@ -21,7 +21,7 @@ void classifier_train_defaults(classifier_train_opts *o, const lethe_dataset *ds
     o->seed = 0;
     // Mirror images of clothing are clothing of the same class; of digits they are not digits.
     o->augment.flip = ds && strstr(ds->name, "mnist") && !strstr(ds->name, "fashion") ? 0 : 1;
-    o->augment.max_shift = 2;
+    o->augment.max_shift = 0;   // shifts cost 0.6 points at 4 epochs (91.8% vs 92.4%): the budget is short
     o->augment.fill = -1.0f;
 }
 

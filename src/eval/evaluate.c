@@ -27,7 +27,7 @@ void eval_opts_default(eval_opts *o) {
     o->seed = 0;
     o->batch = 100;
     o->grid_cols = 10;
-    o->nll_images = 20;
+    o->nll_images = 12;
     nll_opts_default(&o->nll);
     o->nll.timesteps = 20;
     o->nll.batch = 200;
@@ -41,6 +41,8 @@ static void warn(eval_report *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(r->warnings[r->n_warnings], sizeof r->warnings[0], fmt, ap);
     va_end(ap);
+    for (int i = 0; i < r->n_warnings; i++)   // the same warning for the next model: once is enough
+        if (!strcmp(r->warnings[i], r->warnings[r->n_warnings])) return;
     if (!r->opts.quiet) fprintf(stderr, "lethe eval: warning: %s\n", r->warnings[r->n_warnings]);
     r->n_warnings++;
 }
@@ -287,7 +289,7 @@ done:
 
 // FID of the sample rows selected by `take` against the merged real statistics of `classes`
 static lethe_status fid_subset(eval_report *r, const real_data *d, const sample_set *s, const int *take,
-                               const int *classes, int nc, double *fid, const char *what) {
+                               const int *classes, int nc, double *fid, const char *what, int warn_small) {
     feature_stats gen = {0}, real = {0};
     lethe_status st;
     if ((st = feature_stats_init(&gen, r->feature_dim)) || (st = feature_stats_init(&real, r->feature_dim))) goto done;
@@ -299,7 +301,7 @@ static lethe_status fid_subset(eval_report *r, const real_data *d, const sample_
         warn(r, "FID %s: %ld generated and %ld real images; at least 2 of each are needed", what, gen.n, real.n);
         goto done;
     }
-    if (gen.n < 2 * r->feature_dim)
+    if (warn_small && gen.n < 2 * r->feature_dim)
         warn(r, "FID %s from %ld samples, fewer than 2x the feature width %d: biased upward; compare only at equal n",
              what, gen.n, r->feature_dim);
     st = frechet_distance(&gen, &real, fid);
@@ -317,7 +319,7 @@ static lethe_status fid_metrics(eval_report *r, eval_model_result *res, const re
     // all samples against all test images
     for (int c = 0; c < K; c++) classes[c] = c;
     for (int i = 0; i < s->n; i++) take[i] = 1;
-    if ((st = fid_subset(r, d, s, take, classes, K, &res->fid_all, "(all classes)"))) goto done;
+    if ((st = fid_subset(r, d, s, take, classes, K, &res->fid_all, "(all classes)", 1))) goto done;
     // retained: samples of retained classes (unconditional: predicted as retained)
     for (int c = 0; c < K; c++)
         if (!r->is_forget[c]) classes[nc++] = c;
@@ -326,19 +328,20 @@ static lethe_status fid_metrics(eval_report *r, eval_model_result *res, const re
         take[i] = !r->is_forget[cls];
     }
     if (r->n_forget) {
-        if ((st = fid_subset(r, d, s, take, classes, nc, &res->fid_retained, "(retained classes)"))) goto done;
+        if ((st = fid_subset(r, d, s, take, classes, nc, &res->fid_retained, "(retained classes)", 1))) goto done;
     } else {
         res->fid_retained = res->fid_all;
     }
     if (res->conditional) {
         char what[64];
+        // at the default n, per-class FID is below 2x the feature width: one warning for all
+        if (r->opts.per_class < 2 * r->feature_dim)
+            warn(r, "per-class FID from %d samples per class, fewer than 2x the feature width %d: biased upward; "
+                    "compare only at equal n", r->opts.per_class, r->feature_dim);
         for (int c = 0; c < K && !st; c++) {
             for (int i = 0; i < s->n; i++) take[i] = s->requested[i] == c;
             snprintf(what, sizeof what, "of class %s", r->class_names[c]);
-            // per-class FID at the default n is below 2x the feature width: one warning for all
-            int quiet_before = r->n_warnings;
-            st = fid_subset(r, d, s, take, &c, 1, &res->fid_class[c], what);
-            if (c > 0 && r->n_warnings > quiet_before) r->n_warnings = quiet_before;
+            st = fid_subset(r, d, s, take, &c, 1, &res->fid_class[c], what, 0);
         }
     }
 done:

@@ -32,9 +32,11 @@
  *     in relative terms in the tails),
  *     and bin masses floored at 1e-12 as improved-diffusion does.
  *
- * Estimator: `timesteps` = K strata. Indices 1..T-1 are split into K contiguous strata of
- * sizes floor/ceil((T-1)/K); per image one index is drawn uniformly in each stratum and its
- * KL weighted by the stratum size (an unbiased estimate of the sum). The decoder term (index
+ * Estimator: `timesteps` = K strata. Indices 1..T-1 are split into K contiguous strata whose
+ * boundaries grow geometrically (about (T)^(q/K), each at least one index wide, so the
+ * smallest t, where the terms are largest and change fastest, are evaluated exactly); per
+ * image one index is drawn uniformly in each stratum and its KL weighted by the stratum
+ * size (an unbiased estimate of the sum). The decoder term (index
  * 0) and the prior are always exact. K = 0 or K >= T-1 evaluates every index: no timestep
  * randomness. The only other randomness is the noise that builds each x_t.
  *

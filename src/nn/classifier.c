@@ -12,9 +12,10 @@ void classifier_config_default(classifier_config *c, int in_channels, int sample
     c->in_channels = in_channels;
     c->sample_size = sample_size;
     c->n_stages = 3;
-    c->block_out_channels[0] = 32;
-    c->block_out_channels[1] = 64;
-    c->block_out_channels[2] = 128;
+    c->block_out_channels[0] = 16;
+    c->block_out_channels[1] = 32;
+    c->block_out_channels[2] = 64;
+    c->feature_dim = 128;
     c->layers_per_block = 1;
     c->norm_num_groups = 8;
     c->num_classes = num_classes;
@@ -38,9 +39,9 @@ lethe_status classifier_config_validate(const classifier_config *c) {
             return lethe_fail(LETHE_ERR_ARG, "classifier: block_out_channels[%d] = %d is not a multiple of norm_num_groups %d",
                               s, ch, c->norm_num_groups);
     }
-    if (c->block_out_channels[c->n_stages - 1] > CLASSIFIER_MAX_FEATURES)
-        return lethe_fail(LETHE_ERR_ARG, "classifier: feature width %d is above %d (FID would be unstable at 100 samples per class)",
-                          c->block_out_channels[c->n_stages - 1], CLASSIFIER_MAX_FEATURES);
+    if (c->feature_dim < 1 || c->feature_dim > CLASSIFIER_MAX_FEATURES)
+        return lethe_fail(LETHE_ERR_ARG, "classifier: feature width %d is not in [1, %d] (wider FID features are unstable at 100 samples per class)",
+                          c->feature_dim, CLASSIFIER_MAX_FEATURES);
     return LETHE_OK;
 }
 
@@ -55,6 +56,7 @@ char *classifier_config_to_json(const classifier_config *c) {
     cJSON_AddNumberToObject(root, "layers_per_block", c->layers_per_block);
     cJSON_AddNumberToObject(root, "norm_num_groups", c->norm_num_groups);
     cJSON_AddNumberToObject(root, "num_classes", c->num_classes);
+    cJSON_AddNumberToObject(root, "feature_dim", c->feature_dim);
     cJSON *names = cJSON_AddArrayToObject(root, "class_names");
     for (int i = 0; i < c->num_classes; i++) cJSON_AddItemToArray(names, cJSON_CreateString(c->class_names[i]));
     cJSON_AddStringToObject(root, "dataset", c->dataset);
@@ -88,7 +90,8 @@ lethe_status classifier_config_from_json(classifier_config *c, const char *text,
         (st = json_int(root, "sample_size", &c->sample_size, what)) ||
         (st = json_int(root, "layers_per_block", &c->layers_per_block, what)) ||
         (st = json_int(root, "norm_num_groups", &c->norm_num_groups, what)) ||
-        (st = json_int(root, "num_classes", &c->num_classes, what)))
+        (st = json_int(root, "num_classes", &c->num_classes, what)) ||
+        (st = json_int(root, "feature_dim", &c->feature_dim, what)))
         goto done;
     const cJSON *boc = cJSON_GetObjectItemCaseSensitive(root, "block_out_channels");
     if (!cJSON_IsArray(boc) || cJSON_GetArraySize(boc) < 1 || cJSON_GetArraySize(boc) > CLASSIFIER_MAX_STAGES) {
@@ -149,15 +152,17 @@ lethe_status classifier_build(lethe_classifier *m, const classifier_config *cfg)
             blk->conv2 = conv2d_make(t, name, ch, ch, 3, 1, 1);
         }
     }
-    int feat = cfg->block_out_channels[cfg->n_stages - 1];
-    m->norm_out = group_norm_make(t, "norm_out", feat, G, 1e-5f);
-    m->head = linear_make(t, "head", feat, cfg->num_classes);
+    int ch = cfg->block_out_channels[cfg->n_stages - 1], side = cfg->sample_size;
+    for (int s = 1; s < cfg->n_stages; s++) side = conv2d_layer_out(&m->downsample[s], side);
+    m->norm_out = group_norm_make(t, "norm_out", ch, G, 1e-5f);
+    m->fc = linear_make(t, "fc", ch * side * side, cfg->feature_dim);
+    m->head = linear_make(t, "head", cfg->feature_dim, cfg->num_classes);
     return LETHE_OK;
 }
 
 void classifier_free(lethe_classifier *m) { param_table_free(&m->table); }
 
-int classifier_feature_dim(const lethe_classifier *m) { return m->cfg.block_out_channels[m->cfg.n_stages - 1]; }
+int classifier_feature_dim(const lethe_classifier *m) { return m->cfg.feature_dim; }
 
 // ---- forward ---------------------------------------------------------------------------------------
 
@@ -217,16 +222,18 @@ lethe_status classifier_forward(lethe_classifier *m, const float *P, const nn_ct
             if (!h) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for classifier activations");
         }
     }
-    const int hw = side * side, G = m->norm_out.groups;
+    const int hw = side * side, G = m->norm_out.groups, F = c->feature_dim;
     const size_t sz = (size_t)n * ch * hw;
-    float *no = arena_floats(A, sz), *ao = arena_floats(A, sz), *f = arena_floats(A, (size_t)n * ch);
+    float *no = arena_floats(A, sz), *ao = arena_floats(A, sz);
+    float *fc = arena_floats(A, (size_t)n * F), *f = arena_floats(A, (size_t)n * F);
     float *mean_o = arena_floats(A, (size_t)n * G), *rstd_o = arena_floats(A, (size_t)n * G);
     if (A->failed) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for classifier activations");
     group_norm_fwd(&m->norm_out, P, no, mean_o, rstd_o, h, n, hw);
     ops()->silu_forward(ao, no, sz);
-    ops()->spatial_mean_forward(f, ao, n, ch, hw);
+    linear_fwd(&m->fc, P, fc, ao, n);   // (n, ch, hw) is (n, ch * hw): flattening is free
+    ops()->silu_forward(f, fc, (size_t)n * F);
     linear_fwd(&m->head, P, logits, f, n);
-    if (features) ops()->copy(features, f, (size_t)n * ch);
+    if (features) ops()->copy(features, f, (size_t)n * F);
     m->s.n = n;
     m->s.train = ctx->train;
     if (!ctx->train) {
@@ -234,7 +241,7 @@ lethe_status classifier_forward(lethe_classifier *m, const float *P, const nn_ct
         return LETHE_OK;
     }
     m->s.x = x;
-    m->s.h_last = h; m->s.no = no; m->s.ao = ao; m->s.features = f;
+    m->s.h_last = h; m->s.no = no; m->s.ao = ao; m->s.fc_out = fc; m->s.features = f;
     m->s.mean_o = mean_o; m->s.rstd_o = rstd_o;
     return LETHE_OK;
 }
@@ -273,11 +280,13 @@ lethe_status classifier_backward(lethe_classifier *m, const float *P, float *G, 
     const int hw = side * side;
     size_t sz = (size_t)n * ch * hw;
     arena_mark_t mark = arena_mark(A);
-    float *df = arena_zeros(A, (size_t)n * ch), *d_ao = arena_zeros(A, sz), *d_no = arena_zeros(A, sz);
-    float *dh = arena_zeros(A, sz);
+    const int F = c->feature_dim;
+    float *df = arena_zeros(A, (size_t)n * F), *dfc = arena_zeros(A, (size_t)n * F);
+    float *d_ao = arena_zeros(A, sz), *d_no = arena_zeros(A, sz), *dh = arena_zeros(A, sz);
     if (A->failed) goto nomem;
     linear_bwd(&m->head, P, G, df, dlogits, m->s.features, n);
-    ops()->spatial_mean_backward(d_ao, df, n, ch, hw);
+    ops()->silu_backward(dfc, df, m->s.fc_out, (size_t)n * F);
+    linear_bwd(&m->fc, P, G, d_ao, dfc, m->s.ao, n);
     ops()->silu_backward(d_no, d_ao, m->s.no, sz);
     group_norm_bwd(&m->norm_out, P, G, dh, d_no, m->s.h_last, m->s.mean_o, m->s.rstd_o, n, hw);
 

@@ -4,11 +4,15 @@
  *   h = conv_in(x)                                   in_channels -> C0, 3x3
  *   for stage s: [h = stages.s.downsample(h)]        3x3 stride 2, C(s-1) -> Cs (s > 0)
  *                per block: h += conv2(silu(norm2(conv1(silu(norm1(h))))))
- *   features = mean over space of silu(norm_out(h))  (n, C_last): the FID feature space
- *   logits   = head(features)                        (n, num_classes)
+ *   features = silu(fc(flatten(silu(norm_out(h)))))  (n, feature_dim): the FID feature space
+ *   logits   = head(features)                         (n, num_classes)
  *
+ * The head flattens the last feature map instead of averaging it over space: Fashion-MNIST
+ * classes differ by where things are (sleeves, collars), and with the spatial layout kept
+ * the network reaches 92% in a third of the epochs (measured against the same network
+ * with global average pooling, in PyTorch and in lethe).
  * Its penultimate features stand in for Inception's on 28x28 data (specs/evaluation.md),
- * so their width (the last block_out_channels) is kept at most 128.
+ * so their width (feature_dim) is kept at most 128.
  * Parameters: one flat buffer named by `table` (PyTorch-style keys), as for the UNet.
  */
 #ifndef LETHE_NN_CLASSIFIER_H
@@ -31,6 +35,7 @@ typedef struct {
     int layers_per_block;
     int norm_num_groups;
     int num_classes;
+    int feature_dim;              // width of the penultimate layer (FID features), <= 128
     char class_names[LETHE_MAX_CLASSES][32];
     char dataset[64];
 } classifier_config;
@@ -49,18 +54,18 @@ typedef struct {
     conv2d_layer conv_in, downsample[CLASSIFIER_MAX_STAGES];
     classifier_block blocks[CLASSIFIER_MAX_STAGES][CLASSIFIER_MAX_BLOCKS];
     group_norm_layer norm_out;
-    linear_layer head;
+    linear_layer fc, head;
     // saved by the last training forward
     struct {
         int n, train;
         const float *x;
         float *stage_in[CLASSIFIER_MAX_STAGES];   // input of each stage (before its downsample)
         int stage_hw[CLASSIFIER_MAX_STAGES];      // spatial size inside each stage
-        float *h_last, *no, *mean_o, *rstd_o, *ao, *features;
+        float *h_last, *no, *mean_o, *rstd_o, *ao, *fc_out, *features;
     } s;
 } lethe_classifier;
 
-// Default config for a dataset of (channels, size, classes): channels (32, 64, 128).
+// Default config for a dataset of (channels, size, classes): channels (16, 32, 64), 128 features.
 void classifier_config_default(classifier_config *c, int in_channels, int sample_size, int num_classes);
 lethe_status classifier_config_validate(const classifier_config *c);
 // config.json text (caller frees) and parsing one.

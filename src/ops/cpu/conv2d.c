@@ -120,8 +120,8 @@ static void im2col_same(float *col, const float *x, const conv2d_shape *s, const
         for (int si = 0; si < ns; si++) {
             const float *xp = x + ((size_t)(s0 + si) * s->ci + c) * h * w;
             float *dst = col + row * ncol + (size_t)si * tp;
-            memset(dst, 0, (size_t)(lo - r0) * w * sizeof(float));
-            memset(dst + (size_t)(hi - r0) * w, 0, (size_t)(r0 + nr - hi) * w * sizeof(float));
+            if (lo > r0) memset(dst, 0, (size_t)(lo - r0) * w * sizeof(float));
+            if (r0 + nr > hi) memset(dst + (size_t)(hi - r0) * w, 0, (size_t)(r0 + nr - hi) * w * sizeof(float));
             if (hi == lo) continue;
             const size_t count = (size_t)(hi - lo) * w, shift = (size_t)(off < 0 ? -off : off);
             float *blk = dst + (size_t)(lo - r0) * w;
@@ -132,11 +132,11 @@ static void im2col_same(float *col, const float *x, const conv2d_shape *s, const
             }
             if (off < 0) memcpy(blk + shift, src, (count - shift) * sizeof(float));
             else memcpy(blk, src + shift, (count - shift) * sizeof(float));
-            for (int oy = lo; oy < hi; oy++) {   // columns whose input falls off the left or right edge
-                float *r = blk + (size_t)(oy - lo) * w;
-                if (off < 0) memset(r, 0, shift * sizeof(float));
-                else memset(r + w - shift, 0, shift * sizeof(float));
-            }
+            // columns whose input falls off the left or right edge: a store or two per row,
+            // not a memset call (this loop runs for every row of every channel and tap)
+            float *edge = off < 0 ? blk : blk + w - shift;
+            for (int oy = lo; oy < hi; oy++, edge += w)
+                for (size_t k = 0; k < shift; k++) edge[k] = 0.0f;
         }
     }
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_eval.sh: `lethe classifier` and `lethe eval` end to end on small, quick runs, and
+# the bad inputs the evaluation issue names (classifier of another dataset or resolution,
+# an unknown forget class, too few samples for FID): a clear message and a non-zero exit.
+# The statistical sanity checks (accuracy, FID, UA, bits/dim) are in test_eval_sanity.sh.
+set -u
+LETHE=${LETHE:-build/lethe}
+W=$(mktemp -d /tmp/lethe_eval_XXXXXX)
+trap 'rm -rf "$W"' EXIT
+export LETHE_NO_PROGRESS=1
+n_ok=0 n_bad=0
+ok()  { n_ok=$((n_ok + 1)); }
+bad() { n_bad=$((n_bad + 1)); echo "FAILED: $*"; }
+expect_fail() {  # NAME PATTERN CMD...: exit 1 or 2 and stderr matching PATTERN
+    local name=$1 pat=$2; shift 2
+    "$@" >"$W/out" 2>"$W/err"; local rc=$?
+    if [ $rc -eq 0 ]; then bad "$name: succeeded, expected an error"; return; fi
+    if [ $rc -gt 2 ]; then bad "$name: exit code $rc (crash?)"; cat "$W/err"; return; fi
+    if ! grep -qE -- "$pat" "$W/err"; then bad "$name: message does not match /$pat/:"; cat "$W/err"; return; fi
+    ok
+}
+expect_ok() {
+    local name=$1; shift
+    if "$@" >"$W/out" 2>"$W/err"; then ok; else bad "$name: exit $?"; cat "$W/err"; fi
+}
+# json FILE EXPR: evaluates a Python expression over the parsed JSON `j`, prints it
+json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# a 16x16 IDX dataset of 4 classes (another resolution and other class names)
+python3 - "$W/toy" <<'PY'
+import os, random, struct, sys
+d = sys.argv[1]; os.makedirs(d)
+random.seed(1)
+def write(prefix, n):
+    labels = [i % 4 for i in range(n)]
+    pix = bytearray()
+    for l in labels:
+        for r in range(16):
+            for c in range(16):
+                pix.append(255 if (r // 4) == l and random.random() < 0.9 else random.randrange(40))
+    open(os.path.join(d, prefix + "-images-idx3-ubyte"), "wb").write(struct.pack(">IIII", 0x803, n, 16, 16) + pix)
+    open(os.path.join(d, prefix + "-labels-idx1-ubyte"), "wb").write(struct.pack(">II", 0x801, n) + bytes(labels))
+write("train", 256); write("t10k", 64)
+PY
+
+# ---- lethe classifier -------------------------------------------------------------------------
+expect_ok "classifier (quick)" $LETHE classifier --data fashion-mnist --train-images 512 --epochs 1 --batch 64 \
+    --warmup 2 --channels 8,16 --fid-images 200 --out "$W/cls"
+[ -s "$W/cls/config.json" ] && [ -s "$W/cls/model.safetensors" ] && [ -s "$W/cls/classifier.json" ] && ok || bad "classifier files"
+acc=$(json "$W/cls/classifier.json" 'j["test_accuracy"]')
+awk -v a="$acc" 'BEGIN { exit !(a > 0.3 && a <= 1) }' && ok || bad "512 images for one epoch should beat chance clearly (got $acc)"
+grep -q "| fashion-mnist |" "$W/out" && ok || bad "classifier prints its table"
+expect_ok "classifier on 16x16 data" $LETHE classifier --data "$W/toy" --epochs 1 --batch 32 --warmup 1 --channels 8,16 \
+    --fid-images 50 --out "$W/cls16"
+expect_fail "classifier: channels" "channels" $LETHE classifier --channels 8,abc --out "$W/x"
+expect_fail "classifier: feature width" "feature width" $LETHE classifier --features 256 --train-images 64 --out "$W/x"
+expect_fail "classifier: no --out" "out DIR is required" $LETHE classifier
+
+# ---- lethe eval on an (untrained) tiny model --------------------------------------------------
+$LETHE train --steps 2 --batch 4 --warmup 1 --out "$W/m" >/dev/null 2>&1 || bad "train a model to evaluate"
+$LETHE train --steps 2 --batch 4 --warmup 1 --init-seed 5 --out "$W/m2" >/dev/null 2>&1 || bad "train a second model"
+EV="$LETHE eval --classifier $W/cls --n 4 --steps 2 --nll-images 2 --nll-timesteps 3 --mia-images 4 --mia-pairs 2"
+expect_ok "eval one model" $EV --model "$W/m" --forget trouser --out "$W/e1.json"
+[ -s "$W/e1.json" ] && [ -s "$W/e1.png" ] && ok || bad "eval writes JSON and a grid"
+grep -q "UA trouser" "$W/out" && grep -q "| class | generation accuracy" "$W/out" && ok || bad "eval prints Markdown tables"
+python3 - "$W/e1.json" <<'PY' && ok || bad "eval JSON holds every number and setting"
+import json, math, sys
+j = json.load(open(sys.argv[1]))
+m = j["models"][0]
+assert j["settings"]["samples_per_class"] == 4 and j["settings"]["steps"] == 2 and j["forget_classes"] == ["trouser"]
+assert len(m["weights_sha256"]) == 64 and len(j["classifier"]["weights_sha256"]) == 64
+assert sum(sum(r) for r in m["confusion"]) == m["samples"] == 40
+ua = m["forget"]["trouser"]["ua"]; assert 0 <= ua <= 1
+assert abs(ua - (1 - m["generation_accuracy"]["trouser"])) < 1e-12
+for c, v in m["bits_per_dim"]["per_class"].items(): assert math.isfinite(v) and v > 0, (c, v)
+assert 0 <= m["membership_inference"]["auc"] <= 1 and m["membership_inference"]["members"] == 4
+assert m["fid_lethe_cnn"]["retained"] >= 0 and m["inception_score"] >= 1
+assert all(k in m["seconds"] for k in ("sample", "fid", "nll", "mia", "total"))
+PY
+# several models side by side, the same noise for each: the same model twice gives equal numbers
+expect_ok "eval three models" $EV --model "$W/m,$W/m2,$W/m" --forget 1 --out "$W/e3.json"
+[ -s "$W/e3_1.png" ] && [ -s "$W/e3_3.png" ] && ok || bad "one grid per model"
+python3 - "$W/e3.json" <<'PY' && ok || bad "same model, same seeds: identical results"
+import json, sys
+j = json.load(open(sys.argv[1])); a, b, c = j["models"]
+for k in ("confusion", "bits_per_dim", "fid_lethe_cnn", "inception_score", "membership_inference"):
+    assert a[k] == c[k], k
+assert a["weights_sha256"] == c["weights_sha256"] != b["weights_sha256"]
+PY
+expect_ok "eval unconditional" bash -c "$LETHE train --steps 2 --batch 4 --unconditional --out $W/u >/dev/null 2>&1 && \
+    $EV --model $W/u,$W/u --forget trouser --out $W/eu.json"
+python3 - "$W/eu.json" <<'PY' && ok || bad "unconditional: class fractions and PUL against the parent"
+import json, sys
+j = json.load(open(sys.argv[1])); a, b = j["models"]
+assert not a["conditional"] and abs(sum(a["class_fraction"].values()) - 1) < 1e-9
+pul = b["forget"]["trouser"]["pul_percent"]
+assert pul is None or abs(pul) < 1e-9   # same model: nothing forgotten (None when it makes no trousers)
+PY
+
+# ---- bad input ----------------------------------------------------------------------------------
+expect_fail "eval: unknown forget class" "sweater" $EV --model "$W/m" --forget sweater --out "$W/x.json"
+expect_fail "eval: classifier of another resolution" "16x16" $EV --model "$W/m" --classifier "$W/cls16" --out "$W/x.json"
+expect_fail "eval: too few samples for FID" "FID needs at least 2" $EV --model "$W/m" --n 1 --out "$W/x.json"
+expect_fail "eval: no classifier" "classifier" $LETHE eval --model "$W/m"
+expect_fail "eval: missing classifier" "not a directory" $EV --model "$W/m" --classifier "$W/none" --out "$W/x.json"
+expect_fail "eval: missing model" "no such model" $EV --model "$W/none" --out "$W/x.json"
+expect_fail "eval: every class forgotten" "nothing is retained" $EV --model "$W/m" \
+    --forget 0,1,2,3,4,5,6,7,8,9 --out "$W/x.json"
+# a model whose classes are not the classifier's (trained on the 16x16 toy data with 4 classes)
+python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c['sample_size']=16; c['num_class_embeds']=5; json.dump(c, open(sys.argv[2],'w'))" "$W/m/unet/config.json" "$W/toy.json"
+$LETHE train --data "$W/toy" --config "$W/toy.json" --steps 1 --batch 4 --out "$W/mt" >/dev/null 2>&1 || bad "train on the toy data"
+expect_fail "eval: model of another dataset" "16x16|classes|trained on" $EV --model "$W/mt" --out "$W/x.json"
+expect_fail "eval: bad sampler" "ddim or ddpm" $EV --model "$W/m" --sampler euler --out "$W/x.json"
+cp -r "$W/cls" "$W/clsbad"; printf 'garbage' >"$W/clsbad/model.safetensors"
+expect_fail "eval: corrupt classifier" "model.safetensors" $EV --model "$W/m" --classifier "$W/clsbad" --out "$W/x.json"
+
+echo "test_eval.sh: $n_ok passed, $n_bad failed"
+[ $n_bad -eq 0 ]
