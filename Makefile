@@ -115,7 +115,7 @@ endif
 
 # ---- sources ----------------------------------------------------------------------
 LIB_SRC   := $(sort $(wildcard src/core/*.c src/ops/*.c src/ops/cpu/*.c src/nn/*.c src/diffusion/*.c \
-                               src/optim/*.c src/io/*.c src/data/*.c src/eval/*.c))
+                               src/optim/*.c src/io/*.c src/data/*.c src/eval/*.c src/unlearn/*.c))
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))

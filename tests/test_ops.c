@@ -166,7 +166,7 @@ static void test_table_complete(void **state) {
     HAS(transpose_forward); HAS(transpose_backward); HAS(attention_forward); HAS(attention_backward);
     HAS(dropout_forward); HAS(dropout_backward); HAS(mse_forward); HAS(mse_backward);
     HAS(cross_entropy_forward); HAS(cross_entropy_backward); HAS(axpbz); HAS(axpbz_rows);
-    HAS(clamp); HAS(randn); HAS(sum_squares); HAS(all_finite); HAS(adamw_step); HAS(ema_update);
+    HAS(clamp); HAS(randn); HAS(sum_squares); HAS(mul); HAS(weighted_sum_squares); HAS(abs_accumulate); HAS(all_finite); HAS(adamw_step); HAS(ema_update);
 #undef HAS
 }
 
@@ -1167,6 +1167,20 @@ static void test_reductions(void **state) {
         }
     x[5] = FLT_MAX;
     assert_true(ops()->all_finite(x, n));
+    x[5] = 0.5f;
+    // weighted sum of squares, elementwise product, |x| accumulation
+    float *w = fbuf(n), *y = fbuf(n), *acc = fbuf(n);
+    fill_uniform(w, n, 0, 3, 271);
+    double want_w = 0;
+    for (size_t i = 0; i < n; i++) want_w += (double)w[i] * x[i] * x[i];
+    assert_float_equal(ops()->weighted_sum_squares(x, w, n), want_w, 1e-12 * want_w);
+    ops()->mul(y, x, w, n);
+    for (size_t i = 0; i < n; i += 997) assert_true(y[i] == x[i] * w[i]);
+    for (size_t i = 0; i < n; i++) acc[i] = 1.0f;
+    ops()->abs_accumulate(acc, x, n);
+    ops()->abs_accumulate(acc, y, n);
+    for (size_t i = 0; i < n; i += 991) assert_true(acc[i] == (1.0f + fabsf(x[i])) + fabsf(y[i]));
+    free(w); free(y); free(acc);
     free(x);
 }
 

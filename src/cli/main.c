@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
     {"train", cmd_train, "train a diffusion model (DDPM, class-conditional UNet2DModel)"},
     {"sample", cmd_sample, "generate images with DDPM or DDIM, with classifier-free guidance"},
+    {"unlearn", cmd_unlearn, "make a model forget classes (retrain, finetune, ga, esd, salun, sa, vdu, spare)"},
     {"classifier", cmd_classifier, "train the evaluation classifier (accuracy, UA and FID features)"},
     {"eval", cmd_eval, "evaluate models: per-class accuracy, UA, FID, bits/dim, membership inference"},
     {"info", cmd_info, "describe a model folder: config, parameters, classes, provenance"},

@@ -134,7 +134,13 @@ typedef struct lethe_backend {
     void (*clamp)(float *x, float lo, float hi, size_t n);
     // x[i] = N(0,1) element (offset + i) of (seed, stream)
     void (*randn)(float *x, size_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+    // y = x * z elementwise (y may alias x or z): masks, per-parameter weights
+    void (*mul)(float *y, const float *x, const float *z, size_t n);
     double (*sum_squares)(const float *x, size_t n);   // for gradient norms
+    // sum w_i x_i^2 in double (precision-weighted penalties: EWC, VDU's anchor)
+    double (*weighted_sum_squares)(const float *x, const float *w, size_t n);
+    // acc += |x| elementwise (saliency: accumulated absolute gradients)
+    void (*abs_accumulate)(float *acc, const float *x, size_t n);
     int (*all_finite)(const float *x, size_t n);       // 1 if no NaN/Inf
 
     // ---- optimizer on flat buffers ----

@@ -113,6 +113,9 @@ void lethe_cpu_axpbz_rows(float *y, const float *a, const float *x, const float 
 void lethe_cpu_clamp(float *x, float lo, float hi, size_t n);
 void lethe_cpu_randn(float *x, size_t n, uint64_t seed, uint64_t stream, uint64_t offset);
 double lethe_cpu_sum_squares(const float *x, size_t n);
+void lethe_cpu_mul(float *y, const float *x, const float *z, size_t n);
+double lethe_cpu_weighted_sum_squares(const float *x, const float *w, size_t n);
+void lethe_cpu_abs_accumulate(float *acc, const float *x, size_t n);
 int lethe_cpu_all_finite(const float *x, size_t n);
 
 // ---- attention.c ------------------------------------------------------------------------------------

@@ -59,7 +59,10 @@ const lethe_backend lethe_backend_cpu = {
     .axpbz_rows = lethe_cpu_axpbz_rows,
     .clamp = lethe_cpu_clamp,
     .randn = lethe_cpu_randn,
+    .mul = lethe_cpu_mul,
     .sum_squares = lethe_cpu_sum_squares,
+    .weighted_sum_squares = lethe_cpu_weighted_sum_squares,
+    .abs_accumulate = lethe_cpu_abs_accumulate,
     .all_finite = lethe_cpu_all_finite,
 
     .adamw_step = lethe_cpu_adamw_step,

@@ -176,6 +176,33 @@ double lethe_cpu_sum_squares(const float *x, size_t n) {
     return total;
 }
 
+// sum w x^2 (n), in double, in the same fixed block order as sum_squares
+double lethe_cpu_weighted_sum_squares(const float *x, const float *w, size_t n) {
+    const size_t nb = (n + RBLOCK - 1) / RBLOCK;
+    double total = 0.0;
+    #pragma omp parallel for ordered schedule(static, 1) if (nb > 1)
+    for (size_t bi = 0; bi < nb; bi++) {
+        const size_t lo = bi * RBLOCK, len = n - lo < RBLOCK ? n - lo : RBLOCK;
+        double part = 0.0;
+        for (size_t i = lo; i < lo + len; i++) part += (double)w[i] * x[i] * x[i];
+        #pragma omp ordered
+        total += part;
+    }
+    return total;
+}
+
+// y = x * z (n)
+void lethe_cpu_mul(float *y, const float *x, const float *z, size_t n) {
+    #pragma omp parallel for schedule(static) if (n > LETHE_CPU_PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * z[i];
+}
+
+// acc += |x| (n)
+void lethe_cpu_abs_accumulate(float *acc, const float *x, size_t n) {
+    #pragma omp parallel for schedule(static) if (n > LETHE_CPU_PAR_MIN)
+    for (size_t i = 0; i < n; i++) acc[i] += fabsf(x[i]);
+}
+
 // 1 if every element of x (n) is finite
 int lethe_cpu_all_finite(const float *x, size_t n) {
     int bad = 0;

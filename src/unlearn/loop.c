@@ -1,0 +1,335 @@
+/* loop.c: the shared unlearning loop (see unlearn.h). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/numfmt.h"
+#include "core/progress.h"
+#include "io/fsutil.h"
+#include "io/safetensors.h"
+#include "ops/ops.h"
+#include "unlearn/unlearn.h"
+#include "unlearn/unlearn_internal.h"
+
+#define STATE_FILE "unlearn_state.safetensors"
+#define LOG_FILE "unlearn_log.jsonl"
+
+void unlearn_opts_default(unlearn_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->steps = -1;
+    o->batch = 32;
+    o->lr = NAN;
+    o->warmup = 0;
+    o->lr_kind = LR_CONSTANT;
+    o->weight_decay = 0.0f;
+    o->max_grad_norm = 1.0f;
+    o->checkpoint_every = 100;
+    o->log_every = 10;
+    o->alpha = NAN;
+    o->gamma = NAN;
+    o->lambda = NAN;
+    o->mask_fraction = NAN;
+    o->fisher_samples = -1;
+    o->replay_samples = -1;
+    o->var_floor = NAN;
+    o->lora_rank = -1;
+    o->lora_alpha = NAN;
+}
+
+// ---- data ---------------------------------------------------------------------------------------
+
+static lethe_status parse_forget(unlearn_ctx *u, const lethe_dataset *ds) {
+    const unlearn_opts *o = u->o;
+    if (!o->forget || !o->forget[0]) return lethe_fail(LETHE_ERR_ARG, "--forget CLASS is required (names or indices)");
+    int k;
+    lethe_status st;
+    if (u->model->n_classes) {
+        // the model's own class names decide (a model may have been trained on a subset)
+        char *list = strdup(o->forget), *save = NULL;
+        if (!list) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        st = LETHE_OK;
+        for (char *tok = strtok_r(list, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ') tok++;
+            if ((st = model_class_index(u->model, tok, &k))) break;
+            if (u->is_forget[k]) st = lethe_fail(LETHE_ERR_ARG, "forget class '%s' is listed twice", tok);
+            else { u->is_forget[k] = 1; u->forget[u->n_forget++] = k; }
+        }
+        free(list);
+        if (st) return st;
+    } else {
+        int list[LETHE_MAX_CLASSES];
+        if ((st = dataset_parse_classes(ds, o->forget, list, LETHE_MAX_CLASSES, &k))) return st;
+        for (int i = 0; i < k; i++) {
+            u->is_forget[list[i]] = 1;
+            u->forget[u->n_forget++] = list[i];
+        }
+    }
+    int classes = u->model->n_classes ? u->model->n_classes : ds->n_classes;
+    if (u->n_forget >= classes) return lethe_fail(LETHE_ERR_ARG, "every class is a forget class: nothing would be retained");
+    return LETHE_OK;
+}
+
+static lethe_status make_sets(unlearn_ctx *u) {
+    const unlearn_opts *o = u->o;
+    lethe_status st = dataset_subset(&u->forget_set, u->train, u->forget, u->n_forget, 1);
+    if (st) return st;
+    if ((st = dataset_subset(&u->retain_set, u->train, u->forget, u->n_forget, 0))) return st;
+    if (u->forget_set.n == 0)
+        return lethe_fail(LETHE_ERR_ARG, "the training data %s has no image of the forget class(es)", u->train->name);
+    if (o->forget_images > 0 && o->forget_images < u->forget_set.n) u->forget_set.n = o->forget_images;
+    if (o->retain_images > 0 && o->retain_images < u->retain_set.n) u->retain_set.n = o->retain_images;
+    return LETHE_OK;
+}
+
+// ---- state (resume) -----------------------------------------------------------------------------
+
+static lethe_status save_state(unlearn_ctx *u) {
+    const size_t n = u->n_train;
+    const char *names[3] = {"adam_m", "adam_v", "train"};
+    const float *src[3] = {u->adam.m, u->adam.v, u->train_params};
+    float *host = malloc(3 * n * sizeof(float));
+    if (!host) return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing the unlearning state");
+    st_entry e[3];
+    for (int i = 0; i < 3; i++) {
+        ops()->to_host(host + i * n, src[i], n * sizeof(float));
+        e[i] = (st_entry){.name = names[i], .data = host + i * n, .ndim = 1, .shape = {(int64_t)n}};
+    }
+    char step_s[32], seed_s[32], path[4096];
+    snprintf(step_s, sizeof step_s, "%d", u->step);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)u->o->seed);
+    const char *meta[] = {"format", "lethe-unlearn-state-1", "step", step_s, "seed", seed_s,
+                          "method", u->method->name, "parent_sha256", u->parent_sha256};
+    snprintf(path, sizeof path, "%s/" STATE_FILE, u->o->out_dir);
+    lethe_status st = st_write(path, e, 3, meta, 5);
+    free(host);
+    return st;
+}
+
+static lethe_status load_state(unlearn_ctx *u) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" STATE_FILE, u->o->out_dir);
+    if (!fs_exists(path)) return lethe_fail(LETHE_ERR_IO, "%s: nothing to resume (no unlearning state)", path);
+    st_file f;
+    lethe_status st = st_open(&f, path);
+    if (st) return st;
+    const char *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed"), *meth = st_metadata(&f, "method"),
+               *sha = st_metadata(&f, "parent_sha256");
+    if (!step_s || !seed_s || !meth || !sha) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe unlearning state", path);
+    else if (strcmp(meth, u->method->name) != 0)
+        st = lethe_fail(LETHE_ERR_ARG, "%s: the run used --method %s; resume with the same method", path, meth);
+    else if (strcmp(sha, u->parent_sha256) != 0)
+        st = lethe_fail(LETHE_ERR_ARG, "%s: the run started from another parent model (SHA-256 differs)", path);
+    else if (strtoull(seed_s, NULL, 10) != u->o->seed)
+        st = lethe_fail(LETHE_ERR_ARG, "%s: the run used --seed %s; resume with the same seed", path, seed_s);
+    float *host = st ? NULL : malloc(u->n_train * sizeof(float));
+    if (!st && !host) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    const char *names[3] = {"train", "adam_m", "adam_v"};
+    float *dst[3] = {u->train_params, u->adam.m, u->adam.v};
+    for (int i = 0; !st && i < 3; i++) {
+        if ((st = st_read_f32(&f, names[i], host, u->n_train))) break;
+        ops()->to_device(dst[i], host, u->n_train * sizeof(float));
+    }
+    if (!st) {
+        u->step = atoi(step_s);
+        u->adam.step = u->step;
+        if (u->step < 0 || u->step > u->o->steps)
+            st = lethe_fail(LETHE_ERR_ARG, "%s: saved step %d is beyond --steps %d", path, u->step, u->o->steps);
+    }
+    free(host);
+    st_close(&f);
+    return st;
+}
+
+// ---- provenance -----------------------------------------------------------------------------------
+
+static cJSON *arguments_json(const unlearn_opts *o) {
+    cJSON *a = cJSON_CreateObject();
+#define S(k, v) if (v) cJSON_AddStringToObject(a, k, v)
+#define F(k, v) if (isfinite(v)) cJSON_AddNumberToObject(a, k, float_as_decimal(v))
+#define I(k, v) if ((v) >= 0) cJSON_AddNumberToObject(a, k, (double)(v))
+    S("method", o->method); S("model", o->model_dir); S("forget", o->forget); S("data", o->data);
+    I("steps", o->steps); I("batch", o->batch); F("lr", o->lr); I("warmup", o->warmup);
+    cJSON_AddStringToObject(a, "lr_schedule", o->lr_kind == LR_COSINE ? "cosine" : "constant");
+    F("weight_decay", o->weight_decay); F("max_grad_norm", o->max_grad_norm);
+    cJSON_AddNumberToObject(a, "seed", (double)o->seed);
+    I("forget_images", o->forget_images); I("retain_images", o->retain_images);
+    F("alpha", o->alpha); F("gamma", o->gamma); F("lambda", o->lambda); F("mask_fraction", o->mask_fraction);
+    I("fisher_samples", o->fisher_samples); I("replay_samples", o->replay_samples);
+    S("checkpoints", o->checkpoints); S("snapshots", o->snapshots); F("var_floor", o->var_floor);
+    S("surrogate", o->surrogate); I("lora_rank", o->lora_rank); F("lora_alpha", o->lora_alpha); S("timesteps", o->timesteps);
+#undef S
+#undef F
+#undef I
+    return a;
+}
+
+char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
+                              int n_forget, const char *dataset, int steps_done, double seconds, const char *reconstructed) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "format", "lethe-model-1");
+    cJSON_AddStringToObject(r, "kind", "unlearned");
+    cJSON_AddStringToObject(r, "method", o->method);
+    cJSON_AddStringToObject(r, "dataset", dataset);
+    cJSON *p = cJSON_AddObjectToObject(r, "parent");
+    cJSON_AddStringToObject(p, "dir", o->model_dir);
+    cJSON_AddStringToObject(p, "weights_sha256", parent_sha);
+    cJSON *f = cJSON_AddArrayToObject(r, "forget_classes");
+    for (int i = 0; i < n_forget; i++) {
+        const char *name = m->n_classes && m->class_names[forget[i]][0] ? m->class_names[forget[i]] : NULL;
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", forget[i]);
+        cJSON_AddItemToArray(f, cJSON_CreateString(name ? name : idx));
+    }
+    cJSON_AddItemToObject(r, "arguments", arguments_json(o));
+    cJSON_AddNumberToObject(r, "steps_done", steps_done);
+    cJSON_AddNumberToObject(r, "seconds", seconds);
+    if (reconstructed) cJSON_AddStringToObject(r, "reconstructed", reconstructed);
+    cJSON_AddStringToObject(r, "weights", "live");
+    if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);
+    char *s = cJSON_Print(r);
+    cJSON_Delete(r);
+    return s;
+}
+
+// ---- the loop ---------------------------------------------------------------------------------------
+
+static void ctx_free(unlearn_ctx *u) {
+    if (u->method && u->method->cleanup) u->method->cleanup(u);
+    unlearn_batches_free(u);
+    adamw_free(&u->adam);
+    if (u->train_params != u->params) {
+        ops()->release(u->train_params);
+        ops()->release(u->train_grads);
+    }
+    ops()->release(u->grads);
+    ops()->release(u->teacher);
+    ops()->release(u->mask);
+    arena_free(&u->arena);
+    schedule_free(&u->sched);
+    dataset_free(&u->forget_set);
+    dataset_free(&u->retain_set);
+}
+
+static lethe_status append_log(unlearn_ctx *u, float lr, double grad_norm, double seconds) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "step", u->step);
+    cJSON_AddNumberToObject(r, "loss", u->loss);
+    for (int i = 0; i < u->n_parts; i++) cJSON_AddNumberToObject(r, u->part_name[i], u->part[i]);
+    cJSON_AddNumberToObject(r, "lr", float_as_decimal(lr));
+    cJSON_AddNumberToObject(r, "grad_norm", grad_norm);
+    cJSON_AddNumberToObject(r, "seconds", seconds);
+    char *line = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/" LOG_FILE, u->o->out_dir);
+    FILE *f = fopen(path, "a");
+    lethe_status st = LETHE_OK;
+    if (!f || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0)
+        st = lethe_fail(LETHE_ERR_IO, "%s: cannot append to the log", path);
+    free(line);
+    return st;
+}
+
+// *stopped = 1 when --stop-after ended this invocation before the last step
+static lethe_status run_steps(unlearn_ctx *u, double t0, int *stopped) {
+    const unlearn_opts *o = u->o;
+    lethe_progress bar;
+    progress_start(&bar, o->method, o->steps, u->step, "step/s");
+    bar.enabled = bar.enabled && !o->quiet;
+    lethe_status st = LETHE_OK;
+    int done_here = 0;
+    char extra[128];
+    while (u->step < o->steps && !st) {
+        const int s = u->step;
+        ops()->fill(u->grads, 0.0f, u->n_params);
+        if (u->train_grads != u->grads) ops()->fill(u->train_grads, 0.0f, u->n_train);
+        u->loss = 0;
+        u->n_parts = 0;
+        arena_reset(&u->arena);
+        if ((st = u->method->step(u, s))) break;
+        if (!isfinite(u->loss) || !ops()->all_finite(u->train_grads, u->n_train)) {
+            st = lethe_fail(LETHE_ERR_NUMERIC, "%s: loss %g or its gradient is not finite at step %d: stopping; the last "
+                            "checkpoint is kept (try a lower --lr)", o->method, u->loss, s + 1);
+            break;
+        }
+        float lr = lr_at(o->lr_kind, o->lr, s, o->warmup, o->steps);
+        double gn = 0;
+        adamw_update(&u->adam, u->train_params, u->train_grads, u->mask, lr, &gn);
+        u->step++;
+        done_here++;
+        if (o->log_every > 0 && (u->step % o->log_every == 0 || u->step == o->steps))
+            if ((st = append_log(u, lr, gn, lethe_now() - t0))) break;
+        snprintf(extra, sizeof extra, "loss %.4f", u->loss);
+        progress_update(&bar, u->step, 1.0, extra);
+        int last = u->step == o->steps, stop = o->stop_after > 0 && done_here >= o->stop_after;
+        if ((o->checkpoint_every > 0 && u->step % o->checkpoint_every == 0) || last || stop)
+            if ((st = save_state(u))) break;
+        if (stop && !last) {
+            progress_finish(&bar, "stopped (resume with --resume)");
+            *stopped = 1;
+            return LETHE_OK;
+        }
+    }
+    progress_finish(&bar, st ? "stopped" : extra);
+    return st;
+}
+
+lethe_status unlearn_run_loop(const unlearn_opts *o, const unlearn_method *meth, lethe_model *m, const lethe_dataset *train,
+                              int resume) {
+    if (!(o->lr > 0)) return lethe_fail(LETHE_ERR_ARG, "--lr must be positive (got %g)", (double)o->lr);
+    unlearn_ctx u;
+    memset(&u, 0, sizeof u);
+    u.o = o;
+    u.method = meth;
+    u.model = m;
+    u.train = train;
+    u.null_label = m->unet.cfg.num_class_embeds > 0 ? m->unet.cfg.num_class_embeds - 1 : -1;
+    u.numel = (size_t)m->unet.cfg.in_channels * m->unet.cfg.sample_size * m->unet.cfg.sample_size;
+    u.n_params = m->unet.table.total;
+    u.params = m->params;
+    arena_init(&u.arena);
+    double t0 = lethe_now();
+    lethe_status st;
+    if ((st = model_weights_sha256(m, u.parent_sha256)) || (st = parse_forget(&u, train)) || (st = make_sets(&u)) ||
+        (st = schedule_init(&u.sched, &m->sched)))
+        goto done;
+    u.grads = ops()->alloc(u.n_params * sizeof(float));
+    if (!u.grads) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for gradients"); goto done; }
+    if (meth->needs_teacher) {
+        u.teacher = ops()->alloc(u.n_params * sizeof(float));
+        if (!u.teacher) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the teacher's weights"); goto done; }
+        ops()->copy(u.teacher, u.params, u.n_params);
+    }
+    u.train_params = u.params;
+    u.train_grads = u.grads;
+    u.n_train = u.n_params;
+    if (!o->quiet)
+        fprintf(stderr, "lethe unlearn: %s, forgetting %d class(es): %d forget and %d retain images%s\n", meth->name,
+                u.n_forget, u.forget_set.n, u.retain_set.n, meth->reconstructed ? " (method partly reconstructed)" : "");
+    if (meth->setup && (st = meth->setup(&u))) goto done;
+    adamw_config ac = {.lr = o->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = o->weight_decay,
+                       .max_grad_norm = o->max_grad_norm};
+    if ((st = adamw_init(&u.adam, &ac, u.n_train))) goto done;
+    if (resume && (st = load_state(&u))) goto done;
+    if (!resume) {   // a fresh run starts a fresh log
+        char path[4096];
+        snprintf(path, sizeof path, "%s/" LOG_FILE, o->out_dir);
+        remove(path);
+    }
+    int stopped = 0;
+    if ((st = run_steps(&u, t0, &stopped))) goto done;
+    if (stopped) {
+        if (!o->quiet) fprintf(stderr, "lethe unlearn: stopped after step %d of %d; continue with --resume\n", u.step, o->steps);
+        goto done;
+    }
+    if (meth->finish && (st = meth->finish(&u))) goto done;
+    char *prov = unlearn_provenance_json(o, m, u.parent_sha256, u.forget, u.n_forget, train->name, u.step,
+                                         lethe_now() - t0, meth->reconstructed);
+    st = prov ? model_save(m, u.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    free(prov);
+done:
+    ctx_free(&u);
+    return st;
+}

@@ -1,0 +1,57 @@
+/* registry.c: the method table and unlearn_run, the entry point (see unlearn.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "io/fsutil.h"
+#include "unlearn/unlearn_internal.h"
+
+// one line per method, in the order of --help
+static const unlearn_method *const methods[] = {
+    &unlearn_finetune,
+    &unlearn_ga,
+};
+#define N_METHODS (int)(sizeof methods / sizeof methods[0])
+
+const unlearn_method *unlearn_find(const char *name) {
+    for (int i = 0; name && i < N_METHODS; i++)
+        if (!strcmp(methods[i]->name, name)) return methods[i];
+    return NULL;
+}
+
+const char *unlearn_method_names(void) {
+    static char names[256];
+    if (!names[0])
+        for (int i = 0; i < N_METHODS; i++) {
+            strncat(names, methods[i]->name, sizeof names - strlen(names) - 1);
+            if (i + 1 < N_METHODS) strncat(names, ", ", sizeof names - strlen(names) - 1);
+        }
+    return names;
+}
+
+lethe_status unlearn_run(const unlearn_opts *given) {
+    unlearn_opts opts = *given, *o = &opts;
+    const unlearn_method *meth = unlearn_find(o->method);
+    if (!meth) return lethe_fail(LETHE_ERR_ARG, "unknown method '%s' (methods: %s)", o->method ? o->method : "", unlearn_method_names());
+    if (!o->model_dir) return lethe_fail(LETHE_ERR_ARG, "--model DIR (the model to unlearn from) is required");
+    if (!o->out_dir) return lethe_fail(LETHE_ERR_ARG, "--out DIR is required");
+    if (o->steps < 0) o->steps = meth->default_steps;
+    if (!(o->lr == o->lr)) o->lr = meth->default_lr;
+    if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
+    if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
+    lethe_status st = fs_ensure_writable_dir(o->out_dir);
+    if (st) return st;
+    lethe_model m;
+    if ((st = model_load(&m, o->model_dir))) return st;
+    const char *data = o->data ? o->data : m.dataset[0] ? m.dataset : "fashion-mnist";
+    lethe_dataset train;
+    if ((st = dataset_load(&train, data, LETHE_SPLIT_TRAIN))) { model_free(&m); return st; }
+    const unet_config *c = &m.unet.cfg;
+    if (train.c != c->in_channels || train.h != c->sample_size || train.w != c->sample_size)
+        st = lethe_fail(LETHE_ERR_ARG, "dataset %s has %dx%dx%d images but the model %s takes %dx%dx%d", train.name, train.c,
+                        train.h, train.w, o->model_dir, c->in_channels, c->sample_size, c->sample_size);
+    else if (meth->run) st = meth->run(o, &m, &train);
+    else st = unlearn_run_loop(o, meth, &m, &train, o->resume);
+    dataset_free(&train);
+    model_free(&m);
+    return st;
+}

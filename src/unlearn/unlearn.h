@@ -1,0 +1,174 @@
+/*
+ * unlearn.h: one unlearning loop, many methods (specs/methods.md).
+ *
+ * The loop (loop.c) owns what every method shares: the parent model and its hash, the
+ * forget and retain data streams, a frozen copy of the parent (the teacher) when a method
+ * needs one, the optimizer over the trainable buffer (the UNet's weights unless a method
+ * substitutes its own, as SPARE's LoRA factors), an optional parameter mask, the learning
+ * rate schedule, logging with a progress bar, atomic checkpoints, --resume, and writing the
+ * result as a diffusers folder whose lethe.json records the parent's SHA-256, the method,
+ * every argument and the forgotten classes.
+ *
+ * A method is a table of callbacks (one file per method in src/unlearn/):
+ *   setup(u)   once, before the first step (also on resume, and it must be deterministic:
+ *              masks, Fisher diagonals and checkpoint statistics are recomputed, not saved);
+ *   step(u, s) compute the loss of step s and ACCUMULATE its gradient into u->train_grads
+ *              (zeroed by the loop), using the helpers below; the loop then clips, masks and
+ *              applies AdamW;
+ *   finish(u)  after the last step (e.g. merge adapters into u->params);
+ *   cleanup(u) free method state.
+ * Every random choice of step s is a pure function of (seed, s), so --resume reproduces an
+ * uninterrupted run exactly.
+ */
+#ifndef LETHE_UNLEARN_UNLEARN_H
+#define LETHE_UNLEARN_UNLEARN_H
+
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "data/dataset.h"
+#include "diffusion/schedule.h"
+#include "io/model_io.h"
+#include "optim/adamw.h"
+
+#define UNLEARN_MAX_CHECKPOINTS 16
+
+// Every knob of every method; a method reads the ones it documents. Unset method-specific
+// values are NaN (floats) or -1 (ints) and replaced by the method's defaults in setup.
+typedef struct {
+    const char *method;
+    const char *model_dir;         // the parent (original) model
+    const char *out_dir;
+    const char *data;              // dataset spec (default: the model's dataset)
+    const char *forget;            // class names or indices, comma-separated
+    int steps, batch;              // optimisation steps (-1: the method's default); images per batch of each stream
+    float lr;                      // NaN: the method's default
+    int warmup;
+    lr_schedule lr_kind;
+    float weight_decay, max_grad_norm;
+    uint64_t seed;
+    int forget_images;             // > 0: only the first N forget images (data-constrained runs)
+    int retain_images;             // > 0: only the first N retain images
+    int checkpoint_every, log_every, stop_after;
+    int resume;                    // continue from OUT/unlearn_state.safetensors
+    int quiet;
+    // method knobs (see each method's file for its defaults)
+    float alpha;                   // weight of the retain term (ga, salun, spare), ESD's eta
+    float gamma;                   // SA: replay weight; VDU: stability weight
+    float lambda;                  // SA: EWC weight
+    float mask_fraction;           // salun / spare: top fraction of weights kept trainable
+    int fisher_samples;            // SA: generated samples for the Fisher diagonal
+    int replay_samples;            // SA: generated samples of retained classes for replay
+    const char *checkpoints;       // VDU: comma-separated model folders (the parent may be one)
+    const char *snapshots;         // VDU: a folder written by `lethe train --snapshots K`
+    float var_floor;               // VDU: floor of the checkpoint variance (relative to its mean)
+    const char *surrogate;         // SPARE: class the forget class is mapped to
+    int lora_rank;                 // SPARE
+    float lora_alpha;              // SPARE
+    const char *timesteps;         // SPARE: "concept" (targeted) or "uniform"
+    const char *command_line;      // recorded in lethe.json
+} unlearn_opts;
+
+void unlearn_opts_default(unlearn_opts *o);
+
+typedef struct unlearn_ctx unlearn_ctx;
+
+typedef struct {
+    const char *name;
+    const char *summary;           // one line for --help
+    const char *reconstructed;     // NULL, or what of this method is reconstructed, not verified
+    int needs_teacher;             // u->teacher: frozen copy of the parent's weights
+    int needs_retain;              // the retain stream is used
+    int needs_forget_data;         // the forget images are read (SA, SFD: labels only)
+    float default_lr;              // used when --lr is not given
+    int default_steps;             // used when --steps is not given
+    lethe_status (*setup)(unlearn_ctx *u);
+    lethe_status (*step)(unlearn_ctx *u, int step);
+    lethe_status (*finish)(unlearn_ctx *u);
+    void (*cleanup)(unlearn_ctx *u);
+    // a method that is not a loop over steps (retrain) replaces the whole run
+    lethe_status (*run)(const unlearn_opts *o, lethe_model *parent, const lethe_dataset *train);
+} unlearn_method;
+
+const unlearn_method *unlearn_find(const char *name);   // NULL if unknown
+// "retrain, finetune, ga, ..." for messages and help
+const char *unlearn_method_names(void);
+
+struct unlearn_ctx {
+    const unlearn_opts *o;
+    const unlearn_method *method;
+    lethe_model *model;            // the parent, being changed in place: model->params are live
+    char parent_sha256[65];
+    lethe_schedule sched;
+    const lethe_dataset *train;    // the full training split
+    lethe_dataset forget_set, retain_set;
+    int forget[LETHE_MAX_CLASSES], n_forget;
+    int is_forget[LETHE_MAX_CLASSES];
+    int null_label;                // num_class_embeds - 1, or -1 for unconditional models
+    size_t numel;                  // C*H*W
+    size_t n_params;               // UNet parameters (table.total)
+    float *params, *grads;         // the UNet's live weights and a gradient buffer (backend)
+    float *teacher;                // frozen parent weights, or NULL
+    // what the optimizer updates: by default params/grads; a method may point these at its own
+    float *train_params, *train_grads;
+    size_t n_train;
+    float *mask;                   // n_train floats (1 = may change) or NULL
+    adamw_state adam;
+    lethe_arena arena;
+    int step;                      // steps done
+    // the loss of the current step and up to 4 named parts, for the log
+    double loss;
+    const char *part_name[4];
+    double part[4];
+    int n_parts;
+    void *state;                   // method-private
+    void *batches;                 // the helpers' per-stream batch buffers (objectives.c)
+};
+
+// Runs the method end to end: the output folder holds the unlearned model.
+lethe_status unlearn_run(const unlearn_opts *o);
+
+// ---- helpers for methods (objectives.c) --------------------------------------------------------
+
+typedef enum { STREAM_FORGET = 1, STREAM_RETAIN = 2, STREAM_EXTRA = 3 } unlearn_stream;
+
+// Scratch tensors of one batch (backend memory, owned by the loop, valid during a step).
+typedef struct {
+    int n;
+    float *x0, *xt, *eps, *target, *pred;   // (n, C, H, W)
+    float *t;                                // n timesteps (host)
+    int *labels;                             // n labels (host)
+} unlearn_batch;
+
+// n images of `set` chosen by Philox (seed, step, stream): x0 in [-1, 1] and their labels.
+lethe_status unlearn_sample_images(unlearn_ctx *u, const lethe_dataset *set, int step, unlearn_stream s,
+                                   unlearn_batch *b, int n);
+// t uniform in [t_lo, t_hi) per image (or `fixed_t` >= 0 for all), eps ~ N(0, I), and
+// x_t = sqrt(abar) x0 + sqrt(1 - abar) eps. Keyed by (seed, step, stream).
+void unlearn_noise(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, int t_lo, int t_hi);
+// eps prediction of weights W (u->params, u->teacher, ...) without gradients: out (n, C, H, W).
+lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, const float *t, const int *labels,
+                             int n, float *out);
+// loss = mean((eps_theta(x_t) - target)^2) with the live weights; accumulates
+// weight * d loss / d params into u->grads. *loss_out gets the unweighted loss.
+lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, const int *labels, int n,
+                              const float *target, float weight, double *loss_out);
+// The batch for a stream (allocated on first use at size n; error if a larger n is asked).
+lethe_status unlearn_batch_get(unlearn_ctx *u, unlearn_stream s, int n, unlearn_batch **out);
+// Replaces each label by the null class with probability p (Philox keyed by step and
+// stream), as training did, so retain terms keep the unconditional branch trained.
+void unlearn_drop_labels(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, float p);
+#define UNLEARN_CLASS_DROPOUT 0.1f
+// Denoising loss of a batch drawn from `set` (t uniform on [0, T), fresh noise), with
+// class dropout p, its gradient accumulated into u->grads times `weight` (negative for
+// ascent). The loss is returned in *loss.
+lethe_status unlearn_dsm(unlearn_ctx *u, const lethe_dataset *set, int step, unlearn_stream s, int n, float p_drop,
+                         float weight, double *loss);
+// Records a named part of the step's loss for the log.
+void unlearn_log_part(unlearn_ctx *u, const char *name, double value);
+
+// Mask of the top `fraction` of |score| over all n entries (1 inside, 0 outside), in
+// backend memory: ties at the threshold are kept. Returns the threshold in *thr.
+lethe_status unlearn_top_fraction_mask(const float *score, size_t n, float fraction, float *mask, float *thr);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * unlearn_internal.h: what the loop, the registry and the method files share beyond the
+ * public unlearn.h (not for callers of the library).
+ */
+#ifndef LETHE_UNLEARN_INTERNAL_H
+#define LETHE_UNLEARN_INTERNAL_H
+
+#include "unlearn/unlearn.h"
+
+// The step loop over an already loaded parent and training split.
+lethe_status unlearn_run_loop(const unlearn_opts *o, const unlearn_method *meth, lethe_model *m,
+                              const lethe_dataset *train, int resume);
+// lethe.json of an unlearned model (caller frees).
+char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
+                              int n_forget, const char *dataset, int steps_done, double seconds, const char *reconstructed);
+void unlearn_batches_free(unlearn_ctx *u);
+
+// the methods (one file each)
+extern const unlearn_method unlearn_retrain, unlearn_finetune, unlearn_ga, unlearn_esd, unlearn_salun, unlearn_sa,
+    unlearn_vdu, unlearn_spare;
+
+// default for an unset float knob (NaN) / int knob (< 0)
+static inline float knob_f(float v, float dflt) { return v == v ? v : dflt; }
+static inline int knob_i(int v, int dflt) { return v >= 0 ? v : dflt; }
+
+#endif
