@@ -16,9 +16,11 @@ int cmd_unlearn(int argc, char **argv) {
     unlearn_opts_default(&o);
     const char *lr_kind = "constant";
     int threads = 0;
+    char method_help[320];   // the registered methods, so --help never lists one that is missing
+    snprintf(method_help, sizeof method_help, "%s (required)", unlearn_method_names());
     const arg_spec specs[] = {
         {"model", ARG_STRING, &o.model_dir, "the model to unlearn from (diffusers folder; required)"},
-        {"method", ARG_STRING, &o.method, "retrain, finetune, ga, esd, salun, sa, vdu, spare (required)"},
+        {"method", ARG_STRING, &o.method, method_help},
         {"forget", ARG_STRING, &o.forget, "class(es) to forget: names or indices, comma-separated (required)"},
         {"out", ARG_STRING, &o.out_dir, "output folder (required)"},
         {"data", ARG_STRING, &o.data, "training data (default: the model's dataset)"},
@@ -51,12 +53,19 @@ int cmd_unlearn(int argc, char **argv) {
         {"stop-after", ARG_INT, &o.stop_after, "stop after N steps of this invocation (resume later)"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
     };
+    // usage: the registered methods with their one-line summaries
+    char usage[4096];
+    int at = snprintf(usage, sizeof usage, "unlearn --model DIR --method NAME --forget CLASS[,CLASS...] --out DIR [options]\n\n"
+                      "Makes a model forget classes; unset method options take the method's defaults\n"
+                      "(docs/unlearning.md lists them and what is reconstructed). Methods:\n");
+    for (int i = 0; i < unlearn_method_count() && at < (int)sizeof usage; i++) {
+        const unlearn_method *m = unlearn_method_at(i);
+        at += snprintf(usage + at, sizeof usage - (size_t)at, "  %-9s %s%s\n", m->name, m->summary,
+                       m->reconstructed ? " [reconstructed]" : "");
+    }
     const char *pos[1];
     int npos;
-    int r = args_parse("unlearn", "unlearn --model DIR --method NAME --forget CLASS[,CLASS...] --out DIR [options]\n\n"
-                       "Makes a model forget classes. Methods: retrain (from scratch on the retain set), finetune,\n"
-                       "ga (gradient ascent), esd, salun, sa (Selective Amnesia), vdu (reconstructed: see\n"
-                       "docs/unlearning.md), spare. Unset method options take the method's defaults.",
+    int r = args_parse("unlearn", usage,
                        specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
     if (!o.method) { fprintf(stderr, "lethe unlearn: --method is required (%s)\n", unlearn_method_names()); return 2; }

@@ -7,8 +7,10 @@
 
 // one line per method, in the order of --help
 static const unlearn_method *const methods[] = {
+    &unlearn_retrain,
     &unlearn_finetune,
     &unlearn_ga,
+    &unlearn_vdu,
 };
 #define N_METHODS (int)(sizeof methods / sizeof methods[0])
 
@@ -17,6 +19,9 @@ const unlearn_method *unlearn_find(const char *name) {
         if (!strcmp(methods[i]->name, name)) return methods[i];
     return NULL;
 }
+
+int unlearn_method_count(void) { return N_METHODS; }
+const unlearn_method *unlearn_method_at(int i) { return i >= 0 && i < N_METHODS ? methods[i] : NULL; }
 
 const char *unlearn_method_names(void) {
     static char names[256];
@@ -34,9 +39,11 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     if (!meth) return lethe_fail(LETHE_ERR_ARG, "unknown method '%s' (methods: %s)", o->method ? o->method : "", unlearn_method_names());
     if (!o->model_dir) return lethe_fail(LETHE_ERR_ARG, "--model DIR (the model to unlearn from) is required");
     if (!o->out_dir) return lethe_fail(LETHE_ERR_ARG, "--out DIR is required");
-    if (o->steps < 0) o->steps = meth->default_steps;
-    if (!(o->lr == o->lr)) o->lr = meth->default_lr;
-    if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
+    if (!meth->run) {   // a whole-run method (retrain) takes its own recipe
+        if (o->steps < 0) o->steps = meth->default_steps;
+        if (!(o->lr == o->lr)) o->lr = meth->default_lr;
+    }
+    if (o->steps < 1 && !meth->run) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
     if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
     lethe_status st = fs_ensure_writable_dir(o->out_dir);
     if (st) return st;

@@ -91,6 +91,8 @@ typedef struct {
 } unlearn_method;
 
 const unlearn_method *unlearn_find(const char *name);   // NULL if unknown
+int unlearn_method_count(void);
+const unlearn_method *unlearn_method_at(int i);
 // "retrain, finetune, ga, ..." for messages and help
 const char *unlearn_method_names(void);
 

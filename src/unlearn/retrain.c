@@ -1,0 +1,104 @@
+/*
+ * retrain.c: retrain from scratch on the retain set (methods spec 7.1): the gold standard
+ * every other method is judged against, for UA and FID alike, and the cost they are
+ * measured against.
+ *
+ * The recipe is the parent's, read from its lethe.json (steps, batch, learning rate,
+ * warm-up, class dropout, EMA, seed): the same model config trained the same way on D_r.
+ * --steps overrides the step count (for quick runs); --batch and --lr are ignored, since
+ * changing them would no longer be "the original recipe". The original code samples t
+ * antithetically; lethe's trainer samples t uniformly, as the parent was trained.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/progress.h"
+#include "diffusion/train.h"
+#include "io/fsutil.h"
+#include "unlearn/unlearn_internal.h"
+
+// the parent's training recipe, where its lethe.json records it
+static void read_recipe(const char *dir, train_opts *t) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lethe.json", dir);
+    uint8_t *bytes;
+    size_t size;
+    if (!fs_exists(path) || fs_read_all(path, &bytes, &size)) return;
+    char *text = realloc(bytes, size + 1);
+    if (!text) { free(bytes); return; }
+    text[size] = 0;
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    if (!r) return;
+    const cJSON *v;
+#define NUM(key) ((v = cJSON_GetObjectItemCaseSensitive(r, key)) && cJSON_IsNumber(v))
+    if (NUM("steps_total")) t->steps = v->valueint;
+    if (NUM("batch")) t->batch = v->valueint;
+    if (NUM("learning_rate")) t->adam.lr = (float)v->valuedouble;
+    if (NUM("warmup")) t->warmup = v->valueint;
+    if (NUM("class_dropout")) t->class_dropout = (float)v->valuedouble;
+    if (NUM("seed")) t->seed = (uint64_t)v->valuedouble;
+#undef NUM
+    v = cJSON_GetObjectItemCaseSensitive(r, "weights");
+    if (cJSON_IsString(v)) t->use_ema = strcmp(v->valuestring, "live") != 0;
+    cJSON_Delete(r);
+}
+
+static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, const lethe_dataset *train) {
+    char sha[65];
+    int forget[LETHE_MAX_CLASSES], k = 0;
+    lethe_status st = model_weights_sha256(parent, sha);
+    if (st) return st;
+    char *list = strdup(o->forget), *save = NULL;
+    if (!list) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (char *tok = strtok_r(list, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        if (parent->n_classes) st = model_class_index(parent, tok, &forget[k]);
+        else st = dataset_class_index(train, tok, &forget[k]);
+        for (int j = 0; !st && j < k; j++)
+            if (forget[j] == forget[k]) st = lethe_fail(LETHE_ERR_ARG, "forget class '%s' is listed twice", tok);
+        k++;
+    }
+    free(list);
+    if (st) return st;
+    lethe_dataset retain;
+    if ((st = dataset_subset(&retain, train, forget, k, 0))) return st;
+    if (retain.n == 0) { dataset_free(&retain); return lethe_fail(LETHE_ERR_ARG, "nothing is left to retrain on"); }
+
+    train_opts t;
+    train_opts_default(&t);
+    read_recipe(o->model_dir, &t);
+    if (o->steps > 0) t.steps = o->steps;   // -1 (not given): the parent's
+    t.out_dir = o->out_dir;
+    t.command_line = o->command_line;
+    t.checkpoint_every = o->checkpoint_every > 0 ? o->checkpoint_every : t.checkpoint_every;
+    t.stop_after = o->stop_after;
+    if (!o->quiet)
+        fprintf(stderr, "lethe unlearn: retrain from scratch on %d retain images: %d steps, batch %d, lr %g (the parent's recipe)\n",
+                retain.n, t.steps, t.batch, (double)t.adam.lr);
+    lethe_model m;
+    if ((st = model_create(&m, &parent->unet.cfg, 0))) { dataset_free(&retain); return st; }
+    m.sched = parent->sched;
+    m.n_classes = parent->n_classes;
+    memcpy(m.class_names, parent->class_names, sizeof m.class_names);
+    snprintf(m.dataset, sizeof m.dataset, "%s", train->name);
+    double t0 = lethe_now();
+    st = train_run(&m, &retain, &t, o->resume);
+    if (!st) {   // the trainer wrote a "trained" lethe.json; record what this model is
+        char *prov = unlearn_provenance_json(o, &m, sha, forget, k, train->name, t.steps, lethe_now() - t0, NULL);
+        st = prov ? model_save(&m, m.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        free(prov);
+    }
+    model_free(&m);
+    dataset_free(&retain);
+    return st;
+}
+
+const unlearn_method unlearn_retrain = {
+    .name = "retrain",
+    .summary = "train from scratch on the retain set with the parent's recipe (the gold standard)",
+    .needs_retain = 1,
+    .run = retrain_run,   // takes the parent's recipe: no default_lr / default_steps
+};
