@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# unlearn_table.sh: every unlearning method on the same trained model, judged by one
+# `lethe eval` call (same seeds and noise for every model), as one Markdown table.
+#
+#   bench/unlearn_table.sh --forget trouser [--model runs/demo/model] [--classifier runs/classifier]
+#                          [--out runs/bench] [--methods "retrain finetune ga ..."] [--n 100]
+#                          [--snapshots DIR] [--eval-args "..."]
+#
+# The parent model and the classifier are made when missing (`lethe demo`'s recipe and
+# `lethe classifier`'s defaults). Each method runs with its defaults (the budgets are in
+# the table); VDU needs checkpoint statistics: --snapshots DIR (from `lethe train
+# --snapshots K`) or a second model in VDU_CHECKPOINTS. Writes OUT/FORGET/table.md,
+# OUT/FORGET/eval.json and OUT/FORGET/grids.png (forget-class row of every model).
+set -eu
+cd "$(dirname "$0")/.."
+LETHE=${LETHE:-build/lethe}
+model=runs/demo/model classifier=runs/classifier out=runs/bench forget=trouser n=100 snapshots="" eval_args=""
+methods="retrain finetune ga esd salun sa vdu spare"
+surrogate=sneaker
+while [ $# -gt 0 ]; do
+    case $1 in
+        --model) model=$2; shift 2 ;;
+        --classifier) classifier=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --forget) forget=$2; shift 2 ;;
+        --methods) methods=$2; shift 2 ;;
+        --n) n=$2; shift 2 ;;
+        --snapshots) snapshots=$2; shift 2 ;;
+        --surrogate) surrogate=$2; shift 2 ;;
+        --eval-args) eval_args=$2; shift 2 ;;
+        *) echo "unlearn_table.sh: unknown argument $1"; exit 2 ;;
+    esac
+done
+[ -x "$LETHE" ] || make -s -j2
+[ -d "$model/unet" ] || { echo "== training the parent model ($model)"; $LETHE demo; }
+[ -f "$classifier/classifier.json" ] || { echo "== training the classifier ($classifier)"; $LETHE classifier --out "$classifier"; }
+dir=$out/$forget
+mkdir -p "$dir"
+available=$($LETHE unlearn --help 2>&1 | sed -n 's/^  --method S *\(.*\) (required).*/\1/p' | tr -d ',')
+models="$model"
+for m in $methods; do
+    case " $available " in *" $m "*) ;; *) echo "== $m: not available in this build, skipped"; continue ;; esac
+    extra=""
+    case $m in
+        spare) extra="--surrogate $surrogate" ;;
+        vdu)
+            if [ -n "$snapshots" ]; then extra="--snapshots $snapshots"
+            elif [ -n "${VDU_CHECKPOINTS:-}" ]; then extra="--checkpoints $VDU_CHECKPOINTS"
+            else echo "== vdu: give --snapshots DIR or VDU_CHECKPOINTS; skipped"; continue; fi ;;
+    esac
+    if [ -f "$dir/$m/lethe.json" ] && grep -q '"kind":.*"unlearned"' "$dir/$m/lethe.json"; then
+        echo "== $m: done before, reusing $dir/$m"
+    else
+        echo "== $m"
+        $LETHE unlearn --model "$model" --method "$m" --forget "$forget" $extra --out "$dir/$m"
+    fi
+    models="$models,$dir/$m"
+done
+echo "== evaluating $models"
+$LETHE eval --model "$models" --classifier "$classifier" --forget "$forget" --n "$n" $eval_args --out "$dir/eval.json" >"$dir/eval.md"
+python3 bench/unlearn_table.py "$dir/eval.json" "$forget" >"$dir/table.md"
+cat "$dir/table.md"
