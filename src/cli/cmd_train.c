@@ -1,6 +1,7 @@
 /*
  * cmd_train.c: `lethe train`: train a class-conditional (or unconditional) UNet2DModel
- * on a dataset, writing a diffusers folder with checkpoints, a JSON-lines log and --resume.
+ * on a dataset, writing a diffusers folder with checkpoints, a JSON-lines log and --resume,
+ * and optionally K weight snapshots for VDU (--snapshots K, see diffusion/train.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,12 +45,17 @@ int cmd_train(int argc, char **argv) {
         {"log-every", ARG_INT, &o.log_every, "steps between train_log.jsonl records"},
         {"resume", ARG_FLAG, &resume, "continue from OUT/train_state.safetensors"},
         {"stop-after", ARG_INT, &o.stop_after, "stop after N steps of this invocation (checkpointed; resume later)"},
+        {"snapshots", ARG_INT, &o.snapshots, "keep N snapshots of the exported weights (EMA unless --no-ema), evenly "
+                                             "spaced over the second half, in OUT/snapshots/ (for unlearn --method vdu "
+                                             "--snapshots OUT)"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
     };
     const char *pos[1];
     int npos;
     int r = args_parse("train", "train --data fashion-mnist --config tiny --steps N --out DIR [options]\n\n"
-                       "Trains a DDPM epsilon-prediction UNet2DModel (linear betas 1e-4..0.02, T=1000).",
+                       "Trains a DDPM epsilon-prediction UNet2DModel (linear betas 1e-4..0.02, T=1000).\n"
+                       "With --snapshots N, S = --steps and H = floor(S/2), snapshot k = 1..N is taken after step\n"
+                       "H + ceil(k (S - H) / N) (the last is the final model): OUT/snapshots/snapshot_STEP.safetensors.",
                        specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
     if (!out) { fprintf(stderr, "lethe train: --out DIR is required\n"); return 2; }

@@ -50,7 +50,8 @@ lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, const l
     int *l2 = malloc(2 * (size_t)n * sizeof(int));
     if (!eps || !x0 || !z || !x2 || !e2 || !t2 || !l2) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for sampling buffers"); goto done; }
 
-    for (int m = 0; m < N; m++) {
+    const int run = o->stop_after > 0 && o->stop_after < N ? o->stop_after : N;
+    for (int m = 0; m < run; m++) {
         int t = ts[m];
         // DDPM: previous = next entry of the list (-1 after the last); DDIM: t - T/N always (spec 3.5).
         int p = o->kind == SAMPLER_DDIM ? t - T / N : (m + 1 < N ? ts[m + 1] : -1);

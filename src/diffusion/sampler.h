@@ -31,12 +31,16 @@ typedef struct {
     int null_label;         // class index of the null class (num_class_embeds - 1)
     uint64_t seed;          // sampler noise: Philox (seed, stream(sample, step), sample index)
     int first_index;        // global index of x[0], so noise is the same however the run is batched
+    int stop_after;         // > 0: run only the first stop_after steps of the `steps`-step chain and
+                            // return that intermediate x (ESD's partial sample); 0: the whole chain
 } sampler_opts;
 
 // Called after each step (may be NULL): step index, total steps.
 typedef void (*sampler_progress_fn)(void *user, int step, int total);
 
-// Runs the chain in place: x holds x_T on entry (n samples) and x_0 on return.
+// Runs the chain in place: x holds x_T on entry (n samples) and x_0 on return (with
+// o->stop_after = k in [1, steps): x after k steps, i.e. at the noise level of timestep
+// ts[k-1] - T/steps for DDIM, where ts are the chain's timesteps).
 // labels: n class labels or NULL. Work buffers come from the backend.
 lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, const lethe_denoiser *d,
                          float *x, const int *labels, int n, sampler_progress_fn progress, void *user);

@@ -23,7 +23,7 @@ void unlearn_opts_default(unlearn_opts *o) {
     o->lr = NAN;
     o->warmup = 0;
     o->lr_kind = LR_CONSTANT;
-    o->weight_decay = 0.0f;
+    o->weight_decay = NAN;
     o->max_grad_norm = 1.0f;
     o->checkpoint_every = 100;
     o->log_every = 10;
@@ -276,9 +276,14 @@ static lethe_status run_steps(unlearn_ctx *u, double t0, int *stopped) {
     return st;
 }
 
-lethe_status unlearn_run_loop(const unlearn_opts *o, const unlearn_method *meth, lethe_model *m, const lethe_dataset *train,
-                              int resume) {
+lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *meth, lethe_model *m,
+                              const lethe_dataset *train, int resume) {
+    unlearn_opts resolved = *given, *o = &resolved;   // unset knobs take the method's defaults
+    if (o->steps < 0) o->steps = meth->default_steps;
+    if (!(o->lr == o->lr)) o->lr = meth->default_lr;
+    if (!(o->weight_decay == o->weight_decay)) o->weight_decay = meth->default_weight_decay;
     if (!(o->lr > 0)) return lethe_fail(LETHE_ERR_ARG, "--lr must be positive (got %g)", (double)o->lr);
+    if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
     unlearn_ctx u;
     memset(&u, 0, sizeof u);
     u.o = o;

@@ -10,7 +10,11 @@ static const unlearn_method *const methods[] = {
     &unlearn_retrain,
     &unlearn_finetune,
     &unlearn_ga,
+    &unlearn_esd,
+    &unlearn_salun,
+    &unlearn_sa,
     &unlearn_vdu,
+    &unlearn_spare,
 };
 #define N_METHODS (int)(sizeof methods / sizeof methods[0])
 
@@ -42,6 +46,7 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     if (!meth->run) {   // a whole-run method (retrain) takes its own recipe
         if (o->steps < 0) o->steps = meth->default_steps;
         if (!(o->lr == o->lr)) o->lr = meth->default_lr;
+        if (!(o->weight_decay == o->weight_decay)) o->weight_decay = meth->default_weight_decay;
     }
     if (o->steps < 1 && !meth->run) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
     if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");

@@ -45,7 +45,8 @@ typedef struct {
     float lr;                      // NaN: the method's default
     int warmup;
     lr_schedule lr_kind;
-    float weight_decay, max_grad_norm;
+    float weight_decay;            // NaN: the method's default
+    float max_grad_norm;
     uint64_t seed;
     int forget_images;             // > 0: only the first N forget images (data-constrained runs)
     int retain_images;             // > 0: only the first N retain images
@@ -81,6 +82,7 @@ typedef struct {
     int needs_retain;              // the retain stream is used
     int needs_forget_data;         // the forget images are read (SA, SFD: labels only)
     float default_lr;              // used when --lr is not given
+    float default_weight_decay;    // used when --weight-decay is not given
     int default_steps;             // used when --steps is not given
     lethe_status (*setup)(unlearn_ctx *u);
     lethe_status (*step)(unlearn_ctx *u, int step);

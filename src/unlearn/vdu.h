@@ -1,0 +1,54 @@
+/*
+ * vdu.h: the parts of VDU (vdu.c, methods spec 3) that tests reach directly: the
+ * per-parameter statistics of K checkpoints and the stability term B with its gradient.
+ *
+ * Statistics: theta^(1..K) are K >= 2 weight vectors of the parent's architecture, read
+ * from model folders (--checkpoints A,B,...) or from the snapshots of one training run
+ * (--snapshots DIR, written by `lethe train --snapshots K`). Then, per parameter i,
+ *   mu_i   = (1/K) sum_k theta_i^(k)
+ *   var_i  = (1/K) sum_k (theta_i^(k) - mu_i)^2                (population variance)
+ *   eps_v  = var_floor * mean_i var_i                            (the variance floor)
+ *   p_i    = 1 / (var_i + eps_v),   prec_i = p_i / mean_j p_j    (precision, mean 1)
+ * with i over the parameters (the means exclude the flat buffer's alignment padding,
+ * which gets mu = prec = 0), computed in double on the host (Welford), once, in setup.
+ * Because prec is normalised
+ * and the floor is relative, multiplying every variance by a constant changes nothing
+ * (so 1/K or 1/(K-1) does not matter).
+ */
+#ifndef LETHE_UNLEARN_VDU_H
+#define LETHE_UNLEARN_VDU_H
+
+#include <stddef.h>
+
+#include "io/model_io.h"
+#include "unlearn/unlearn.h"
+
+#define VDU_DEFAULT_GAMMA 1.0f
+#define VDU_DEFAULT_VAR_FLOOR 1e-2f
+
+typedef struct {
+    float *mu, *prec;                          // backend memory, n floats each
+    size_t n;
+    int k;                                     // checkpoints used
+    char *source[UNLEARN_MAX_CHECKPOINTS];     // their paths (model folders or snapshot files)
+    int step[UNLEARN_MAX_CHECKPOINTS];         // a snapshot's training step; -1 for a model folder
+    double mean_var;                           // mean_i var_i
+    double var_eps;                            // eps_v = var_floor * mean_var
+    double mean_raw_prec;                      // mean_i 1 / (var_i + eps_v), the normaliser
+} vdu_stats;
+
+// Reads the K weight vectors named by exactly one of `checkpoints` (comma-separated model
+// folders; the parent may be one) or `snapshots` (a training folder, or its snapshots/
+// subfolder, holding snapshots.json). Every one must have the parent's UNet config.
+// Errors: neither or both given, fewer than 2 or more than UNLEARN_MAX_CHECKPOINTS,
+// another config, unreadable files, all checkpoints identical (no variance).
+lethe_status vdu_stats_load(vdu_stats *s, const lethe_model *parent, const char *checkpoints, const char *snapshots,
+                            float var_floor);
+void vdu_stats_free(vdu_stats *s);
+
+// B(theta) = 0.5 * sum_i prec_i (theta_i - mu_i)^2, returned. If grad is not NULL it also
+// accumulates weight * dB/dtheta = weight * prec * (theta - mu) into grad.
+// scratch: n floats of backend memory (overwritten).
+double vdu_anchor(const vdu_stats *s, const float *theta, float *grad, float weight, float *scratch);
+
+#endif
