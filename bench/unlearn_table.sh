@@ -8,7 +8,7 @@
 #
 # The parent model and the classifier are made when missing (`lethe demo`'s recipe and
 # `lethe classifier`'s defaults). Each method runs with its defaults (the budgets are in
-# the table); VDU needs checkpoint statistics: --snapshots DIR (from `lethe train
+# the table; ESD's default batch is 1, its own, since every image costs a guided DDIM chain); VDU needs checkpoint statistics: --snapshots DIR (from `lethe train
 # --snapshots K`) or a second model in VDU_CHECKPOINTS. Writes OUT/FORGET/table.md,
 # OUT/FORGET/eval.json and OUT/FORGET/grids.png (forget-class row of every model).
 set -eu

@@ -25,7 +25,7 @@ int cmd_unlearn(int argc, char **argv) {
         {"out", ARG_STRING, &o.out_dir, "output folder (required)"},
         {"data", ARG_STRING, &o.data, "training data (default: the model's dataset)"},
         {"steps", ARG_INT, &o.steps, "optimisation steps (-1: the method's default)"},
-        {"batch", ARG_INT, &o.batch, "images per batch of each stream (forget, retain)"},
+        {"batch", ARG_INT, &o.batch, "images per batch of each stream (-1: the method's default, 32; esd: 1)"},
         {"lr", ARG_FLOAT, &o.lr, "learning rate (AdamW; default: the method's)"},
         {"lr-schedule", ARG_STRING, &lr_kind, "constant or cosine"},
         {"warmup", ARG_INT, &o.warmup, "learning-rate warm-up steps"},

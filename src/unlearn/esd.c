@@ -117,6 +117,7 @@ const unlearn_method unlearn_esd = {
     .needs_teacher = 1,
     .default_lr = 1e-5f,
     .default_steps = 1000,
+    .default_batch = 1,   // ESD's: each image of a batch costs a guided DDIM chain
     .setup = esd_setup,
     .step = esd_step,
     .cleanup = esd_cleanup,

@@ -19,7 +19,7 @@
 void unlearn_opts_default(unlearn_opts *o) {
     memset(o, 0, sizeof *o);
     o->steps = -1;
-    o->batch = 32;
+    o->batch = -1;
     o->lr = NAN;
     o->warmup = 0;
     o->lr_kind = LR_CONSTANT;
@@ -36,6 +36,13 @@ void unlearn_opts_default(unlearn_opts *o) {
     o->var_floor = NAN;
     o->lora_rank = -1;
     o->lora_alpha = NAN;
+}
+
+void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m) {
+    if (o->steps < 0) o->steps = m->default_steps;
+    if (o->batch < 0) o->batch = m->default_batch > 0 ? m->default_batch : UNLEARN_DEFAULT_BATCH;
+    if (!(o->lr == o->lr)) o->lr = m->default_lr;
+    if (!(o->weight_decay == o->weight_decay)) o->weight_decay = m->default_weight_decay;
 }
 
 // ---- data ---------------------------------------------------------------------------------------
@@ -278,10 +285,9 @@ static lethe_status run_steps(unlearn_ctx *u, double t0, int *stopped) {
 
 lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *meth, lethe_model *m,
                               const lethe_dataset *train, int resume) {
-    unlearn_opts resolved = *given, *o = &resolved;   // unset knobs take the method's defaults
-    if (o->steps < 0) o->steps = meth->default_steps;
-    if (!(o->lr == o->lr)) o->lr = meth->default_lr;
-    if (!(o->weight_decay == o->weight_decay)) o->weight_decay = meth->default_weight_decay;
+    unlearn_opts resolved = *given, *o = &resolved;
+    unlearn_resolve_defaults(o, meth);
+    if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
     if (!(o->lr > 0)) return lethe_fail(LETHE_ERR_ARG, "--lr must be positive (got %g)", (double)o->lr);
     if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
     unlearn_ctx u;

@@ -44,12 +44,10 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     if (!o->model_dir) return lethe_fail(LETHE_ERR_ARG, "--model DIR (the model to unlearn from) is required");
     if (!o->out_dir) return lethe_fail(LETHE_ERR_ARG, "--out DIR is required");
     if (!meth->run) {   // a whole-run method (retrain) takes its own recipe
-        if (o->steps < 0) o->steps = meth->default_steps;
-        if (!(o->lr == o->lr)) o->lr = meth->default_lr;
-        if (!(o->weight_decay == o->weight_decay)) o->weight_decay = meth->default_weight_decay;
+        unlearn_resolve_defaults(o, meth);
+        if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
+        if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
     }
-    if (o->steps < 1 && !meth->run) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
-    if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
     lethe_status st = fs_ensure_writable_dir(o->out_dir);
     if (st) return st;
     lethe_model m;

@@ -32,6 +32,7 @@
 #include "optim/adamw.h"
 
 #define UNLEARN_MAX_CHECKPOINTS 16
+#define UNLEARN_DEFAULT_BATCH 32
 
 // Every knob of every method; a method reads the ones it documents. Unset method-specific
 // values are NaN (floats) or -1 (ints) and replaced by the method's defaults in setup.
@@ -41,7 +42,7 @@ typedef struct {
     const char *out_dir;
     const char *data;              // dataset spec (default: the model's dataset)
     const char *forget;            // class names or indices, comma-separated
-    int steps, batch;              // optimisation steps (-1: the method's default); images per batch of each stream
+    int steps, batch;              // optimisation steps, images per batch of each stream (-1: the method's default)
     float lr;                      // NaN: the method's default
     int warmup;
     lr_schedule lr_kind;
@@ -84,6 +85,7 @@ typedef struct {
     float default_lr;              // used when --lr is not given
     float default_weight_decay;    // used when --weight-decay is not given
     int default_steps;             // used when --steps is not given
+    int default_batch;             // used when --batch is not given (0: UNLEARN_DEFAULT_BATCH)
     lethe_status (*setup)(unlearn_ctx *u);
     lethe_status (*step)(unlearn_ctx *u, int step);
     lethe_status (*finish)(unlearn_ctx *u);

@@ -14,6 +14,8 @@ lethe_status unlearn_run_loop(const unlearn_opts *o, const unlearn_method *meth,
 char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
                               int n_forget, const char *dataset, int steps_done, double seconds, const char *reconstructed);
 void unlearn_batches_free(unlearn_ctx *u);
+// Unset knobs (steps, batch, lr, weight decay) take the method's defaults.
+void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m);
 
 // the methods (one file each)
 extern const unlearn_method unlearn_retrain, unlearn_finetune, unlearn_ga, unlearn_esd, unlearn_salun, unlearn_sa,
