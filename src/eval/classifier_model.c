@@ -1,6 +1,7 @@
 /* classifier_model.c: loading, saving and running the evaluation classifier (see classifier_model.h). */
 #include "eval/classifier_model.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,30 +51,16 @@ void eval_classifier_free(eval_classifier *c) {
     memset(c, 0, sizeof *c);
 }
 
-static lethe_status read_text(const char *path, char **text) {
-    uint8_t *bytes;
-    size_t size;
-    lethe_status st = fs_read_all(path, &bytes, &size);
-    if (st) return st;
-    char *t = realloc(bytes, size + 1);
-    if (!t) {
-        free(bytes);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    }
-    t[size] = 0;
-    *text = t;
-    return LETHE_OK;
-}
-
 // test_accuracy from classifier.json, when present
 static double read_test_accuracy(const char *dir) {
     char path[4096], *text = NULL;
     snprintf(path, sizeof path, "%s/classifier.json", dir);
-    if (!fs_exists(path) || read_text(path, &text)) return -1;
-    double acc = -1;
-    const char *k = strstr(text, "\"test_accuracy\"");
-    if (k && (k = strchr(k, ':'))) acc = strtod(k + 1, NULL);
+    if (!fs_exists(path) || fs_read_text(path, &text)) return -1;
+    cJSON *r = cJSON_Parse(text);
     free(text);
+    const cJSON *v = r ? cJSON_GetObjectItemCaseSensitive(r, "test_accuracy") : NULL;
+    double acc = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    cJSON_Delete(r);
     return acc;
 }
 
@@ -83,7 +70,7 @@ lethe_status eval_classifier_load(eval_classifier *c, const char *dir) {
     memset(c, 0, sizeof *c);
     if (!fs_is_dir(dir)) return lethe_fail(LETHE_ERR_IO, "classifier %s: not a directory (make one with `lethe classifier`)", dir);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if ((st = read_text(path, &text))) return st;
+    if ((st = fs_read_text(path, &text))) return st;
     classifier_config cfg;
     st = classifier_config_from_json(&cfg, text, path);
     free(text);

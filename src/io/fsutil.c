@@ -208,3 +208,18 @@ lethe_status fs_ensure_writable_dir(const char *dir) {
     unlink(probe);
     return LETHE_OK;
 }
+
+lethe_status fs_read_text(const char *path, char **text) {
+    uint8_t *bytes;
+    size_t size;
+    lethe_status st = fs_read_all(path, &bytes, &size);
+    if (st) return st;
+    char *t = realloc(bytes, size + 1);
+    if (!t) {
+        free(bytes);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    t[size] = 0;
+    *text = t;
+    return LETHE_OK;
+}

@@ -16,6 +16,8 @@
 lethe_status fs_write_atomic(const char *path, const void *const *bufs, const size_t *lens, int nbufs);
 lethe_status fs_write_text_atomic(const char *path, const char *text);
 lethe_status fs_read_all(const char *path, uint8_t **bytes, size_t *size);   // caller frees
+// The whole file as a NUL-terminated string (JSON configs); caller frees.
+lethe_status fs_read_text(const char *path, char **text);
 lethe_status fs_mkdir_p(const char *path);   // error if it exists and is not a directory
 int fs_exists(const char *path);
 int fs_is_dir(const char *path);

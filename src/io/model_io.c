@@ -131,22 +131,9 @@ done:
     return st;
 }
 
-static lethe_status read_text(const char *path, char **text) {
-    uint8_t *bytes;
-    size_t size;
-    lethe_status st = fs_read_all(path, &bytes, &size);
-    if (st) return st;
-    *text = malloc(size + 1);
-    if (!*text) { free(bytes); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
-    memcpy(*text, bytes, size);
-    (*text)[size] = 0;
-    free(bytes);
-    return LETHE_OK;
-}
-
 static void read_lethe_json(lethe_model *m, const char *path) {
     char *text;
-    if (!fs_exists(path) || read_text(path, &text)) return;   // optional: diffusers folders made elsewhere have none
+    if (!fs_exists(path) || fs_read_text(path, &text)) return;   // optional: diffusers folders made elsewhere have none
     cJSON *r = cJSON_Parse(text);
     free(text);
     if (!r) return;
@@ -185,7 +172,7 @@ lethe_status model_load(lethe_model *m, const char *dir) {
     snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
     if (fs_exists(path)) {
         char *text;
-        if ((st = read_text(path, &text))) goto fail;
+        if ((st = fs_read_text(path, &text))) goto fail;
         st = schedule_config_from_json(&m->sched, text, path);
         free(text);
         if (st) goto fail;

@@ -23,12 +23,8 @@
 static void read_recipe(const char *dir, train_opts *t) {
     char path[4096];
     snprintf(path, sizeof path, "%s/lethe.json", dir);
-    uint8_t *bytes;
-    size_t size;
-    if (!fs_exists(path) || fs_read_all(path, &bytes, &size)) return;
-    char *text = realloc(bytes, size + 1);
-    if (!text) { free(bytes); return; }
-    text[size] = 0;
+    char *text;
+    if (!fs_exists(path) || fs_read_text(path, &text)) return;
     cJSON *r = cJSON_Parse(text);
     free(text);
     if (!r) return;

@@ -7,22 +7,7 @@ set -u
 LETHE=${LETHE:-build/lethe}
 W=$(mktemp -d /tmp/lethe_unlearn_XXXXXX)
 trap 'rm -rf "$W"' EXIT
-export LETHE_NO_PROGRESS=1
-n_ok=0 n_bad=0
-ok()  { n_ok=$((n_ok + 1)); }
-bad() { n_bad=$((n_bad + 1)); echo "FAILED: $*"; }
-expect_fail() {  # NAME PATTERN CMD...
-    local name=$1 pat=$2; shift 2
-    "$@" >"$W/out" 2>"$W/err"; local rc=$?
-    if [ $rc -eq 0 ]; then bad "$name: succeeded, expected an error"; return; fi
-    if [ $rc -gt 2 ]; then bad "$name: exit code $rc (crash?)"; cat "$W/err"; return; fi
-    if ! grep -qE -- "$pat" "$W/err"; then bad "$name: message does not match /$pat/:"; cat "$W/err"; return; fi
-    ok
-}
-expect_ok() {
-    local name=$1; shift
-    if "$@" >"$W/out" 2>"$W/err"; then ok; else bad "$name: exit $?"; cat "$W/err"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 $LETHE train --steps 3 --batch 4 --warmup 1 --out "$W/parent" >/dev/null 2>&1 || bad "train the parent"
 PARENT_SHA=$(sha256sum "$W/parent/unet/diffusion_pytorch_model.safetensors" | cut -d' ' -f1)
