@@ -4,18 +4,20 @@
 #
 #   bench/unlearn_table.sh --forget trouser [--model runs/demo/model] [--classifier runs/classifier]
 #                          [--out runs/bench] [--methods "retrain finetune ga ..."] [--n 100]
-#                          [--snapshots DIR] [--eval-args "..."]
+#                          [--snapshots DIR] [--eval-args "..."] [--skip-eval]
 #
 # The parent model and the classifier are made when missing (`lethe demo`'s recipe and
 # `lethe classifier`'s defaults). Each method runs with its defaults (the budgets are in
-# the table; ESD's default batch is 1, its own, since every image costs a guided DDIM chain); VDU needs checkpoint statistics: --snapshots DIR (from `lethe train
-# --snapshots K`) or a second model in VDU_CHECKPOINTS. Writes OUT/FORGET/table.md,
-# OUT/FORGET/eval.json and OUT/FORGET/grids.png (forget-class row of every model).
+# the table; ESD's default batch is 1, its own, since every image costs a guided DDIM chain).
+# VDU needs checkpoint statistics: the parent's own snapshots (`lethe demo` keeps 5 in
+# MODEL/snapshots), --snapshots DIR (from `lethe train --snapshots K`) or VDU_CHECKPOINTS.
+# Writes OUT/FORGET/table.md, OUT/FORGET/eval.json and OUT/FORGET/grids.png (forget-class
+# row of every model).
 set -eu
 cd "$(dirname "$0")/.."
 LETHE=${LETHE:-build/lethe}
-model=runs/demo/model classifier=runs/classifier out=runs/bench forget=trouser n=100 snapshots="" eval_args=""
-methods="retrain finetune ga esd salun sa vdu spare"
+model=runs/demo/model classifier=runs/classifier out=runs/bench forget=trouser n=100 snapshots="" eval_args="" skip_eval=0
+methods="retrain finetune ga esd salun sa vdu spare sfd"
 surrogate=sneaker
 while [ $# -gt 0 ]; do
     case $1 in
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
         --snapshots) snapshots=$2; shift 2 ;;
         --surrogate) surrogate=$2; shift 2 ;;
         --eval-args) eval_args=$2; shift 2 ;;
+        --skip-eval) skip_eval=1; shift ;;   # run the methods only (evaluate later, all at once)
         *) echo "unlearn_table.sh: unknown argument $1"; exit 2 ;;
     esac
 done
@@ -44,6 +47,7 @@ for m in $methods; do
     case $m in
         spare) extra="--surrogate $surrogate" ;;
         vdu)
+            [ -z "$snapshots" ] && [ -f "$model/snapshots/snapshots.json" ] && snapshots=$model   # `lethe demo` keeps 5
             if [ -n "$snapshots" ]; then extra="--snapshots $snapshots"
             elif [ -n "${VDU_CHECKPOINTS:-}" ]; then extra="--checkpoints $VDU_CHECKPOINTS"
             else echo "== vdu: give --snapshots DIR or VDU_CHECKPOINTS; skipped"; continue; fi ;;
@@ -56,6 +60,7 @@ for m in $methods; do
     fi
     models="$models,$dir/$m"
 done
+[ $skip_eval = 1 ] && { echo "== methods done; evaluation skipped (--skip-eval)"; exit 0; }
 echo "== evaluating $models"
 $LETHE eval --model "$models" --classifier "$classifier" --forget "$forget" --n "$n" $eval_args --out "$dir/eval.json" >"$dir/eval.md"
 python3 bench/unlearn_table.py "$dir/eval.json" "$forget" >"$dir/table.md"

@@ -5,12 +5,13 @@
 #   build:   gcc make pkg-config
 #   libs:    OpenBLAS (GEMM), LAPACKE (eigen/SVD), zlib (gzip IDX), cJSON, stb (PNG),
 #            nettle (SHA-256 of checkpoints)
-#   tests:   cmocka, valgrind, python3 (CLI tests damage files with it; stdlib only)
+#   tests:   cmocka, valgrind, python3 (CLI tests damage files with it; stdlib only), strace
+#            (proves SFD reads no dataset file)
 #   data:    dataset-fashion-mnist (the default dataset, /usr/share/datasets/fashion-mnist)
 # Optional, not installed here: python3-torch (fixture generator, PyTorch benchmark),
 # clang + libclang-rt-14-dev (fuzzers).
 set -eu
-packages="gcc make pkg-config libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev libstb-dev nettle-dev libcmocka-dev valgrind python3 dataset-fashion-mnist"
+packages="gcc make pkg-config libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev libstb-dev nettle-dev libcmocka-dev valgrind strace python3 dataset-fashion-mnist"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

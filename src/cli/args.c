@@ -32,6 +32,9 @@ static void print_help(const char *cmd, const char *usage, const arg_spec *specs
             break;
         case ARG_FLAG: break;
         }
+        // an unset method knob (NaN, -1): its help says what stands in, or the method decides
+        if (strstr(def, "nan") || !strcmp(def, " (default -1)"))
+            snprintf(def, sizeof def, "%s", strstr(s->help, "default") ? "" : " (default: the method's)");
         const char *meta = s->type == ARG_INT || s->type == ARG_U64 ? " N" : s->type == ARG_FLOAT ? " X" : s->type == ARG_STRING ? " S" : "";
         char left[64];
         snprintf(left, sizeof left, "--%s%s", s->name, meta);

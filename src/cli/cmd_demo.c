@@ -52,6 +52,7 @@ int cmd_demo(int argc, char **argv) {
     o.warmup = 100;
     o.batch = 64;
     o.checkpoint_every = 250;
+    o.snapshots = 5;   // so the demo model is ready for `unlearn --method vdu --snapshots`
     const arg_spec specs[] = {
         {"out", ARG_STRING, &out, "run folder (model in OUT/model, grids in OUT/samples)"},
         {"data", ARG_STRING, &data, "dataset"},
@@ -61,6 +62,7 @@ int cmd_demo(int argc, char **argv) {
         {"sample-steps", ARG_INT, &sample_steps, "DDIM steps"},
         {"guidance", ARG_FLOAT, &guidance, "classifier-free guidance scale"},
         {"seed", ARG_U64, &o.seed, "seed"},
+        {"snapshots", ARG_INT, &o.snapshots, "weight snapshots kept in OUT/model/snapshots (for VDU)"},
         {"retrain", ARG_FLAG, &retrain, "train again even if OUT/model is finished"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
     };
@@ -89,7 +91,7 @@ int cmd_demo(int argc, char **argv) {
         lethe_dataset ds;
         if ((st = unet_config_named(&cfg, "tiny"))) return cli_fail("demo", st);
         if ((st = dataset_load(&ds, data, LETHE_SPLIT_TRAIN))) return cli_fail("demo", st);
-        if ((st = model_create(&m, &cfg, 0))) { dataset_free(&ds); return cli_fail("demo", st); }
+        if ((st = model_create(&m, &cfg, o.init_seed))) { dataset_free(&ds); return cli_fail("demo", st); }
         int resume = !retrain && fs_exists(state);
         fprintf(stderr, "lethe demo: %s the tiny model (%zu parameters) on %s for %d steps of %d images\n",
                 resume ? "resuming" : "training", unet_num_params(&m.unet), ds.name, o.steps, o.batch);

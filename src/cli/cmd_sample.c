@@ -123,6 +123,14 @@ int cmd_sample(int argc, char **argv) {
     unet_denoiser_init(&ud, &m.unet, m.params, &den);
     sampler_opts so = {.kind = kind, .steps = steps, .eta = eta, .guidance = guidance,
                        .null_label = c->num_class_embeds - 1, .seed = seed};
+    if (m.one_step_t > 0) {   // an SFD generator: one evaluation per image, whatever --sampler says
+        fprintf(stderr, "lethe sample: %s is a one-step generator (t_init %d): one network evaluation per image\n",
+                model_dir, m.one_step_t);
+        so = (sampler_opts){.kind = SAMPLER_ONE_STEP, .steps = 1, .one_step_t = m.one_step_t, .seed = seed};
+        steps = 1;
+        guidance = 0;
+        sampler = "one-step";
+    }
     int per_call = guidance > 1 && m.n_classes ? (batch + 1) / 2 : batch;
     if (per_call < 1) per_call = 1;
     float *xb = ops()->alloc((size_t)per_call * numel * sizeof(float));

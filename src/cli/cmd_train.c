@@ -17,7 +17,6 @@ int cmd_train(int argc, char **argv) {
     train_opts_default(&o);
     const char *data = "fashion-mnist", *config = "tiny", *out = NULL, *lr_kind = "cosine", *classes = NULL, *exclude = NULL;
     int resume = 0, no_ema = 0, unconditional = 0, threads = 0;
-    uint64_t init_seed = 0;
     const arg_spec specs[] = {
         {"data", ARG_STRING, &data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
         {"config", ARG_STRING, &config, "model config: tiny, small, or a UNet2DModel config.json"},
@@ -40,7 +39,7 @@ int cmd_train(int argc, char **argv) {
         {"ema-max-decay", ARG_FLOAT, &o.ema_max_decay, "EMA: maximum decay"},
         {"ema-power", ARG_FLOAT, &o.ema_power, "EMA: warm-up power"},
         {"seed", ARG_U64, &o.seed, "seed of every random choice (batches, t, noise, dropout)"},
-        {"init-seed", ARG_U64, &init_seed, "seed of the initial weights"},
+        {"init-seed", ARG_U64, &o.init_seed, "seed of the initial weights"},
         {"checkpoint-every", ARG_INT, &o.checkpoint_every, "steps between checkpoints (0: only at the end)", "checkpointing-steps"},
         {"log-every", ARG_INT, &o.log_every, "steps between train_log.jsonl records"},
         {"resume", ARG_FLAG, &resume, "continue from OUT/train_state.safetensors"},
@@ -97,7 +96,7 @@ int cmd_train(int argc, char **argv) {
     if (cfg.num_class_embeds > 0 && cfg.num_class_embeds - 1 < ds.n_classes) cfg.num_class_embeds = ds.n_classes + 1;
 
     lethe_model m;
-    if ((st = model_create(&m, &cfg, init_seed))) { dataset_free(&ds); return cli_fail("train", st); }
+    if ((st = model_create(&m, &cfg, o.init_seed))) { dataset_free(&ds); return cli_fail("train", st); }
     char *cmdline = args_join(argc, argv);
     size_t len = strlen(cmdline ? cmdline : "") + 16;
     char *full = malloc(len);

@@ -12,6 +12,12 @@ double lethe_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double lethe_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void fmt_duration(char *buf, size_t cap, double s) {
     if (s < 0 || s > 1e7) { snprintf(buf, cap, "--"); return; }
     long t = (long)(s + 0.5);

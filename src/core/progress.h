@@ -20,6 +20,7 @@ typedef struct {
 } lethe_progress;
 
 double lethe_now(void);   // monotonic seconds
+double lethe_cpu_seconds(void);   // CPU time of this process so far (all threads)
 
 void progress_start(lethe_progress *p, const char *label, long total, long already_done, const char *unit);
 // done: units finished so far; units_per_step scales the rate (images per step); extra: text like "loss 0.0612".

@@ -31,8 +31,34 @@ static lethe_status guided_eps(const lethe_denoiser *d, const sampler_opts *o, f
     return LETHE_OK;
 }
 
+// One-step generator: x holds z on entry and x0 on return (see sampler_kind).
+static lethe_status one_step_run(const lethe_schedule *s, const sampler_opts *o, const lethe_denoiser *d, float *x,
+                                 const int *labels, int n, sampler_progress_fn progress, void *user) {
+    const schedule_config *c = &s->cfg;
+    const int t = o->one_step_t;
+    if (t < 1 || t >= c->num_train_timesteps)
+        return lethe_fail(LETHE_ERR_ARG, "one-step generator timestep %d is not in [1, %d]", t, c->num_train_timesteps - 1);
+    const size_t sz = (size_t)n * d->sample_numel;
+    const double abar = s->alphas_cumprod[t], sig = sqrt(1.0 - abar);
+    float *eps = ops()->alloc(sz * sizeof(float)), *tt = malloc((size_t)n * sizeof(float));
+    lethe_status st = LETHE_OK;
+    if (!eps || !tt) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for sampling buffers"); goto done; }
+    for (int i = 0; i < n; i++) tt[i] = (float)t;
+    ops()->axpbz(x, (float)sig, x, 0.0f, x, sz);   // x_in = sqrt(1 - abar) z
+    if ((st = d->eps(d->self, eps, x, tt, labels, n))) goto done;
+    if (!ops()->all_finite(eps, sz)) { st = lethe_fail(LETHE_ERR_NUMERIC, "the generator produced NaN/Inf"); goto done; }
+    ops()->axpbz(x, (float)(1.0 / sqrt(abar)), x, (float)(-sig / sqrt(abar)), eps, sz);
+    if (c->clip_sample) ops()->clamp(x, -c->clip_sample_range, c->clip_sample_range, sz);
+    if (progress) progress(user, 1, 1);
+done:
+    ops()->release(eps);
+    free(tt);
+    return st;
+}
+
 lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, const lethe_denoiser *d,
                          float *x, const int *labels, int n, sampler_progress_fn progress, void *user) {
+    if (o->kind == SAMPLER_ONE_STEP) return one_step_run(s, o, d, x, labels, n, progress, user);
     const schedule_config *c = &s->cfg;
     int T = c->num_train_timesteps, N = o->steps;
     if (o->kind == SAMPLER_DDIM && (o->eta < 0 || o->eta > 1))

@@ -21,7 +21,10 @@ typedef struct {
     size_t sample_numel;    // C * H * W
 } lethe_denoiser;
 
-typedef enum { SAMPLER_DDPM, SAMPLER_DDIM } sampler_kind;
+// SAMPLER_ONE_STEP: a one-step generator (SFD, methods spec 6.1): with z the initial noise,
+// x0 = (x_in - sqrt(1 - abar_t) eps(x_in, t, c)) / sqrt(abar_t), x_in = sqrt(1 - abar_t) z,
+// at t = one_step_t: one network evaluation, no guidance.
+typedef enum { SAMPLER_DDPM, SAMPLER_DDIM, SAMPLER_ONE_STEP } sampler_kind;
 
 typedef struct {
     sampler_kind kind;
@@ -33,6 +36,7 @@ typedef struct {
     int first_index;        // global index of x[0], so noise is the same however the run is batched
     int stop_after;         // > 0: run only the first stop_after steps of the `steps`-step chain and
                             // return that intermediate x (ESD's partial sample); 0: the whole chain
+    int one_step_t;         // SAMPLER_ONE_STEP: the generator's timestep (t_init)
 } sampler_opts;
 
 // Called after each step (may be NULL): step index, total steps.

@@ -167,6 +167,18 @@ static char *provenance_json(trainer *tr) {
     cJSON_AddNumberToObject(r, "learning_rate", float_as_decimal(o->adam.lr));
     cJSON_AddNumberToObject(r, "seed", (double)o->seed);
     cJSON_AddNumberToObject(r, "class_dropout", float_as_decimal(o->class_dropout));
+    // the rest of the recipe, so `unlearn --method retrain` can repeat it exactly
+    cJSON_AddNumberToObject(r, "init_seed", (double)o->init_seed);
+    cJSON_AddNumberToObject(r, "warmup", o->warmup);
+    cJSON_AddStringToObject(r, "lr_schedule", o->lr_kind == LR_COSINE ? "cosine" : "constant");
+    cJSON_AddNumberToObject(r, "adam_beta1", float_as_decimal(o->adam.beta1));
+    cJSON_AddNumberToObject(r, "adam_beta2", float_as_decimal(o->adam.beta2));
+    cJSON_AddNumberToObject(r, "adam_epsilon", float_as_decimal(o->adam.eps));
+    cJSON_AddNumberToObject(r, "adam_weight_decay", float_as_decimal(o->adam.weight_decay));
+    cJSON_AddNumberToObject(r, "max_grad_norm", float_as_decimal(o->adam.max_grad_norm));
+    cJSON_AddNumberToObject(r, "ema_max_decay", float_as_decimal(o->ema_max_decay));
+    cJSON_AddNumberToObject(r, "ema_inv_gamma", float_as_decimal(o->ema_inv_gamma));
+    cJSON_AddNumberToObject(r, "ema_power", float_as_decimal(o->ema_power));
     cJSON_AddNumberToObject(r, "null_class", tr->m->unet.cfg.num_class_embeds > 0 ? tr->m->unet.cfg.num_class_embeds - 1 : -1);
     if (o->snapshots > 0) cJSON_AddNumberToObject(r, "snapshots", o->snapshots);
     if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);

@@ -46,6 +46,7 @@ typedef struct {
     int use_ema;
     float ema_max_decay, ema_inv_gamma, ema_power;
     uint64_t seed;
+    uint64_t init_seed;        // seed the initial weights were drawn with (recorded, for retrain)
     int checkpoint_every;      // steps; 0 = only at the end
     int log_every;             // steps between JSON-lines records
     int stop_after;            // > 0: stop after this many steps in this invocation (as if interrupted)

@@ -188,15 +188,20 @@ static lethe_status generate_all(eval_report *r, eval_model_result *res, const l
     if (!s->u8 || !s->requested) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d samples", s->n);
     sampler_opts so = {.kind = o->sampler, .steps = o->steps, .eta = o->eta, .guidance = o->guidance,
                        .null_label = m->unet.cfg.num_class_embeds - 1, .seed = o->seed};
+    if (m->one_step_t > 0) {   // SFD's generator: the same initial noise, one evaluation
+        so.kind = SAMPLER_ONE_STEP;
+        so.one_step_t = m->one_step_t;
+        so.steps = 1;
+    }
     part_progress pp;
     int chains = conditional ? K : 1, per_chain = conditional ? N : s->n;
     int batches_per = (per_chain + o->batch - 1) / o->batch;
-    part_start(&pp, "sample", (long)chains * batches_per * o->steps, "step/s", o->quiet);
+    part_start(&pp, "sample", (long)chains * batches_per * so.steps, "step/s", o->quiet);
     double t0 = lethe_now();
     lethe_status st = LETHE_OK;
     for (int c = 0; c < chains && !st; c++) {
         int label = conditional ? c : -1;
-        pp.base = (long)c * batches_per * o->steps;
+        pp.base = (long)c * batches_per * so.steps;
         st = eval_generate(sched, &so, den, label, per_chain, o->batch, s->u8 + (size_t)c * per_chain * s->numel,
                            on_units, &pp);
         for (int i = 0; i < per_chain; i++) s->requested[c * per_chain + i] = label;
@@ -514,6 +519,7 @@ static lethe_status eval_model(eval_report *r, int k, const char *dir, eval_clas
     snprintf(res->dir, sizeof res->dir, "%s", dir);
     snprintf(res->method, sizeof res->method, "%s", m.method);
     res->conditional = m.n_classes > 0;
+    res->one_step_t = m.one_step_t;
     if ((st = check_model(r, &m, dir)) || (st = model_weights_sha256(&m, res->hash))) goto done;
     for (int j = 0; j < r->n_forget; j++)
         if (res->conditional && r->forget[j] >= m.n_classes) {
@@ -537,12 +543,14 @@ static lethe_status eval_model(eval_report *r, int k, const char *dir, eval_clas
         if ((st = fid_metrics(r, res, d, &s))) goto done;
         res->t_fid = lethe_now() - t1;
     }
-    if (o->nll_images > 0) {
+    if (m.one_step_t > 0 && (o->nll_images > 0 || o->mia_images > 0) && !o->quiet)
+        fprintf(stderr, "lethe eval: %s is a one-step generator: no likelihood, so no bits/dim or loss-based MIA\n", dir);
+    if (o->nll_images > 0 && !m.one_step_t) {
         t1 = lethe_now();
         if ((st = nll_metrics(r, res, d, &m, &sched, &den))) goto done;
         res->t_nll = lethe_now() - t1;
     }
-    if (o->mia_images > 0) {
+    if (o->mia_images > 0 && !m.one_step_t) {
         t1 = lethe_now();
         if ((st = mia_metrics(r, res, d, &m, &sched, &den))) goto done;
         res->t_mia = lethe_now() - t1;

@@ -48,6 +48,8 @@ void eval_opts_default(eval_opts *o);
 typedef struct {
     char dir[1024], hash[65], method[64];
     int conditional;
+    int one_step_t;            // > 0: a one-step generator (one network evaluation per sample; no
+                               // likelihood, so bits/dim and the loss-based MIA are not defined)
     int n_samples;
     double *gen_accuracy;      // K: per requested class (conditional); NaN when not generated
     long *confusion;           // K x K: requested class (row) x predicted (column); unconditional: row 0

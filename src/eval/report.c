@@ -58,6 +58,11 @@ static cJSON *model_json(const eval_report *r, const eval_model_result *m) {
     cJSON_AddStringToObject(o, "model", m->dir);
     cJSON_AddStringToObject(o, "weights_sha256", m->hash);
     if (m->method[0]) cJSON_AddStringToObject(o, "method", m->method);
+    if (m->one_step_t > 0) {   // sampled with one evaluation, not with the settings' sampler
+        cJSON *g = cJSON_AddObjectToObject(o, "generator");
+        cJSON_AddStringToObject(g, "kind", "one-step");
+        cJSON_AddNumberToObject(g, "t_init", m->one_step_t);
+    }
     cJSON_AddBoolToObject(o, "conditional", m->conditional);
     cJSON_AddNumberToObject(o, "samples", m->n_samples);
     if (m->conditional) {

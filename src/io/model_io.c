@@ -148,6 +148,11 @@ static void read_lethe_json(lethe_model *m, const char *path) {
     if (cJSON_IsString(ds)) snprintf(m->dataset, sizeof m->dataset, "%s", ds->valuestring);
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(r, "method");
     if (cJSON_IsString(method)) snprintf(m->method, sizeof m->method, "%s", method->valuestring);
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(r, "generator");
+    if (gen) {   // a one-step generator: checked by model_load against the schedule
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(gen, "kind"), *t = cJSON_GetObjectItemCaseSensitive(gen, "t_init");
+        m->one_step_t = cJSON_IsString(kind) && !strcmp(kind->valuestring, "one-step") && cJSON_IsNumber(t) ? t->valueint : -1;
+    }
     cJSON_Delete(r);
 }
 
@@ -192,6 +197,11 @@ lethe_status model_load(lethe_model *m, const char *dir) {
     snprintf(m->weights_path, sizeof m->weights_path, "%s", wpath);
     snprintf(path, sizeof path, "%s/lethe.json", dir);
     read_lethe_json(m, path);
+    if (m->one_step_t < 0 || m->one_step_t >= m->sched.num_train_timesteps) {
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: \"generator\" must be {\"kind\": \"one-step\", \"t_init\": t} with t in "
+                        "[1, %d]", path, m->sched.num_train_timesteps - 1);
+        goto fail;
+    }
     return LETHE_OK;
 fail:
     model_free(m);

@@ -29,6 +29,8 @@ typedef struct {
     char dataset[64];
     char method[64];                                 // lethe.json "method" (how it was made), "" if unknown
     char weights_path[1024];                         // the safetensors file model_load read
+    int one_step_t;                                  // > 0: a one-step generator (SFD) evaluated at this
+                                                     // timestep (lethe.json "generator"); 0: a diffusion model
 } lethe_model;
 
 // New model with PyTorch-default initial weights from `seed`.

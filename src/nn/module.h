@@ -11,6 +11,7 @@
 typedef struct {
     lethe_arena *arena;      // activations saved for backward (train) or scratch (inference)
     int train;               // 1: save what backward needs and apply dropout; 0: keep nothing
+    int no_dropout;          // with train: save for backward but no dropout (a frozen network's input gradient)
     uint64_t seed;           // dropout masks: Philox (seed, stream(dropout, step, layer))
     uint64_t step;
 } nn_ctx;

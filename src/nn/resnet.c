@@ -54,7 +54,7 @@ float *resnet_forward(resnet_block *r, const float *P, const nn_ctx *ctx, const 
     ops()->silu_forward(a2, n2, out_sz);
 
     float *d2 = a2, *mask = NULL;
-    if (ctx->train && r->dropout > 0) {
+    if (ctx->train && !ctx->no_dropout && r->dropout > 0) {
         d2 = arena_floats(A, out_sz);
         mask = arena_floats(A, out_sz);
         if (A->failed) return NULL;

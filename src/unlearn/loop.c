@@ -34,6 +34,10 @@ void unlearn_opts_default(unlearn_opts *o) {
     o->fisher_samples = -1;
     o->replay_samples = -1;
     o->var_floor = NAN;
+    o->adam_beta1 = o->adam_beta2 = NAN;
+    o->t_init = o->t_min = o->t_max = -1;
+    o->fake_lr = o->w_fake_retain = o->w_fake_forget = o->w_gen_retain = o->w_gen_forget = NAN;
+    o->gen_ema = o->clip_value = NAN;
     o->lora_rank = -1;
     o->lora_alpha = NAN;
 }
@@ -66,6 +70,9 @@ static lethe_status parse_forget(unlearn_ctx *u, const lethe_dataset *ds) {
         free(list);
         if (st) return st;
     } else {
+        if (!ds)   // a data-free method: only a class-conditional model names its classes
+            return lethe_fail(LETHE_ERR_ARG, "%s needs a class-conditional model (it reads no data to learn the classes "
+                              "from)", o->method);
         int list[LETHE_MAX_CLASSES];
         if ((st = dataset_parse_classes(ds, o->forget, list, LETHE_MAX_CLASSES, &k))) return st;
         for (int i = 0; i < k; i++) {
@@ -80,6 +87,7 @@ static lethe_status parse_forget(unlearn_ctx *u, const lethe_dataset *ds) {
 
 static lethe_status make_sets(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
+    if (!u->train) return LETHE_OK;   // a data-free method: labels only
     lethe_status st = dataset_subset(&u->forget_set, u->train, u->forget, u->n_forget, 1);
     if (st) return st;
     if ((st = dataset_subset(&u->retain_set, u->train, u->forget, u->n_forget, 0))) return st;
@@ -166,6 +174,11 @@ static cJSON *arguments_json(const unlearn_opts *o) {
     I("fisher_samples", o->fisher_samples); I("replay_samples", o->replay_samples);
     S("checkpoints", o->checkpoints); S("snapshots", o->snapshots); F("var_floor", o->var_floor);
     S("surrogate", o->surrogate); I("lora_rank", o->lora_rank); F("lora_alpha", o->lora_alpha); S("timesteps", o->timesteps);
+    F("adam_beta1", o->adam_beta1); F("adam_beta2", o->adam_beta2);
+    S("override", o->override); I("t_init", o->t_init); I("t_min", o->t_min); I("t_max", o->t_max);
+    F("fake_lr", o->fake_lr); F("fake_retain_weight", o->w_fake_retain); F("fake_forget_weight", o->w_fake_forget);
+    F("gen_retain_weight", o->w_gen_retain); F("gen_forget_weight", o->w_gen_forget);
+    F("gen_ema", o->gen_ema); F("clip_value", o->clip_value);
 #undef S
 #undef F
 #undef I
@@ -192,7 +205,14 @@ char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const
     cJSON_AddItemToObject(r, "arguments", arguments_json(o));
     cJSON_AddNumberToObject(r, "steps_done", steps_done);
     cJSON_AddNumberToObject(r, "seconds", seconds);
+    // CPU time of the whole process (all threads): shows when the wall time was stretched by a busy machine
+    cJSON_AddNumberToObject(r, "cpu_seconds", round(lethe_cpu_seconds() * 100) / 100);
     if (reconstructed) cJSON_AddStringToObject(r, "reconstructed", reconstructed);
+    if (m->one_step_t > 0) {   // SFD: the output is a one-step generator, not a diffusion model
+        cJSON *g = cJSON_AddObjectToObject(r, "generator");
+        cJSON_AddStringToObject(g, "kind", "one-step");
+        cJSON_AddNumberToObject(g, "t_init", m->one_step_t);
+    }
     cJSON_AddStringToObject(r, "weights", "live");
     if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);
     char *s = cJSON_Print(r);
@@ -227,6 +247,8 @@ static lethe_status append_log(unlearn_ctx *u, float lr, double grad_norm, doubl
     cJSON_AddNumberToObject(r, "lr", float_as_decimal(lr));
     cJSON_AddNumberToObject(r, "grad_norm", grad_norm);
     cJSON_AddNumberToObject(r, "seconds", seconds);
+    // CPU time of the whole process (all threads): shows when the wall time was stretched by a busy machine
+    cJSON_AddNumberToObject(r, "cpu_seconds", round(lethe_cpu_seconds() * 100) / 100);
     char *line = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
     char path[4096];
@@ -316,12 +338,16 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     u.train_params = u.params;
     u.train_grads = u.grads;
     u.n_train = u.n_params;
-    if (!o->quiet)
+    if (!o->quiet && train)
         fprintf(stderr, "lethe unlearn: %s, forgetting %d class(es): %d forget and %d retain images%s\n", meth->name,
                 u.n_forget, u.forget_set.n, u.retain_set.n, meth->reconstructed ? " (method partly reconstructed)" : "");
+    else if (!o->quiet)
+        fprintf(stderr, "lethe unlearn: %s, forgetting %d class(es), data-free (no image is read)%s\n", meth->name,
+                u.n_forget, meth->reconstructed ? " (method partly reconstructed)" : "");
+    u.adam.cfg = (adamw_config){.lr = o->lr, .beta1 = knob_f(o->adam_beta1, 0.9f), .beta2 = knob_f(o->adam_beta2, 0.999f), .eps = 1e-8f,
+                                .weight_decay = o->weight_decay, .max_grad_norm = o->max_grad_norm};
     if (meth->setup && (st = meth->setup(&u))) goto done;
-    adamw_config ac = {.lr = o->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = o->weight_decay,
-                       .max_grad_norm = o->max_grad_norm};
+    adamw_config ac = u.adam.cfg;   // setup may have changed it
     if ((st = adamw_init(&u.adam, &ac, u.n_train))) goto done;
     if (resume && (st = load_state(&u))) goto done;
     if (!resume) {   // a fresh run starts a fresh log
@@ -336,7 +362,7 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
         goto done;
     }
     if (meth->finish && (st = meth->finish(&u))) goto done;
-    char *prov = unlearn_provenance_json(o, m, u.parent_sha256, u.forget, u.n_forget, train->name, u.step,
+    char *prov = unlearn_provenance_json(o, m, u.parent_sha256, u.forget, u.n_forget, train ? train->name : m->dataset, u.step,
                                          lethe_now() - t0, meth->reconstructed);
     st = prov ? model_save(m, u.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     free(prov);

@@ -15,6 +15,7 @@ static const unlearn_method *const methods[] = {
     &unlearn_sa,
     &unlearn_vdu,
     &unlearn_spare,
+    &unlearn_sfd,
 };
 #define N_METHODS (int)(sizeof methods / sizeof methods[0])
 
@@ -52,6 +53,13 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     if (st) return st;
     lethe_model m;
     if ((st = model_load(&m, o->model_dir))) return st;
+    if (meth->data_free) {   // labels only: the classes come from the model, no image is read
+        if (!m.n_classes) st = lethe_fail(LETHE_ERR_ARG, "%s needs a class-conditional model; %s is unconditional", meth->name, o->model_dir);
+        else if (o->data) st = lethe_fail(LETHE_ERR_ARG, "%s is data-free: it reads no dataset, so --data does not apply", meth->name);
+        else st = unlearn_run_loop(o, meth, &m, NULL, o->resume);
+        model_free(&m);
+        return st;
+    }
     const char *data = o->data ? o->data : m.dataset[0] ? m.dataset : "fashion-mnist";
     lethe_dataset train;
     if ((st = dataset_load(&train, data, LETHE_SPLIT_TRAIN))) { model_free(&m); return st; }

@@ -3,8 +3,10 @@
  * every other method is judged against, for UA and FID alike, and the cost they are
  * measured against.
  *
- * The recipe is the parent's, read from its lethe.json (steps, batch, learning rate,
- * warm-up, class dropout, EMA, seed): the same model config trained the same way on D_r.
+ * The recipe is the parent's, read from its lethe.json (steps, batch, learning rate and
+ * schedule, warm-up, AdamW and clipping settings, class dropout, EMA, both seeds): the
+ * same model config trained the same way on D_r. Models trained before lethe recorded the
+ * whole recipe fall back to `lethe train`'s defaults for what is missing.
  * --steps overrides the step count (for quick runs); --batch and --lr are ignored, since
  * changing them would no longer be "the original recipe". The original code samples t
  * antithetically; lethe's trainer samples t uniformly, as the parent was trained.
@@ -36,7 +38,18 @@ static void read_recipe(const char *dir, train_opts *t) {
     if (NUM("warmup")) t->warmup = v->valueint;
     if (NUM("class_dropout")) t->class_dropout = (float)v->valuedouble;
     if (NUM("seed")) t->seed = (uint64_t)v->valuedouble;
+    if (NUM("init_seed")) t->init_seed = (uint64_t)v->valuedouble;
+    if (NUM("adam_beta1")) t->adam.beta1 = (float)v->valuedouble;
+    if (NUM("adam_beta2")) t->adam.beta2 = (float)v->valuedouble;
+    if (NUM("adam_epsilon")) t->adam.eps = (float)v->valuedouble;
+    if (NUM("adam_weight_decay")) t->adam.weight_decay = (float)v->valuedouble;
+    if (NUM("max_grad_norm")) t->adam.max_grad_norm = (float)v->valuedouble;
+    if (NUM("ema_max_decay")) t->ema_max_decay = (float)v->valuedouble;
+    if (NUM("ema_inv_gamma")) t->ema_inv_gamma = (float)v->valuedouble;
+    if (NUM("ema_power")) t->ema_power = (float)v->valuedouble;
 #undef NUM
+    v = cJSON_GetObjectItemCaseSensitive(r, "lr_schedule");
+    if (cJSON_IsString(v)) t->lr_kind = strcmp(v->valuestring, "constant") ? LR_COSINE : LR_CONSTANT;
     v = cJSON_GetObjectItemCaseSensitive(r, "weights");
     if (cJSON_IsString(v)) t->use_ema = strcmp(v->valuestring, "live") != 0;
     cJSON_Delete(r);
@@ -75,7 +88,7 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
         fprintf(stderr, "lethe unlearn: retrain from scratch on %d retain images: %d steps, batch %d, lr %g (the parent's recipe)\n",
                 retain.n, t.steps, t.batch, (double)t.adam.lr);
     lethe_model m;
-    if ((st = model_create(&m, &parent->unet.cfg, 0))) { dataset_free(&retain); return st; }
+    if ((st = model_create(&m, &parent->unet.cfg, t.init_seed))) { dataset_free(&retain); return st; }
     m.sched = parent->sched;
     m.n_classes = parent->n_classes;
     memcpy(m.class_names, parent->class_names, sizeof m.class_names);

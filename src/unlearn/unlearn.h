@@ -12,6 +12,7 @@
  * A method is a table of callbacks (one file per method in src/unlearn/):
  *   setup(u)   once, before the first step (also on resume, and it must be deterministic:
  *              masks, Fisher diagonals and checkpoint statistics are recomputed, not saved);
+ *              it may change u->adam.cfg (betas, clipping) before the optimizer is made;
  *   step(u, s) compute the loss of step s and ACCUMULATE its gradient into u->train_grads
  *              (zeroed by the loop), using the helpers below; the loop then clips, masks and
  *              applies AdamW;
@@ -68,6 +69,13 @@ typedef struct {
     int lora_rank;                 // SPARE
     float lora_alpha;              // SPARE
     const char *timesteps;         // SPARE: "concept" (targeted) or "uniform"
+    float adam_beta1, adam_beta2;  // NaN: the method's (0.9, 0.999; SFD: 0, 0.999)
+    const char *override;          // SFD: class the teacher is asked for in place of the forget class (NULL: random retained)
+    int t_init, t_min, t_max;      // SFD: generator timestep; t range [t_min, t_max) of the score losses
+    float fake_lr;                 // SFD: learning rate of the fake score (--lr is the generator's)
+    float w_fake_retain, w_fake_forget, w_gen_retain, w_gen_forget;   // SFD: loss weights l_sr, l_sf, l_gr, l_gf
+    float gen_ema;                 // SFD: maximum EMA decay of the generator (0: no EMA)
+    float clip_value;              // SFD: gradients clipped by value to [-v, v] (0: off)
     const char *command_line;      // recorded in lethe.json
 } unlearn_opts;
 
@@ -82,6 +90,8 @@ typedef struct {
     int needs_teacher;             // u->teacher: frozen copy of the parent's weights
     int needs_retain;              // the retain stream is used
     int needs_forget_data;         // the forget images are read (SA, SFD: labels only)
+    int data_free;                 // reads no image at all (SFD): no dataset is loaded; classes come
+                                   // from the model, u->train is NULL and the image sets are empty
     float default_lr;              // used when --lr is not given
     float default_weight_decay;    // used when --weight-decay is not given
     int default_steps;             // used when --steps is not given

@@ -19,7 +19,7 @@ void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m);
 
 // the methods (one file each)
 extern const unlearn_method unlearn_retrain, unlearn_finetune, unlearn_ga, unlearn_esd, unlearn_salun, unlearn_sa,
-    unlearn_vdu, unlearn_spare;
+    unlearn_vdu, unlearn_spare, unlearn_sfd;
 
 // default for an unset float knob (NaN) / int knob (< 0)
 static inline float knob_f(float v, float dflt) { return v == v ? v : dflt; }

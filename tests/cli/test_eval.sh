@@ -62,6 +62,16 @@ assert 0 <= m["membership_inference"]["auc"] <= 1 and m["membership_inference"][
 assert m["fid_lethe_cnn"]["retained"] >= 0 and m["inception_score"] >= 1
 assert all(k in m["seconds"] for k in ("sample", "fid", "nll", "mia", "total"))
 PY
+# a one-step generator (SFD) beside its teacher: one evaluation per image, no likelihood
+$LETHE unlearn --model "$W/m" --method sfd --forget trouser --steps 1 --batch 2 --out "$W/g" >/dev/null 2>&1 || bad "sfd generator"
+expect_ok "eval teacher and generator" $EV --model "$W/m,$W/g" --forget trouser --out "$W/eg.json"
+python3 - "$W/eg.json" <<'PY' && ok || bad "eval of a one-step generator"
+import json, sys
+j = json.load(open(sys.argv[1])); t, g = j["models"]
+assert "generator" not in t and g["generator"] == {"kind": "one-step", "t_init": 440}, g.get("generator")
+assert all(v is None for v in g["bits_per_dim"]["per_class"].values()) and g["membership_inference"]["auc"] is None
+assert g["samples"] == t["samples"] == 40 and 0 <= g["forget"]["trouser"]["ua"] <= 1
+PY
 # several models side by side, the same noise for each: the same model twice gives equal numbers
 expect_ok "eval three models" $EV --model "$W/m,$W/m2,$W/m" --forget 1 --out "$W/e3.json"
 [ -s "$W/e3_1.png" ] && [ -s "$W/e3_3.png" ] && ok || bad "one grid per model"

@@ -55,6 +55,25 @@ expect_ok "data-constrained budget" $UL --method ga --steps 1 --forget-images 16
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['arguments']['forget_images'] == 16" "$W/fi/lethe.json" \
     && ok || bad "the forget-image budget is recorded"
 
+# SFD: a one-step generator, made without reading any image
+python3 -c "import json,sys; g=json.load(open(sys.argv[1]))['generator']; assert g == {'kind': 'one-step', 't_init': 440}, g" \
+    "$W/u_sfd/lethe.json" && ok || bad "sfd: lethe.json marks a one-step generator"
+$LETHE sample --model "$W/u_sfd" --class bag --n 2 --out "$W/sfd.png" >"$W/out" 2>"$W/err" && grep -q "one network evaluation" "$W/err" \
+    && ok || bad "sfd: sample uses one evaluation per image"
+case "$LETHE" in *valgrind*) ;; *)
+    if command -v strace >/dev/null; then   # data-free: no dataset file is opened
+        strace -f -e trace=open,openat -o "$W/trace" $UL --method sfd --steps 1 --out "$W/sfd_df" >/dev/null 2>&1 \
+            || bad "sfd under strace"
+        grep -q "diffusion_pytorch_model.safetensors" "$W/trace" && ok || bad "strace saw the model being read"
+        ! grep -qiE "ubyte|fashion-mnist/|\.idx" "$W/trace" && ok || { bad "sfd opened a dataset file:"; grep -iE "ubyte|idx" "$W/trace"; }
+    else echo "note: strace not found, the data-free check is skipped"; fi ;;
+esac
+$LETHE train --steps 2 --batch 4 --warmup 1 --unconditional --out "$W/uncond" >/dev/null 2>&1 || bad "train an unconditional parent"
+expect_fail "sfd: override = forget class" "forget class" $UL --method sfd --override trouser --out "$W/x"
+expect_fail "sfd: t_init out of range" "t-init 1000 is outside \[1, 999\]" $UL --method sfd --t-init 1000 --out "$W/x"
+expect_fail "sfd: unconditional model" "class-conditional" $LETHE unlearn --model "$W/uncond" --method sfd --forget trouser --out "$W/x"
+expect_fail "sfd: no data to give" "data-free" $UL --method sfd --data fashion-mnist --out "$W/x"
+
 # bad input
 expect_fail "unknown method" "unknown method 'forgetall'.*retrain" $UL --method forgetall --out "$W/x"
 expect_fail "unknown class" "sweater" $LETHE unlearn --model "$W/parent" --method ga --forget sweater --out "$W/x"
