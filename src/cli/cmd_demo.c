@@ -52,7 +52,7 @@ int cmd_demo(int argc, char **argv) {
     o.warmup = 100;
     o.batch = 64;
     o.checkpoint_every = 250;
-    o.snapshots = 5;   // so the demo model is ready for `unlearn --method vdu --snapshots`
+    o.snapshots = -1;  // 5 (fewer for a short run): the demo model is ready for `unlearn --method vdu`
     const arg_spec specs[] = {
         {"out", ARG_STRING, &out, "run folder (model in OUT/model, grids in OUT/samples)"},
         {"data", ARG_STRING, &data, "dataset"},
@@ -62,7 +62,7 @@ int cmd_demo(int argc, char **argv) {
         {"sample-steps", ARG_INT, &sample_steps, "DDIM steps"},
         {"guidance", ARG_FLOAT, &guidance, "classifier-free guidance scale"},
         {"seed", ARG_U64, &o.seed, "seed"},
-        {"snapshots", ARG_INT, &o.snapshots, "weight snapshots kept in OUT/model/snapshots (for VDU)"},
+        {"snapshots", ARG_INT, &o.snapshots, "weight snapshots kept in OUT/model/snapshots for VDU (default 5, at most steps/2)"},
         {"retrain", ARG_FLAG, &retrain, "train again even if OUT/model is finished"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
     };
@@ -73,6 +73,10 @@ int cmd_demo(int argc, char **argv) {
                        "Run again, it reuses the finished model (or resumes an interrupted one).",
                        specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
+    if (o.snapshots < 0) {   // one snapshot per step at most, over the second half (train.h)
+        int half = o.steps - o.steps / 2;
+        o.snapshots = half < 5 ? half : 5;
+    }
     cli_set_threads(threads);
     double t0 = lethe_now();
 
