@@ -105,8 +105,9 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
     float *tc = arena_floats(A, (size_t)n);
     int *lc = labels ? (int *)arena_floats(A, (size_t)n) : NULL;
     CHECK_ALLOC(tc);
-    memcpy(tc, t, (size_t)n * sizeof *t);   // t and labels are host arrays
-    if (lc) memcpy(lc, labels, (size_t)n * sizeof *labels);
+    // t and labels are host arrays; the ops read them from backend memory
+    ops()->to_device(tc, t, (size_t)n * sizeof *t);
+    if (lc) ops()->to_device(lc, labels, (size_t)n * sizeof *labels);
     m->s.t = tc;
     m->s.labels = lc;
 
