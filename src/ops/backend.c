@@ -4,6 +4,7 @@
  */
 #include "ops/ops.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #ifdef LETHE_CUDA
@@ -52,4 +53,15 @@ lethe_status ops_select_device(const char *name) {
 
 void ops_synchronize(void) {
     if (active->synchronize) active->synchronize();
+}
+
+const char *ops_device_description(void) {
+#ifdef LETHE_CUDA
+    static char buf[320];
+    if (active == &lethe_backend_cuda) {
+        snprintf(buf, sizeof buf, "cuda (%s, TF32 %s)", lethe_cuda_device_name(), lethe_cuda_tf32() ? "on" : "off");
+        return buf;
+    }
+#endif
+    return active->name;
 }

@@ -182,5 +182,7 @@ lethe_status ops_use_cuda(void);
 lethe_status ops_select_device(const char *name);
 // Active backend's synchronize, if it has one.
 void ops_synchronize(void);
+// The active backend in words: "cpu", or "cuda (NVIDIA H100 80GB HBM3, TF32 off)".
+const char *ops_device_description(void);
 
 #endif

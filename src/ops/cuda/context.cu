@@ -66,9 +66,9 @@ lethe_status lethe_cuda_init(void) {
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        return lethe_fail(LETHE_ERR_ARG, "no CUDA device: %s", cudaGetErrorString(e));
+        return lethe_fail(LETHE_ERR_ARG, "no usable NVIDIA GPU (the CUDA runtime says: %s)", cudaGetErrorString(e));
     }
-    if (n < 1) return lethe_fail(LETHE_ERR_ARG, "no CUDA device found");
+    if (n < 1) return lethe_fail(LETHE_ERR_ARG, "no usable NVIDIA GPU (the CUDA runtime found no device)");
     cudaDeviceProp prop;
     if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess)
         return lethe_fail(LETHE_ERR_ARG, "CUDA device 0: %s", cudaGetErrorString(e));
