@@ -8,6 +8,10 @@
  * barriers, shared memory and shuffles behave as on the GPU. cuBLAS is OpenBLAS's
  * column-major cblas_sgemm (the same semantics), after cuBLAS's own argument checks.
  *
+ * Device memory is its own mmap, PROT_NONE whenever host code runs (LETHE_EMU_GUARD=0 turns
+ * this off): host code that reads or writes device memory without to_host / to_device
+ * crashes at that line, as it would (with garbage or a fault) on a real GPU.
+ *
  * What it checks: kernel index arithmetic, launch geometry, the row-major <-> column-major
  * GEMM mapping, barrier and shuffle logic, scratch use. What it cannot: the GPU's memory
  * model and races, nvcc's code generation, CUDA's math library, speed.
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include <functional>
@@ -42,6 +47,41 @@ struct uint3 {
 };
 inline uint3 threadIdx, blockIdx;
 inline dim3 blockDim, gridDim;
+
+// ---- device memory guard ----------------------------------------------------------------------
+struct emu_alloc {
+    void *p;
+    size_t len;
+};
+inline std::vector<emu_alloc> emu_allocs;
+inline int emu_guard = -1;
+inline int emu_open_depth;
+
+inline int emu_guarding() {
+    if (emu_guard < 0) {
+        const char *e = getenv("LETHE_EMU_GUARD");
+        emu_guard = !(e && e[0] == '0');
+    }
+    return emu_guard;
+}
+
+inline void emu_protect_all(int prot) {
+    for (const emu_alloc &a : emu_allocs)
+        if (mprotect(a.p, a.len, prot) != 0) {
+            perror("cuda emu: mprotect");
+            abort();
+        }
+}
+
+// Device memory is readable while one of these lives (kernels, copies, cuBLAS).
+struct emu_device_scope {
+    emu_device_scope() {
+        if (emu_guarding() && emu_open_depth++ == 0) emu_protect_all(PROT_READ | PROT_WRITE);
+    }
+    ~emu_device_scope() {
+        if (emu_guarding() && --emu_open_depth == 0) emu_protect_all(PROT_NONE);
+    }
+};
 
 // ---- fibers and barriers -------------------------------------------------------------------------
 struct emu_fiber {
@@ -186,6 +226,7 @@ inline void emu_run_block_fibers(dim3 b) {
 }
 
 inline void emu_launch(int barriers, dim3 g, dim3 b, const std::function<void()> &body) {
+    emu_device_scope open;
     if (b.x * b.y * b.z > 1024 || b.x * b.y * b.z == 0) emu_fail("bad block size");
     if (g.y > 65535 || g.z > 65535 || g.x == 0) emu_fail("bad grid size");
     gridDim = g;
@@ -251,21 +292,37 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
 }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaMalloc(void **p, size_t bytes) {
-    *p = aligned_alloc(256, (bytes + 255) / 256 * 256);
-    if (!*p) return cudaErrorMemoryAllocation;
-    memset(*p, 0xA5, (bytes + 255) / 256 * 256);   // garbage, like fresh device memory
+    const size_t len = (bytes + 4095) / 4096 * 4096 + 4096;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        *p = NULL;
+        return cudaErrorMemoryAllocation;
+    }
+    memset(m, 0xA5, len);   // garbage, like fresh device memory
+    if (emu_guarding() && emu_open_depth == 0) mprotect(m, len, PROT_NONE);
+    emu_allocs.push_back({m, len});
+    *p = m;
     return cudaSuccess;
 }
 inline cudaError_t cudaFree(void *p) {
-    free(p);
-    return cudaSuccess;
+    if (!p) return cudaSuccess;
+    for (size_t i = 0; i < emu_allocs.size(); i++)
+        if (emu_allocs[i].p == p) {
+            munmap(p, emu_allocs[i].len);
+            emu_allocs.erase(emu_allocs.begin() + (long)i);
+            return cudaSuccess;
+        }
+    emu_fail("cudaFree of a pointer cudaMalloc did not return");
+    return cudaErrorInvalidValue;
 }
 inline cudaError_t cudaMemset(void *p, int v, size_t n) {
+    emu_device_scope open;
     memset(p, v, n);
     return cudaSuccess;
 }
 inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t = 0) { return cudaMemset(p, v, n); }
 inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) {
+    emu_device_scope open;
     if ((const char *)d < (const char *)s + n && (const char *)s < (const char *)d + n && d != s)
         emu_fail("cudaMemcpy with overlapping ranges");
     memcpy(d, s, n);
@@ -276,6 +333,7 @@ inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyK
 }
 inline cudaError_t cudaMemcpy2DAsync(void *d, size_t dpitch, const void *s, size_t spitch, size_t width, size_t height,
                                      cudaMemcpyKind, cudaStream_t = 0) {
+    emu_device_scope open;
     if (width > dpitch || width > spitch) return cudaErrorInvalidValue;
     for (size_t r = 0; r < height; r++) memcpy((char *)d + r * dpitch, (const char *)s + r * spitch, width);
     return cudaSuccess;
@@ -310,6 +368,7 @@ inline cublasStatus_t emu_gemm_check(cublasOperation_t ta, cublasOperation_t tb,
 inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                   const float *alpha, const float *A, int lda, const float *B, int ldb,
                                   const float *beta, float *C, int ldc) {
+    emu_device_scope open;
     cublasStatus_t s = emu_gemm_check(ta, tb, m, n, k, lda, ldb, ldc);
     if (s) {
         fprintf(stderr, "cuda emu: cublasSgemm invalid arguments m %d n %d k %d lda %d ldb %d ldc %d\n", m, n, k, lda,

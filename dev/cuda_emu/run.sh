@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run.sh: the CUDA backend's kernels compiled for the host (emu.h) and checked by
 # tests/test_backend_consistency.c against the CPU backend, on a machine without a GPU.
-# Needs the CPU build first (make). Writes build-emu/. Extra arguments go to the test
-# binary (e.g. a cmocka filter through CMOCKA_TEST_ABORT / environment).
+# Also links build-emu/lethe, the CLI on the emulated backend (--device cuda), for
+# dev/cuda_emu/cli_smoke.sh. Needs the CPU build first (make). Writes build-emu/.
+# LETHE_TEST_FILTER='test_unet*' runs a subset; extra arguments go to the test binary.
 set -eu
 cd "$(dirname "$0")/../.."
 OUT=build-emu
@@ -23,5 +24,8 @@ gcc $CFLAGS -c src/ops/backend.c -o $OUT/obj/backend.o
 gcc $CFLAGS -c src/ops/cuda/table.c -o $OUT/obj/table.o
 gcc $CFLAGS tests/test_backend_consistency.c "${objs[@]}" $OUT/obj/backend.o $OUT/obj/table.o build/liblethe.a \
     $PKG_LIBS -lcmocka -lm -lstdc++ -fopenmp -o $OUT/test_backend_consistency
-echo "run.sh: built $OUT/test_backend_consistency (kernels emulated on the host)"
+gcc $CFLAGS build/obj/src/cli/*.o "${objs[@]}" $OUT/obj/backend.o $OUT/obj/table.o build/liblethe.a \
+    $PKG_LIBS -lm -lstdc++ -fopenmp -o $OUT/lethe
+echo "run.sh: built $OUT/test_backend_consistency and $OUT/lethe (kernels emulated on the host)"
+[ "${NO_TEST:-0}" = 1 ] && exit 0
 exec "$OUT/test_backend_consistency" "$@"
