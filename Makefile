@@ -84,8 +84,9 @@ ifeq ($(call have,nettle),1)
 else
   $(error ✗ nettle not found: run scripts/setup.sh (apt-get install nettle-dev))
 endif
-ifneq ($(wildcard /usr/include/stb/stb_image_write.h),)
-  CFLAGS += -I/usr/include/stb
+STB_DIR ?= /usr/include/stb
+ifneq ($(wildcard $(STB_DIR)/stb_image_write.h),)
+  CFLAGS += -I$(STB_DIR)
   $(info ✓ stb found)
 else
   $(error ✗ stb not found: run scripts/setup.sh (apt-get install libstb-dev))
