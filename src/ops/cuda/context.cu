@@ -7,6 +7,7 @@
 #include "ops/cuda/common.cuh"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int inited;
@@ -80,7 +81,10 @@ lethe_status lethe_cuda_init(void) {
     snprintf(device_name, sizeof device_name, "%s", prop.name);
     cublasStatus_t s = cublasCreate(&blas);
     if (s != CUBLAS_STATUS_SUCCESS) return lethe_fail(LETHE_ERR_ARG, "cuBLAS could not start (status %d)", (int)s);
-    // FP32 unless asked: TF32 rounds GEMM inputs to 10 mantissa bits.
+    // FP32 unless asked (lethe_cuda_set_tf32, or LETHE_CUDA_TF32=1 in the environment):
+    // TF32 rounds GEMM inputs to 10 mantissa bits.
+    const char *env = getenv("LETHE_CUDA_TF32");
+    if (env && env[0] == '1') tf32_on = 1;
     cublasSetMathMode(blas, tf32_on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
     if ((e = cudaMalloc((void **)&result, 8 * sizeof(double))) != cudaSuccess) {
         cublasDestroy(blas);

@@ -35,7 +35,8 @@ extern const lethe_backend lethe_backend_cuda;
 lethe_status lethe_cuda_init(void);
 int lethe_cuda_device_count(void);            // 0 when there is no usable driver/device
 const char *lethe_cuda_device_name(void);     // after init: e.g. "NVIDIA H100 80GB HBM3"
-// TF32 tensor-core GEMMs (cuBLAS math mode); off by default, so results stay float32.
+// TF32 tensor-core GEMMs (cuBLAS math mode); off by default, so results stay float32
+// (LETHE_CUDA_TF32=1 in the environment turns it on at init, e.g. for the CLI).
 void lethe_cuda_set_tf32(int on);
 int lethe_cuda_tf32(void);
 // Soft limit of the im2col scratch buffer (default 512 MiB): conv2d tiles samples to fit.
