@@ -38,7 +38,10 @@ elif [ -d .devdeps/debs ]; then
     say "build dependencies: .devdeps (unpacked into /tmp/devdeps)"
     P=/tmp/devdeps
     rm -rf "$P" && mkdir -p "$P/pc"
-    for f in .devdeps/debs/*.deb; do dpkg -x "$f" "$P"; done
+    for f in .devdeps/debs/*.deb; do   # without dpkg: a .deb is an ar archive holding data.tar.*
+        dpkg -x "$f" "$P" 2>/dev/null ||
+            (t=$(mktemp -d) && cd "$t" && ar x "$OLDPWD/$f" && tar -xf data.tar.* -C "$P" && rm -rf "$t")
+    done
     L=$P/usr/lib/x86_64-linux-gnu
     # update-alternatives links the packages' postinst would make
     ln -sf "$L/openblas-pthread/pkgconfig/lapack-openblas.pc" "$P/pc/lapack.pc"
