@@ -10,6 +10,8 @@
 #include <omp.h>
 #endif
 
+#include "ops/ops.h"
+
 static int same_flag(const char *given, const char *name) {
     for (; *given && *name; given++, name++) {
         char g = *given == '_' ? '-' : *given;
@@ -137,4 +139,13 @@ void cli_set_threads(int n) {
     omp_set_num_threads(n);
 #endif
     openblas_set_num_threads(n);
+}
+
+int cli_set_device(const char *cmd, const char *device) {
+    if (ops_select_device(device)) {
+        fprintf(stderr, "lethe %s: error: %s\n", cmd, lethe_last_error());
+        return 1;
+    }
+    if (strcmp(ops()->name, "cpu") != 0) fprintf(stderr, "lethe %s: device %s\n", cmd, ops_device_description());
+    return 0;
 }

@@ -32,4 +32,9 @@ char *args_join(int argc, char **argv);
 // --threads: OpenMP and OpenBLAS threads (0 = leave the default).
 void cli_set_threads(int n);
 
+// --device: the op backend, "cpu" or "cuda", chosen before anything is allocated. 0 on
+// success (a CUDA device is announced on stderr); else prints "lethe CMD: error: ..." and
+// returns 1 (e.g. a build without the CUDA backend, or no GPU).
+int cli_set_device(const char *cmd, const char *device);
+
 #endif

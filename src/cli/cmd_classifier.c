@@ -85,6 +85,7 @@ int cmd_classifier(int argc, char **argv) {
     classifier_train_opts o;
     classifier_train_defaults(&o, NULL);
     int threads = 0, no_flip = 0, layers = 1, fid_n = 10000, train_images = 0, features = 128;
+    const char *device = "cpu";
     uint64_t init_seed = 0;
     const arg_spec specs[] = {
         {"data", ARG_STRING, &data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
@@ -104,6 +105,7 @@ int cmd_classifier(int argc, char **argv) {
         {"seed", ARG_U64, &o.seed, "seed of batches and augmentation"},
         {"init-seed", ARG_U64, &init_seed, "seed of the initial weights"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
+        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
     };
     const char *pos[1];
     int npos;
@@ -115,6 +117,7 @@ int cmd_classifier(int argc, char **argv) {
     if (!out) { fprintf(stderr, "lethe classifier: --out DIR is required\n"); return 2; }
     if (fid_n < 2) { fprintf(stderr, "lethe classifier: --fid-images must be at least 2\n"); return 2; }
     cli_set_threads(threads);
+    if (cli_set_device("classifier", device)) return 1;
 
     lethe_dataset train, test;
     lethe_status st;

@@ -45,6 +45,7 @@ static void on_sample_step(void *user, int step, int total) {
 int cmd_demo(int argc, char **argv) {
     const char *out = "runs/demo", *data = "fashion-mnist";
     int per_class = 10, sample_steps = 50, threads = 0, retrain = 0;
+    const char *device = "cpu";
     float guidance = 2.0f;
     train_opts o;
     train_opts_default(&o);
@@ -65,6 +66,7 @@ int cmd_demo(int argc, char **argv) {
         {"snapshots", ARG_INT, &o.snapshots, "weight snapshots kept in OUT/model/snapshots for VDU (default 5, at most steps/2)"},
         {"retrain", ARG_FLAG, &retrain, "train again even if OUT/model is finished"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
+        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
     };
     const char *pos[1];
     int npos;
@@ -78,6 +80,7 @@ int cmd_demo(int argc, char **argv) {
         o.snapshots = half < 5 ? half : 5;
     }
     cli_set_threads(threads);
+    if (cli_set_device("demo", device)) return 1;
     double t0 = lethe_now();
 
     char model_dir[4096], samples_dir[4096], state[4096];

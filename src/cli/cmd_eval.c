@@ -39,6 +39,7 @@ int cmd_eval(int argc, char **argv) {
     const char *models = NULL, *classifier = NULL, *forget = NULL, *out = "eval.json", *sampler = "ddim",
                *variance = "fixed_small", *data = NULL;
     int threads = 0, no_nll = 0, no_mia = 0;
+    const char *device = "cpu";
     const arg_spec specs[] = {
         {"model", ARG_STRING, &models, "model folder, or several comma-separated (original,unlearned,retrained)"},
         {"classifier", ARG_STRING, &classifier, "classifier folder from `lethe classifier` (required)"},
@@ -62,6 +63,7 @@ int cmd_eval(int argc, char **argv) {
         {"no-mia", ARG_FLAG, &no_mia, "skip membership inference"},
         {"no-fid", ARG_FLAG, &o.no_fid, "skip FID"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
+        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
     };
     const char *pos[MAX_POS];
     int npos;
@@ -96,6 +98,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!n_models) { free(list); fprintf(stderr, "lethe eval: --model DIR is required\n"); return 2; }
     cli_set_threads(threads);
+    if (cli_set_device("eval", device)) { free(list); return 1; }
 
     eval_report rep;
     lethe_status st = eval_run(&rep, dirs, n_models, classifier, forget, &o);

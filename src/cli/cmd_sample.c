@@ -32,6 +32,7 @@ int cmd_sample(int argc, char **argv) {
     const char *model_dir = NULL, *cls = "all", *sampler = "ddim", *out = "samples.png", *npy_out = NULL, *idx_out = NULL,
                *noise_path = NULL, *spacing = NULL;
     int n = 8, steps = 50, batch = 256, threads = 0;
+    const char *device = "cpu";
     float eta = 0.0f, guidance = 2.0f;
     uint64_t seed = 0;
     const arg_spec specs[] = {
@@ -50,6 +51,7 @@ int cmd_sample(int argc, char **argv) {
         {"npy", ARG_STRING, &npy_out, "also write the images (N, C, H, W) float32 in [-1, 1] as .npy"},
         {"idx", ARG_STRING, &idx_out, "also write PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
+        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
     };
     const char *pos[1];
     int npos;
@@ -65,6 +67,7 @@ int cmd_sample(int argc, char **argv) {
     if (n < 1 || batch < 1) { fprintf(stderr, "lethe sample: --n and --batch must be positive\n"); return 2; }
     if (guidance < 0) { fprintf(stderr, "lethe sample: --guidance must be >= 0\n"); return 2; }
     cli_set_threads(threads);
+    if (cli_set_device("sample", device)) return 1;
 
     lethe_model m;
     lethe_status st = model_load(&m, model_dir);

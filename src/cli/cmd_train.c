@@ -17,6 +17,7 @@ int cmd_train(int argc, char **argv) {
     train_opts_default(&o);
     const char *data = "fashion-mnist", *config = "tiny", *out = NULL, *lr_kind = "cosine", *classes = NULL, *exclude = NULL;
     int resume = 0, no_ema = 0, unconditional = 0, threads = 0;
+    const char *device = "cpu";
     const arg_spec specs[] = {
         {"data", ARG_STRING, &data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
         {"config", ARG_STRING, &config, "model config: tiny, small, or a UNet2DModel config.json"},
@@ -48,6 +49,7 @@ int cmd_train(int argc, char **argv) {
                                              "spaced over the second half, in OUT/snapshots/ (for unlearn --method vdu "
                                              "--snapshots OUT)"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
+        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
     };
     const char *pos[1];
     int npos;
@@ -68,6 +70,7 @@ int cmd_train(int argc, char **argv) {
     o.use_ema = !no_ema;
     o.out_dir = out;
     cli_set_threads(threads);
+    if (cli_set_device("train", device)) return 1;
 
     unet_config cfg;
     lethe_status st;

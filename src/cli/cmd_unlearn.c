@@ -16,6 +16,7 @@ int cmd_unlearn(int argc, char **argv) {
     unlearn_opts_default(&o);
     const char *lr_kind = "constant";
     int threads = 0;
+    const char *device = "cpu";
     char method_help[320];   // the registered methods, so --help never lists one that is missing
     snprintf(method_help, sizeof method_help, "%s (required)", unlearn_method_names());
     const arg_spec specs[] = {
@@ -65,6 +66,7 @@ int cmd_unlearn(int argc, char **argv) {
         {"resume", ARG_FLAG, &o.resume, "continue from OUT/unlearn_state.safetensors"},
         {"stop-after", ARG_INT, &o.stop_after, "stop after N steps of this invocation (resume later)"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
+        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
     };
     // usage: the registered methods with their one-line summaries
     char usage[4096];
@@ -90,6 +92,7 @@ int cmd_unlearn(int argc, char **argv) {
     else if (!strcmp(lr_kind, "constant")) o.lr_kind = LR_CONSTANT;
     else { fprintf(stderr, "lethe unlearn: --lr-schedule must be constant or cosine\n"); return 2; }
     cli_set_threads(threads);
+    if (cli_set_device("unlearn", device)) return 1;
     char *cmd = args_join(argc, argv);
     size_t len = strlen(cmd ? cmd : "") + 24;
     char *full = malloc(len);

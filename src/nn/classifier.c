@@ -179,11 +179,9 @@ static float *block_forward(classifier_block *b, const float *P, const nn_ctx *c
     float *mean1 = arena_floats(A, (size_t)n * G), *rstd1 = arena_floats(A, (size_t)n * G);
     float *mean2 = arena_floats(A, (size_t)n * G), *rstd2 = arena_floats(A, (size_t)n * G);
     if (A->failed) return NULL;
-    group_norm_fwd(&b->norm1, P, n1, mean1, rstd1, x, n, hw);
-    ops()->silu_forward(a1, n1, sz);
+    group_norm_silu_fwd(&b->norm1, P, n1, a1, mean1, rstd1, x, n, hw);
     conv2d_fwd(&b->conv1, P, h1, a1, n, side, side);
-    group_norm_fwd(&b->norm2, P, n2, mean2, rstd2, h1, n, hw);
-    ops()->silu_forward(a2, n2, sz);
+    group_norm_silu_fwd(&b->norm2, P, n2, a2, mean2, rstd2, h1, n, hw);
     conv2d_fwd(&b->conv2, P, out, a2, n, side, side);
     ops()->axpbz(out, 1.0f, out, 1.0f, x, sz);
     if (!ctx->train) {
@@ -228,8 +226,7 @@ lethe_status classifier_forward(lethe_classifier *m, const float *P, const nn_ct
     float *fc = arena_floats(A, (size_t)n * F), *f = arena_floats(A, (size_t)n * F);
     float *mean_o = arena_floats(A, (size_t)n * G), *rstd_o = arena_floats(A, (size_t)n * G);
     if (A->failed) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for classifier activations");
-    group_norm_fwd(&m->norm_out, P, no, mean_o, rstd_o, h, n, hw);
-    ops()->silu_forward(ao, no, sz);
+    group_norm_silu_fwd(&m->norm_out, P, no, ao, mean_o, rstd_o, h, n, hw);
     linear_fwd(&m->fc, P, fc, ao, n);   // (n, ch, hw) is (n, ch * hw): flattening is free
     ops()->silu_forward(f, fc, (size_t)n * F);
     linear_fwd(&m->head, P, logits, f, n);

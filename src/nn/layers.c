@@ -67,6 +67,17 @@ void group_norm_fwd(const group_norm_layer *l, const float *P, float *y, float *
     ops()->group_norm_forward(y, mean, rstd, x, P + l->w, P + l->b, n, l->c, hw, l->groups, l->eps);
 }
 
+void group_norm_silu_fwd(const group_norm_layer *l, const float *P, float *y, float *act, float *mean, float *rstd,
+                         const float *x, int n, int hw) {
+    const lethe_backend *be = ops();
+    if (be->group_norm_silu_forward) {
+        be->group_norm_silu_forward(y, act, mean, rstd, x, P + l->w, P + l->b, n, l->c, hw, l->groups, l->eps);
+        return;
+    }
+    be->group_norm_forward(y, mean, rstd, x, P + l->w, P + l->b, n, l->c, hw, l->groups, l->eps);
+    be->silu_forward(act, y, (size_t)n * l->c * hw);
+}
+
 void group_norm_bwd(const group_norm_layer *l, const float *P, float *G, float *dx, const float *dy,
                     const float *x, const float *mean, const float *rstd, int n, int hw) {
     ops()->group_norm_backward(dx, G ? G + l->w : NULL, G ? G + l->b : NULL, dy, x, mean, rstd,

@@ -38,6 +38,10 @@ void linear_bwd(const linear_layer *l, const float *P, float *G, float *dx, cons
 // x, y (n, c, hw); mean, rstd (n, groups) saved
 void group_norm_fwd(const group_norm_layer *l, const float *P, float *y, float *mean, float *rstd,
                     const float *x, int n, int hw);
+// y = groupnorm(x) and act = silu(y) (both kept: SiLU's backward reads y), fused when the
+// backend has group_norm_silu_forward
+void group_norm_silu_fwd(const group_norm_layer *l, const float *P, float *y, float *act, float *mean, float *rstd,
+                         const float *x, int n, int hw);
 void group_norm_bwd(const group_norm_layer *l, const float *P, float *G, float *dx, const float *dy,
                     const float *x, const float *mean, const float *rstd, int n, int hw);
 

@@ -45,13 +45,11 @@ float *resnet_forward(resnet_block *r, const float *P, const nn_ctx *ctx, const 
     float *a2 = arena_floats(A, out_sz);
     if (A->failed) return NULL;
 
-    group_norm_fwd(&r->norm1, P, n1, mean1, rstd1, x, n, (int)hw);
-    ops()->silu_forward(a1, n1, in_sz);
+    group_norm_silu_fwd(&r->norm1, P, n1, a1, mean1, rstd1, x, n, (int)hw);
     conv2d_fwd(&r->conv1, P, h1, a1, n, h, w);
     linear_fwd(&r->time_emb_proj, P, tp, emb_act, n);
     ops()->add_channel_bias_forward(h1, tp, n, r->co, (int)hw);
-    group_norm_fwd(&r->norm2, P, n2, mean2, rstd2, h1, n, (int)hw);
-    ops()->silu_forward(a2, n2, out_sz);
+    group_norm_silu_fwd(&r->norm2, P, n2, a2, mean2, rstd2, h1, n, (int)hw);
 
     float *d2 = a2, *mask = NULL;
     if (ctx->train && !ctx->no_dropout && r->dropout > 0) {

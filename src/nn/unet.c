@@ -105,8 +105,9 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
     float *tc = arena_floats(A, (size_t)n);
     int *lc = labels ? (int *)arena_floats(A, (size_t)n) : NULL;
     CHECK_ALLOC(tc);
-    memcpy(tc, t, (size_t)n * sizeof *t);   // t and labels are host arrays
-    if (lc) memcpy(lc, labels, (size_t)n * sizeof *labels);
+    // t and labels are host arrays; the ops read them from backend memory
+    ops()->to_device(tc, t, (size_t)n * sizeof *t);
+    if (lc) ops()->to_device(lc, labels, (size_t)n * sizeof *labels);
     m->s.t = tc;
     m->s.labels = lc;
 
@@ -204,8 +205,7 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
     float *no = arena_floats(A, sz), *ao = arena_floats(A, sz);
     float *mean = arena_floats(A, (size_t)n * c->norm_num_groups), *rstd = arena_floats(A, (size_t)n * c->norm_num_groups);
     CHECK_ALLOC(rstd);
-    group_norm_fwd(&m->norm_out, P, no, mean, rstd, h, n, S * S);
-    ops()->silu_forward(ao, no, sz);
+    group_norm_silu_fwd(&m->norm_out, P, no, ao, mean, rstd, h, n, S * S);
     conv2d_fwd(&m->conv_out, P, eps, ao, n, S, S);
     m->s.h_final = h; m->s.no = no; m->s.mean_o = mean; m->s.rstd_o = rstd; m->s.ao = ao;
     if (A->failed) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet activations");

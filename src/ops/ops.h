@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/error.h"
+
 // Shape of one conv2d call. Output is (n, co, oh, ow) with
 // oh = (h + 2*pad - kh) / stride + 1, ow likewise (PyTorch's formula, dilation 1).
 typedef struct {
@@ -152,12 +154,35 @@ typedef struct lethe_backend {
                        int step, float grad_scale);
     // ema = decay * ema + (1 - decay) * p
     void (*ema_update)(float *ema, const float *p, size_t n, float decay);
+
+    // ---- optional: NULL in a table without them (callers go through the helpers below) ----
+    // y = groupnorm(x) exactly as group_norm_forward, and act = silu(y), in one pass
+    void (*group_norm_silu_forward)(float *y, float *act, float *mean, float *rstd, const float *x,
+                                    const float *gamma, const float *beta,
+                                    int n, int c, int hw, int groups, float eps);
+    // waits until every op enqueued so far has finished (asynchronous backends; for timing)
+    void (*synchronize)(void);
 } lethe_backend;
 
 extern const lethe_backend lethe_backend_cpu;
 
-// The active backend (CPU unless lethe_set_backend chose another).
+// The active backend (CPU unless lethe_set_backend chose another). Choose it before
+// allocating anything: memory of one backend is not valid in another.
 const lethe_backend *ops(void);
 void lethe_set_backend(const lethe_backend *be);
+
+// The CUDA table, initialised (device 0, cuBLAS), or NULL with a message (lethe_last_error)
+// when this build has no CUDA backend (make CUDA=1) or no usable NVIDIA GPU is present.
+const lethe_backend *ops_cuda_backend(void);
+// 1 if this build has the CUDA backend compiled in (a device may still be missing).
+int ops_cuda_built(void);
+// Makes the CUDA table active; LETHE_ERR_ARG (and the CPU table stays) when it cannot.
+lethe_status ops_use_cuda(void);
+// "cpu" or "cuda" (the CLI's --device).
+lethe_status ops_select_device(const char *name);
+// Active backend's synchronize, if it has one.
+void ops_synchronize(void);
+// The active backend in words: "cpu", or "cuda (NVIDIA H100 80GB HBM3, TF32 off)".
+const char *ops_device_description(void);
 
 #endif

@@ -67,4 +67,8 @@ const lethe_backend lethe_backend_cpu = {
 
     .adamw_step = lethe_cpu_adamw_step,
     .ema_update = lethe_cpu_ema_update,
+
+    // optional: GroupNorm + SiLU is composed by nn/layers.c; ops run synchronously
+    .group_norm_silu_forward = NULL,
+    .synchronize = NULL,
 };
