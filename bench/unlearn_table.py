@@ -82,8 +82,8 @@ def main():
              100 * (j["classifier"]["test_accuracy"] or 0)))
     print()
     print("| method | steps | UA | p(forget) | retained acc. | FID retained | bits/dim forget | bits/dim retained "
-          "| MIA AUC | wall time | CPU time | cost / retrain | sampling img/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| MIA AUC | wall time | CPU time | cost / retrain |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for m, p in zip(models, provs):
         name = p.get("method") or ("original" if p.get("kind") != "unlearned" else "?")
         if m.get("generator"):
@@ -92,19 +92,19 @@ def main():
         secs, cpu = p.get("seconds"), p.get("cpu_seconds")
         ratio = "-" if cpu is None or not retrain_cpu else "%.1f%%" % (100 * cpu / retrain_cpu)
         steps = p.get("steps_done", p.get("steps_total", "-"))
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, steps, fmt(f.get("ua"), ".1f", 100) + "%", fmt(f.get("forget_class_confidence"), ".3f"),
             fmt(m.get("retained_accuracy"), ".1f", 100) + "%", fmt(m["fid_lethe_cnn"]["retained"], ".2f"),
             fmt(m["bits_per_dim"]["forget_mean"], ".3f"), fmt(m["bits_per_dim"]["retained_mean"], ".3f"),
             fmt(m["membership_inference"]["auc"], ".3f"), "-" if secs is None else "%.0f s" % secs,
-            "-" if cpu is None else "%.0f s" % cpu, ratio, fmt(m.get("sampling_images_per_second"), ".1f")))
+            "-" if cpu is None else "%.0f s" % cpu, ratio))
     print()
     print("FID is on the evaluation classifier's features (lethe-CNN), not Inception's. UA = 1 - the share of "
           "forget-class samples classified as the forget class. Wall time: the method's own run on 2 cores; CPU "
           "time: the CPU seconds of its process (all threads), the cost measure (it does not grow when other work "
           "shares the machine). The original's cost is its training, not listed. A one-step generator (SFD) has no "
-          "likelihood, so no bits/dim or loss-based MIA; its sampling rate is one network evaluation per image, "
-          "the others' DDIM %d steps with guidance (two evaluations per step)." % s["steps"])
+          "likelihood, so no bits/dim or loss-based MIA, and it samples with one network evaluation per image "
+          "(bench/one_step_speed.sh measures the speed-up).")
 
     # grids: the forget-class row and one retained row of each model, stacked
     stem = os.path.splitext(eval_path)[0]

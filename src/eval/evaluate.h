@@ -20,7 +20,7 @@
 #include "diffusion/sampler.h"
 #include "eval/nll.h"
 
-#define EVAL_MAX_MODELS 8
+#define EVAL_MAX_MODELS 16   // a comparison table: the original, every method, their variants
 #define EVAL_MAX_WARNINGS 32
 
 typedef struct {
