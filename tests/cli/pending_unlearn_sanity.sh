@@ -1,4 +1,12 @@
 #!/usr/bin/env bash
+# PENDING, not yet in `make test` (run_all.sh runs tests/cli/test_*.sh only): its first run
+# (2026-11-27) failed its own first check: the quick classifier below called 45% of the
+# parent's trouser samples something else (parent UA 0.55), so "UA rises by 0.5" could not
+# hold. Measured UA on that run: ga 0.97, esd 0.95, salun 1.00, vdu 0.90, spare 1.00,
+# sfd 1.00, sa 0.62, finetune 0.68 (parent 0.55); bag accuracy 0.85-1.00 for all (parent
+# 0.95). To do: use the full classifier (share test_eval_sanity.sh's), give sa a larger
+# budget, cut the ~35 minutes it took on a busy machine; then rename it test_unlearn_sanity.sh.
+#
 # test_unlearn_sanity.sh: every unlearning method, on a small real run, lowers the forget
 # class's accuracy while the retained classes hold (issues: unlearn "Tests", SFD "Tests"):
 # assertions with margins, not prints.
