@@ -37,7 +37,7 @@ int cmd_eval(int argc, char **argv) {
     eval_opts o;
     eval_opts_default(&o);
     const char *models = NULL, *classifier = NULL, *forget = NULL, *out = "eval.json", *sampler = "ddim",
-               *variance = "fixed_small", *data = NULL;
+               *variance = "fixed_small", *data = NULL, *classes = NULL;
     int threads = 0, no_nll = 0, no_mia = 0;
     const char *device = "cpu";
     const arg_spec specs[] = {
@@ -46,6 +46,7 @@ int cmd_eval(int argc, char **argv) {
         {"forget", ARG_STRING, &forget, "forget class(es), names or indices, comma-separated"},
         {"out", ARG_STRING, &out, "JSON report; grids go beside it (OUT.png, or OUT_1.png ... for several models)"},
         {"data", ARG_STRING, &data, "dataset of the real images (default: the classifier's)"},
+        {"classes", ARG_STRING, &classes, "evaluate only these classes (e.g. those the models were trained on; default: all)"},
         {"n", ARG_INT, &o.per_class, "samples per class (headline tables: 500)"},
         {"sampler", ARG_STRING, &sampler, "ddim or ddpm"},
         {"steps", ARG_INT, &o.steps, "sampling steps"},
@@ -83,6 +84,7 @@ int cmd_eval(int argc, char **argv) {
     if (no_nll) o.nll_images = 0;
     if (no_mia) o.mia_images = 0;
     o.data = data;
+    o.classes = classes;
 
     // models: --model a,b and/or positional folders
     const char *dirs[EVAL_MAX_MODELS];

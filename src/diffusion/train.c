@@ -471,6 +471,7 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     ops()->copy(tr.ema, m->params, total);
     snprintf(m->dataset, sizeof m->dataset, "%s", data->name);
     for (int i = 0; i < data->n_classes && i < m->n_classes; i++) snprintf(m->class_names[i], 32, "%s", data->class_names[i]);
+    model_set_trained_classes(m, data->labels, data->n);   // lethe.json "trained_classes": what unlearning may keep
 
     if (resume) {
         if ((st = load_state(&tr)) || (st = trim_log(&tr))) { trainer_free(&tr); return st; }

@@ -180,9 +180,9 @@ static void samples_free(sample_set *s) {
 static lethe_status generate_all(eval_report *r, eval_model_result *res, const lethe_model *m,
                                  const lethe_schedule *sched, const lethe_denoiser *den, sample_set *s) {
     const eval_opts *o = &r->opts;
-    const int K = r->K, N = o->per_class, conditional = m->n_classes > 0;
+    const int N = o->per_class, conditional = m->n_classes > 0;
     s->numel = r->channels * r->size * r->size;
-    s->n = conditional ? N * K : N * K;
+    s->n = N * r->n_classes;   // unconditional: as many samples in all
     s->u8 = malloc((size_t)s->n * s->numel);
     s->requested = malloc((size_t)s->n * sizeof(int));
     if (!s->u8 || !s->requested) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d samples", s->n);
@@ -194,13 +194,13 @@ static lethe_status generate_all(eval_report *r, eval_model_result *res, const l
         so.steps = 1;
     }
     part_progress pp;
-    int chains = conditional ? K : 1, per_chain = conditional ? N : s->n;
+    int chains = conditional ? r->n_classes : 1, per_chain = conditional ? N : s->n;
     int batches_per = (per_chain + o->batch - 1) / o->batch;
     part_start(&pp, "sample", (long)chains * batches_per * so.steps, "step/s", o->quiet);
     double t0 = lethe_now();
     lethe_status st = LETHE_OK;
     for (int c = 0; c < chains && !st; c++) {
-        int label = conditional ? c : -1;
+        int label = conditional ? r->classes[c] : -1;
         pp.base = (long)c * batches_per * so.steps;
         st = eval_generate(sched, &so, den, label, per_chain, o->batch, s->u8 + (size_t)c * per_chain * s->numel,
                            on_units, &pp);
@@ -321,16 +321,15 @@ static lethe_status fid_metrics(eval_report *r, eval_model_result *res, const re
     int *take = malloc((size_t)s->n * sizeof(int)), classes[LETHE_MAX_CLASSES], nc = 0;
     if (!take) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     lethe_status st;
-    // all samples against all test images
-    for (int c = 0; c < K; c++) classes[c] = c;
+    // all samples against all test images of the evaluated classes
     for (int i = 0; i < s->n; i++) take[i] = 1;
-    if ((st = fid_subset(r, d, s, take, classes, K, &res->fid_all, "(all classes)", 1))) goto done;
+    if ((st = fid_subset(r, d, s, take, r->classes, r->n_classes, &res->fid_all, "(all classes)", 1))) goto done;
     // retained: samples of retained classes (unconditional: predicted as retained)
-    for (int c = 0; c < K; c++)
-        if (!r->is_forget[c]) classes[nc++] = c;
+    for (int j = 0; j < r->n_classes; j++)
+        if (!r->is_forget[r->classes[j]]) classes[nc++] = r->classes[j];
     for (int i = 0; i < s->n; i++) {
         int cls = res->conditional ? s->requested[i] : argmax_row(s->probs + (size_t)i * K, K);
-        take[i] = !r->is_forget[cls];
+        take[i] = r->evaluated[cls] && !r->is_forget[cls];
     }
     if (r->n_forget) {
         if ((st = fid_subset(r, d, s, take, classes, nc, &res->fid_retained, "(retained classes)", 1))) goto done;
@@ -344,6 +343,7 @@ static lethe_status fid_metrics(eval_report *r, eval_model_result *res, const re
             warn(r, "per-class FID from %d samples per class, fewer than 2x the feature width %d: biased upward; "
                     "compare only at equal n", r->opts.per_class, r->feature_dim);
         for (int c = 0; c < K && !st; c++) {
+            if (!r->evaluated[c]) continue;
             for (int i = 0; i < s->n; i++) take[i] = s->requested[i] == c;
             snprintf(what, sizeof what, "of class %s", r->class_names[c]);
             st = fid_subset(r, d, s, take, &c, 1, &res->fid_class[c], what, 0);
@@ -372,10 +372,11 @@ static lethe_status nll_metrics(eval_report *r, eval_model_result *res, const re
     int steps = o->nll.timesteps > 0 && o->nll.timesteps < sched->cfg.num_train_timesteps - 1
                     ? o->nll.timesteps : sched->cfg.num_train_timesteps - 1;
     part_progress pp;
-    part_start(&pp, "bits/dim", (long)K * per * (steps + 1), "eval/s", o->quiet);
+    part_start(&pp, "bits/dim", (long)r->n_classes * per * (steps + 1), "eval/s", o->quiet);
     double sf = 0, sr = 0;
     int nf = 0, nr = 0;
     for (int c = 0; c < K && !st; c++) {
+        if (!r->evaluated[c]) continue;
         int n = d->n_test[c] < per ? d->n_test[c] : per;
         if (n < 1) continue;
         if (n < per) warn(r, "bits/dim of class %s from %d test images (asked for %d)", r->class_names[c], n, per);
@@ -411,10 +412,10 @@ done:
 static lethe_status mia_metrics(eval_report *r, eval_model_result *res, const real_data *d, const lethe_model *m,
                                 const lethe_schedule *sched, const lethe_denoiser *den) {
     const eval_opts *o = &r->opts;
-    const int K = r->K, numel = r->channels * r->size * r->size;
+    const int numel = r->channels * r->size * r->size;
     int classes[LETHE_MAX_CLASSES], nc = 0;
     if (r->n_forget) for (int j = 0; j < r->n_forget; j++) classes[nc++] = r->forget[j];
-    else for (int c = 0; c < K; c++) classes[nc++] = c;
+    else for (int j = 0; j < r->n_classes; j++) classes[nc++] = r->classes[j];
     // take images round-robin over the classes, in file order, until mia_images of each side
     int want = o->mia_images, *mem = malloc((size_t)want * sizeof(int)), *non = malloc((size_t)want * sizeof(int));
     int *mem_lab = malloc((size_t)want * sizeof(int)), *non_lab = malloc((size_t)want * sizeof(int));
@@ -470,7 +471,7 @@ done:
 // grid: the first grid_cols samples of each class (unconditional: rows of grid_cols)
 static lethe_status keep_grid(eval_report *r, eval_model_result *res, const sample_set *s) {
     const int cols = r->opts.grid_cols < r->opts.per_class ? r->opts.grid_cols : r->opts.per_class;
-    const int rows = r->K;
+    const int rows = r->n_classes;
     res->grid = malloc((size_t)rows * cols * s->numel);
     if (!res->grid) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     res->grid_rows = rows;
@@ -607,6 +608,24 @@ lethe_status eval_run(eval_report *r, const char *const *model_dirs, int n_model
         eval_classifier_free(&cls);
         return lethe_fail(LETHE_ERR_ARG, "the classifier does not name its dataset: give --data");
     }
+    r->n_classes = 0;
+    if (o->classes && o->classes[0]) {
+        char *list = strdup(o->classes), *save = NULL;
+        if (!list) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok && !st; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ') tok++;
+            int c;
+            if ((st = class_index_from_names((const char (*)[32])r->class_names, r->K, tok, &c))) break;
+            if (r->evaluated[c]) st = lethe_fail(LETHE_ERR_ARG, "--classes: class '%s' is listed twice", tok);
+            r->evaluated[c] = 1;
+        }
+        free(list);
+        if (st) { eval_classifier_free(&cls); return lethe_fail_context(st, "--classes"); }
+    } else {
+        for (int c = 0; c < r->K; c++) r->evaluated[c] = 1;
+    }
+    for (int c = 0; c < r->K; c++)
+        if (r->evaluated[c]) r->classes[r->n_classes++] = c;
     if (forget && forget[0]) {
         char *list = strdup(forget), *save = NULL;
         if (!list) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -615,10 +634,12 @@ lethe_status eval_run(eval_report *r, const char *const *model_dirs, int n_model
             int c;
             if ((st = class_index_from_names((const char (*)[32])r->class_names, r->K, tok, &c))) break;
             if (r->is_forget[c]) st = lethe_fail(LETHE_ERR_ARG, "forget class '%s' is listed twice", tok);
+            else if (!r->evaluated[c]) st = lethe_fail(LETHE_ERR_ARG, "forget class '%s' is not among --classes", tok);
             else { r->is_forget[c] = 1; r->forget[r->n_forget++] = c; }
         }
         free(list);
-        if (!st && r->n_forget == r->K) st = lethe_fail(LETHE_ERR_ARG, "every class is a forget class: nothing is retained");
+        if (!st && r->n_forget == r->n_classes)
+            st = lethe_fail(LETHE_ERR_ARG, "every class is a forget class: nothing is retained");
         if (st) { eval_classifier_free(&cls); return st; }
     }
     real_data d;

@@ -40,6 +40,8 @@ typedef struct {
     int mia_pairs;             // (t, noise) pairs per image
     int no_fid;
     const char *data;          // dataset for real images (NULL: the model's)
+    const char *classes;       // the classes evaluated, names or indices, comma-separated (NULL: all);
+                               // e.g. the classes a model was trained on
     int quiet;                 // no progress bars
 } eval_opts;
 
@@ -77,6 +79,8 @@ typedef struct {
     char class_names[LETHE_MAX_CLASSES][32];
     int forget[LETHE_MAX_CLASSES], n_forget;
     int is_forget[LETHE_MAX_CLASSES];
+    int classes[LETHE_MAX_CLASSES], n_classes;   // the evaluated classes, ascending (all K by default)
+    int evaluated[LETHE_MAX_CLASSES];            // 1 for each of them
     char dataset[256];
     int channels, size;
     char classifier_dir[1024], classifier_hash[65];

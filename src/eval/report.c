@@ -123,6 +123,8 @@ char *eval_report_json(const eval_report *r) {
     cJSON_AddStringToObject(cls, "fid_features", "FID (lethe-CNN features): not comparable with Inception FID");
     cJSON *names = cJSON_AddArrayToObject(root, "classes");
     for (int c = 0; c < r->K; c++) cJSON_AddItemToArray(names, cJSON_CreateString(r->class_names[c]));
+    cJSON *ev = cJSON_AddArrayToObject(root, "evaluated_classes");   // --classes (all by default)
+    for (int j = 0; j < r->n_classes; j++) cJSON_AddItemToArray(ev, cJSON_CreateString(r->class_names[r->classes[j]]));
     cJSON *fg = cJSON_AddArrayToObject(root, "forget_classes");
     for (int j = 0; j < r->n_forget; j++) cJSON_AddItemToArray(fg, cJSON_CreateString(r->class_names[r->forget[j]]));
     cJSON *models = cJSON_AddArrayToObject(root, "models");
@@ -150,6 +152,7 @@ static void cell(FILE *f, double v, const char *fmt, double scale) {
 static void single_model(const eval_report *r, const eval_model_result *m, FILE *f) {
     fprintf(f, "| class | generation accuracy | FID | bits/dim | |\n|---|---|---|---|---|\n");
     for (int c = 0; c < r->K; c++) {
+        if (!r->evaluated[c]) continue;
         fprintf(f, "| %s |", r->class_names[c]);
         cell(f, m->conditional ? m->gen_accuracy[c] : m->class_fraction[c], "%.1f%%", 100);
         cell(f, m->fid_class[c], "%.2f", 1);
@@ -203,6 +206,7 @@ void eval_report_markdown(const eval_report *r, FILE *f) {
     ROW("retained accuracy", m->retained_accuracy, "%.1f%%", 100);
     if (r->n_models > 1)
         for (int c = 0; c < r->K; c++) {
+            if (!r->evaluated[c]) continue;
             snprintf(label, sizeof label, "accuracy %s%s", r->class_names[c], r->is_forget[c] ? " (forget)" : "");
             ROW(label, m->conditional ? m->gen_accuracy[c] : m->class_fraction[c], "%.1f%%", 100);
         }

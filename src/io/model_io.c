@@ -148,6 +148,15 @@ static void read_lethe_json(lethe_model *m, const char *path) {
     if (cJSON_IsString(ds)) snprintf(m->dataset, sizeof m->dataset, "%s", ds->valuestring);
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(r, "method");
     if (cJSON_IsString(method)) snprintf(m->method, sizeof m->method, "%s", method->valuestring);
+    const cJSON *trained = cJSON_GetObjectItemCaseSensitive(r, "trained_classes"), *k;
+    if (cJSON_IsArray(trained)) {   // out-of-range entries make it -1: model_load reports the file as broken
+        cJSON_ArrayForEach(k, trained) {
+            int ok = cJSON_IsNumber(k) && k->valueint >= 0 && k->valueint < LETHE_MAX_CLASSES &&
+                     (m->n_classes == 0 || k->valueint < m->n_classes) && m->n_trained_classes < LETHE_MAX_CLASSES;
+            if (!ok) { m->n_trained_classes = -1; break; }
+            m->trained_classes[m->n_trained_classes++] = k->valueint;
+        }
+    }
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(r, "generator");
     if (gen) {   // a one-step generator: checked by model_load against the schedule
         const cJSON *kind = cJSON_GetObjectItemCaseSensitive(gen, "kind"), *t = cJSON_GetObjectItemCaseSensitive(gen, "t_init");
@@ -197,6 +206,10 @@ lethe_status model_load(lethe_model *m, const char *dir) {
     snprintf(m->weights_path, sizeof m->weights_path, "%s", wpath);
     snprintf(path, sizeof path, "%s/lethe.json", dir);
     read_lethe_json(m, path);
+    if (m->n_trained_classes < 0) {
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s/lethe.json: \"trained_classes\" must list class indices of the model", dir);
+        goto fail;
+    }
     if (m->one_step_t < 0 || m->one_step_t >= m->sched.num_train_timesteps) {
         st = lethe_fail(LETHE_ERR_FORMAT, "%s: \"generator\" must be {\"kind\": \"one-step\", \"t_init\": t} with t in "
                         "[1, %d]", path, m->sched.num_train_timesteps - 1);
@@ -262,12 +275,31 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     cJSON_DeleteItemFromObjectCaseSensitive(r, "class_names");
     cJSON *names = cJSON_AddArrayToObject(r, "class_names");
     for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[i]));
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "trained_classes");
+    if (m->n_trained_classes > 0)
+        cJSON_AddItemToObject(r, "trained_classes", cJSON_CreateIntArray(m->trained_classes, m->n_trained_classes));
     char *text = cJSON_Print(r);
     cJSON_Delete(r);
     snprintf(path, sizeof path, "%s/lethe.json", dir);
     st = fs_write_text_atomic(path, text);
     free(text);
     return st;
+}
+
+int model_trained_on(const lethe_model *m, int k) {
+    if (m->n_trained_classes <= 0) return 1;
+    for (int i = 0; i < m->n_trained_classes; i++)
+        if (m->trained_classes[i] == k) return 1;
+    return 0;
+}
+
+void model_set_trained_classes(lethe_model *m, const int *labels, int n) {
+    int seen[LETHE_MAX_CLASSES] = {0};
+    for (int i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < LETHE_MAX_CLASSES) seen[labels[i]] = 1;
+    m->n_trained_classes = 0;
+    for (int k = 0; k < LETHE_MAX_CLASSES; k++)
+        if (seen[k]) m->trained_classes[m->n_trained_classes++] = k;
 }
 
 lethe_status model_weights_sha256(const lethe_model *m, char hex[65]) {

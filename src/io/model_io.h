@@ -31,6 +31,9 @@ typedef struct {
     char weights_path[1024];                         // the safetensors file model_load read
     int one_step_t;                                  // > 0: a one-step generator (SFD) evaluated at this
                                                      // timestep (lethe.json "generator"); 0: a diffusion model
+    // the classes of the images it was trained on (lethe.json "trained_classes"), ascending;
+    // n_trained_classes == 0: not recorded, every class counts as trained
+    int trained_classes[LETHE_MAX_CLASSES], n_trained_classes;
 } lethe_model;
 
 // New model with PyTorch-default initial weights from `seed`.
@@ -42,6 +45,11 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
 void model_free(lethe_model *m);
 // SHA-256 (hex) of the weights file model_load read: the model's identity in reports.
 lethe_status model_weights_sha256(const lethe_model *m, char hex[65]);
+
+// 1 if the model was trained on images of class k (always 1 when its lethe.json does not say).
+int model_trained_on(const lethe_model *m, int k);
+// Records the classes present in `labels` as the model's trained classes.
+void model_set_trained_classes(lethe_model *m, const int *labels, int n);
 
 // Class name -> index for this model (name or decimal index; the null class is not accepted).
 lethe_status model_class_index(const lethe_model *m, const char *name_or_index, int *out);

@@ -80,8 +80,16 @@ static lethe_status parse_forget(unlearn_ctx *u, const lethe_dataset *ds) {
             u->forget[u->n_forget++] = list[i];
         }
     }
-    int classes = u->model->n_classes ? u->model->n_classes : ds->n_classes;
-    if (u->n_forget >= classes) return lethe_fail(LETHE_ERR_ARG, "every class is a forget class: nothing would be retained");
+    int classes = u->model->n_classes ? u->model->n_classes : ds->n_classes, n_kept = 0;
+    for (int i = 0; i < u->n_forget; i++)
+        if (!model_trained_on(u->model, u->forget[i])) {
+            int k = u->forget[i];
+            return lethe_fail(LETHE_ERR_ARG, "the model was never trained on class '%s' (its lethe.json "
+                              "\"trained_classes\"): there is nothing to forget",
+                              u->model->n_classes ? u->model->class_names[k] : ds->class_names[k]);
+        }
+    for (int k = 0; k < classes; k++) n_kept += u->is_kept[k] = !u->is_forget[k] && model_trained_on(u->model, k);
+    if (n_kept == 0) return lethe_fail(LETHE_ERR_ARG, "every class is a forget class: nothing would be retained");
     return LETHE_OK;
 }
 

@@ -67,8 +67,17 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     if (train.c != c->in_channels || train.h != c->sample_size || train.w != c->sample_size)
         st = lethe_fail(LETHE_ERR_ARG, "dataset %s has %dx%dx%d images but the model %s takes %dx%dx%d", train.name, train.c,
                         train.h, train.w, o->model_dir, c->in_channels, c->sample_size, c->sample_size);
-    else if (meth->run) st = meth->run(o, &m, &train);
-    else st = unlearn_run_loop(o, meth, &m, &train, o->resume);
+    else if (m.n_trained_classes > 0) {
+        // a parent trained on some classes only: its training data is those classes, so the
+        // retain set (and retrain's data) holds no class it never learnt
+        lethe_dataset sub;
+        if (!(st = dataset_subset(&sub, &train, m.trained_classes, m.n_trained_classes, 1))) {
+            dataset_free(&train);
+            train = sub;
+        }
+    }
+    if (!st && meth->run) st = meth->run(o, &m, &train);
+    else if (!st) st = unlearn_run_loop(o, meth, &m, &train, o->resume);
     dataset_free(&train);
     model_free(&m);
     return st;

@@ -102,19 +102,24 @@ static lethe_status empty_set(unlearn_ctx *u, lethe_dataset *d, const char *name
     return d->pixels && d->labels ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d generated samples", n);
 }
 
-// Generates the Fisher samples (class j mod K) and the replay samples (retained classes,
-// round robin) with the parent's weights.
+// Generates the Fisher samples (the classes the parent was trained on, round robin) and the
+// replay samples (the retained classes, round robin) with the parent's weights.
 static lethe_status generate(unlearn_ctx *u, sa_state *s, int n_fisher, int n_replay) {
     const int K = u->model->n_classes;
-    int R = 0, slot[LETHE_MAX_CLASSES];   // slot[k]: index of class k among the retained ones, -1 if forgotten
-    for (int k = 0; k < K; k++) slot[k] = u->is_forget[k] ? -1 : R++;
+    // fslot[k] / rslot[k]: index of class k among the trained / retained ones, -1 if it is not one
+    int F = 0, R = 0, fslot[LETHE_MAX_CLASSES], rslot[LETHE_MAX_CLASSES];
+    for (int k = 0; k < K; k++) {
+        fslot[k] = model_trained_on(u->model, k) ? F++ : -1;
+        rslot[k] = u->is_kept[k] ? R++ : -1;
+    }
     lethe_status st;
     if ((st = empty_set(u, &s->fisher_set, "sa-fisher-samples", n_fisher)) ||
         (st = empty_set(u, &s->replay, "sa-replay-samples", n_replay)))
         return st;
     int most = 0, total = 0;
     for (int k = 0; k < K; k++) {
-        int f = n_fisher / K + (k < n_fisher % K), r = slot[k] < 0 ? 0 : n_replay / R + (slot[k] < n_replay % R);
+        int f = fslot[k] < 0 ? 0 : n_fisher / F + (fslot[k] < n_fisher % F),
+            r = rslot[k] < 0 ? 0 : n_replay / R + (rslot[k] < n_replay % R);
         int g = f > r ? f : r;
         if (g > most) most = g;
         total += g;
@@ -132,18 +137,19 @@ static lethe_status generate(unlearn_ctx *u, sa_state *s, int n_fisher, int n_re
                        .null_label = u->null_label,
                        .seed = lethe_stream(LETHE_STREAM_SAMPLE, u->o->seed, SA_STREAM)};
     for (int k = 0; k < K && !st; k++) {
-        int f = n_fisher / K + (k < n_fisher % K), r = slot[k] < 0 ? 0 : n_replay / R + (slot[k] < n_replay % R);
+        int f = fslot[k] < 0 ? 0 : n_fisher / F + (fslot[k] < n_fisher % F),
+            r = rslot[k] < 0 ? 0 : n_replay / R + (rslot[k] < n_replay % R);
         int g = f > r ? f : r;
         if (g == 0) continue;
         if ((st = eval_generate(&u->sched, &so, &den, k, g, SA_GEN_BATCH, buf, NULL, NULL))) break;
-        // the q-th sample of class k is Fisher sample q K + k and replay sample q R + slot[k]
+        // the q-th sample of class k is Fisher sample q F + fslot[k] and replay sample q R + rslot[k]
         for (int q = 0; q < f; q++) {
-            memcpy(s->fisher_set.pixels + (size_t)(q * K + k) * u->numel, buf + (size_t)q * u->numel, u->numel);
-            s->fisher_set.labels[q * K + k] = k;
+            memcpy(s->fisher_set.pixels + (size_t)(q * F + fslot[k]) * u->numel, buf + (size_t)q * u->numel, u->numel);
+            s->fisher_set.labels[q * F + fslot[k]] = k;
         }
         for (int q = 0; q < r; q++) {
-            memcpy(s->replay.pixels + (size_t)(q * R + slot[k]) * u->numel, buf + (size_t)q * u->numel, u->numel);
-            s->replay.labels[q * R + slot[k]] = k;
+            memcpy(s->replay.pixels + (size_t)(q * R + rslot[k]) * u->numel, buf + (size_t)q * u->numel, u->numel);
+            s->replay.labels[q * R + rslot[k]] = k;
         }
     }
     unet_denoiser_free(&ud);

@@ -143,7 +143,7 @@ static lethe_status salun_setup(unlearn_ctx *u) {
     if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     u->state = s;
     for (int k = 0; k < u->model->n_classes; k++)
-        if (!u->is_forget[k]) s->retained[s->n_retained++] = k;
+        if (u->is_kept[k]) s->retained[s->n_retained++] = k;
     s->pseudo = malloc((size_t)o->batch * sizeof(int));
     u->mask = ops()->alloc(u->n_train * sizeof(float));
     float *sal = ops()->alloc(u->n_params * sizeof(float));

@@ -122,11 +122,13 @@ static lethe_status sfd_setup(unlearn_ctx *u) {
         if (u->is_forget[s->override])
             return lethe_fail(LETHE_ERR_ARG, "sfd: --override %s is a forget class: the teacher must be asked for a class "
                               "that is kept", o->override);
+        if (!u->is_kept[s->override])
+            return lethe_fail(LETHE_ERR_ARG, "sfd: --override %s: the model was never trained on that class", o->override);
     }
     s->retained = malloc((size_t)u->model->n_classes * sizeof(int));
     if (!s->retained) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (int c = 0; c < u->model->n_classes; c++)
-        if (!u->is_forget[c]) s->retained[s->n_retained++] = c;
+        if (u->is_kept[c]) s->retained[s->n_retained++] = c;
     s->abar_init = u->sched.alphas_cumprod[s->t_init];
 
     lethe_status st;

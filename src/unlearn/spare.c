@@ -238,6 +238,9 @@ static lethe_status sp_setup(unlearn_ctx *u) {
     if (u->is_forget[sur])
         return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s is a forget class; it must be a retained class, different "
                           "from every forget class", o->surrogate);
+    if (!u->is_kept[sur])
+        return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s: the model was never trained on that class, so it has no "
+                          "images of it to map the forget class to", o->surrogate);
     int concept;
     if (!o->timesteps || !strcmp(o->timesteps, "concept")) concept = 1;
     else if (!strcmp(o->timesteps, "uniform")) concept = 0;

@@ -120,6 +120,7 @@ struct unlearn_ctx {
     lethe_dataset forget_set, retain_set;
     int forget[LETHE_MAX_CLASSES], n_forget;
     int is_forget[LETHE_MAX_CLASSES];
+    int is_kept[LETHE_MAX_CLASSES];   // trained on (model_trained_on) and not forgotten: what must be retained
     int null_label;                // num_class_embeds - 1, or -1 for unconditional models
     size_t numel;                  // C*H*W
     size_t n_params;               // UNet parameters (table.total)

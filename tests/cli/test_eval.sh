@@ -91,6 +91,27 @@ assert not a["conditional"] and abs(sum(a["class_fraction"].values()) - 1) < 1e-
 pul = b["forget"]["trouser"]["pul_percent"]
 assert pul is None or abs(pul) < 1e-9   # same model: nothing forgotten (None when it makes no trousers)
 PY
+# --classes: only those classes are generated and judged; the rest are null, and the numbers
+# of the evaluated classes are those of the full run (same noise per class)
+expect_ok "eval --classes" $EV --model "$W/m" --forget trouser --classes trouser,bag,sneaker --out "$W/ec.json"
+python3 - "$W/ec.json" "$W/e1.json" <<'PY' && ok || bad "eval --classes restricts every per-class number"
+import json, sys
+j, full = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+m, f = j["models"][0], full["models"][0]
+kept = {"trouser", "bag", "sneaker"}
+assert j["evaluated_classes"] == ["trouser", "sneaker", "bag"] and m["samples"] == 12
+for key in ("generation_accuracy",):
+    assert all((v is None) == (c not in kept) for c, v in m[key].items()), m[key]
+    assert all(m[key][c] == f[key][c] for c in kept), (m[key], f[key])
+assert all((v is None) == (c not in kept) for c, v in m["bits_per_dim"]["per_class"].items())
+assert all(m["bits_per_dim"]["per_class"][c] == f["bits_per_dim"]["per_class"][c] for c in kept)
+assert sum(sum(r) for r in m["confusion"]) == 12
+PY
+expect_fail "eval --classes without the forget class" "not among --classes" $EV --model "$W/m" --forget trouser \
+    --classes bag,sneaker --out "$W/x.json"
+expect_fail "eval --classes: unknown class" "sweater" $EV --model "$W/m" --classes bag,sweater --out "$W/x.json"
+expect_fail "eval --classes: one retained class needed" "nothing is retained" $EV --model "$W/m" --forget bag \
+    --classes bag --out "$W/x.json"
 
 # ---- bad input ----------------------------------------------------------------------------------
 expect_fail "eval: unknown forget class" "sweater" $EV --model "$W/m" --forget sweater --out "$W/x.json"

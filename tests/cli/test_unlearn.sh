@@ -75,6 +75,30 @@ expect_fail "sfd: t_init out of range" "t-init 1000 is outside \[1, 999\]" $UL -
 expect_fail "sfd: unconditional model" "class-conditional" $LETHE unlearn --model "$W/uncond" --method sfd --forget trouser --out "$W/x"
 expect_fail "sfd: no data to give" "data-free" $UL --method sfd --data fashion-mnist --out "$W/x"
 
+# a parent trained on some classes only: unlearning keeps to the classes it learnt
+$LETHE train --steps 2 --batch 4 --warmup 1 --classes trouser,bag,sneaker --out "$W/sub" >/dev/null 2>&1 || bad "train on 3 classes"
+python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['trained_classes']; assert t == [1, 7, 8], t" "$W/sub/lethe.json" \
+    && ok || bad "lethe.json records the trained classes"
+SUB="$LETHE unlearn --model $W/sub --forget trouser --steps 1 --batch 2"
+$SUB --method finetune --out "$W/sub_ft" >"$W/out" 2>"$W/err" && grep -q "6000 forget and 12000 retain images" "$W/err" \
+    && ok || { bad "the retain set is the parent's other trained classes (bag, sneaker)"; cat "$W/err"; }
+python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['trained_classes']; assert t == [1, 7, 8], t" "$W/sub_ft/lethe.json" \
+    && ok || bad "the unlearned model keeps the parent's trained classes"
+$SUB --method retrain --out "$W/sub_rt" >"$W/out" 2>"$W/err" && grep -q "on 12000 retain images" "$W/err" \
+    && ok || { bad "retrain uses the parent's other trained classes only"; cat "$W/err"; }
+python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['trained_classes']; assert t == [7, 8], t" "$W/sub_rt/lethe.json" \
+    && ok || bad "the retrained model was trained on bag and sneaker"
+expect_fail "forget a class the parent never learnt" "never trained on class 'shirt'" \
+    $LETHE unlearn --model "$W/sub" --method ga --forget shirt --out "$W/x"
+expect_fail "spare: surrogate the parent never learnt" "never trained on that class" $SUB --method spare --surrogate shirt --out "$W/x"
+expect_fail "sfd: override the parent never learnt" "never trained on that class" $SUB --method sfd --override shirt --out "$W/x"
+expect_fail "forget every class the parent learnt" "nothing would be retained" \
+    $LETHE unlearn --model "$W/sub" --method ga --forget trouser,bag,sneaker --out "$W/x"
+cp -r "$W/sub" "$W/badsub"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); j['trained_classes']=[1, 12]; json.dump(j, open(sys.argv[1], 'w'))" \
+    "$W/badsub/lethe.json"
+expect_fail "a trained_classes entry out of range" "trained_classes" $LETHE info "$W/badsub"
+
 # bad input
 expect_fail "unknown method" "unknown method 'forgetall'.*retrain" $UL --method forgetall --out "$W/x"
 expect_fail "unknown class" "sweater" $LETHE unlearn --model "$W/parent" --method ga --forget sweater --out "$W/x"
