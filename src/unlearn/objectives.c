@@ -98,19 +98,23 @@ lethe_status unlearn_sample_images(unlearn_ctx *u, const lethe_dataset *set, int
     return LETHE_OK;
 }
 
+void unlearn_diffuse(unlearn_ctx *u, int step, uint64_t stream, int n, int t_lo, int t_hi, const float *x0, float *t,
+                     float *ca, float *cb, float *eps, float *xt) {
+    uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)step, stream);
+    for (int i = 0; i < n; i++) {
+        int ti = t_lo + (int)lethe_rand_below(u->o->seed, ts, (uint64_t)i, (uint32_t)(t_hi - t_lo));
+        t[i] = (float)ti;
+        double abar = u->sched.alphas_cumprod[ti];
+        ca[i] = (float)sqrt(abar);
+        cb[i] = (float)sqrt(1.0 - abar);
+    }
+    ops()->randn(eps, (size_t)n * u->numel, u->o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, stream), 0);
+    ops()->axpbz_rows(xt, ca, x0, cb, eps, n, u->numel);
+}
+
 void unlearn_noise(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, int t_lo, int t_hi) {
     batch_store *bs = u->batches;
-    const int n = b->n;
-    uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)step, (uint64_t)s);
-    for (int i = 0; i < n; i++) {
-        int t = t_lo + (int)lethe_rand_below(u->o->seed, ts, (uint64_t)i, (uint32_t)(t_hi - t_lo));
-        b->t[i] = (float)t;
-        double abar = u->sched.alphas_cumprod[t];
-        bs->ca[i] = (float)sqrt(abar);
-        bs->cb[i] = (float)sqrt(1.0 - abar);
-    }
-    ops()->randn(b->eps, (size_t)n * u->numel, u->o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, (uint64_t)s), 0);
-    ops()->axpbz_rows(b->xt, bs->ca, b->x0, bs->cb, b->eps, n, u->numel);
+    unlearn_diffuse(u, step, (uint64_t)s, b->n, t_lo, t_hi, b->x0, b->t, bs->ca, bs->cb, b->eps, b->xt);
 }
 
 lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, const float *t, const int *labels,

@@ -190,17 +190,8 @@ static lethe_status generate(unlearn_ctx *u, sfd_state *s, int step, int term, i
 
 // t ~ U[t_min, t_max), eps ~ N(0, I), x_t = sqrt(abar_t) x_g + sqrt(1 - abar_t) eps; ca, cb per row.
 static void diffuse(unlearn_ctx *u, sfd_state *s, int step, int term, int n) {
-    const uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)step, SFD_STREAM + (uint64_t)term);
-    for (int i = 0; i < n; i++) {
-        int t = s->t_min + (int)lethe_rand_below(u->o->seed, ts, (uint64_t)i, (uint32_t)(s->t_max - s->t_min));
-        double abar = u->sched.alphas_cumprod[t];
-        s->t[i] = (float)t;
-        s->ca[i] = (float)sqrt(abar);
-        s->cb[i] = (float)sqrt(1.0 - abar);
-    }
-    ops()->randn(s->noise, (size_t)n * u->numel, u->o->seed,
-                 lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, SFD_STREAM + (uint64_t)term), 0);
-    ops()->axpbz_rows(s->x_t, s->ca, s->x_g, s->cb, s->noise, n, u->numel);
+    unlearn_diffuse(u, step, SFD_STREAM + (uint64_t)term, n, s->t_min, s->t_max, s->x_g, s->t, s->ca, s->cb, s->noise,
+                    s->x_t);
 }
 
 // Fake-score term: sum_pix |eps_psi(x_t, lab_fake) - eps|^2 (mean over the batch), gradient

@@ -163,6 +163,10 @@ lethe_status unlearn_sample_images(unlearn_ctx *u, const lethe_dataset *set, int
 // t uniform in [t_lo, t_hi) per image (or `fixed_t` >= 0 for all), eps ~ N(0, I), and
 // x_t = sqrt(abar) x0 + sqrt(1 - abar) eps. Keyed by (seed, step, stream).
 void unlearn_noise(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, int t_lo, int t_hi);
+// The same on caller buffers, for a method's own streams: t (host), ca/cb = sqrt(abar),
+// sqrt(1 - abar) per row (host), eps and xt (backend), n rows of x0 (backend).
+void unlearn_diffuse(unlearn_ctx *u, int step, uint64_t stream, int n, int t_lo, int t_hi, const float *x0, float *t,
+                     float *ca, float *cb, float *eps, float *xt);
 // eps prediction of weights W (u->params, u->teacher, ...) without gradients: out (n, C, H, W).
 lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, const float *t, const int *labels,
                              int n, float *out);
