@@ -24,9 +24,9 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "unlearn_toy.h"
 
 #include <cjson/cJSON.h>
-#include <ftw.h>
 #include <string.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -42,52 +42,20 @@
 #include "unlearn/unlearn_internal.h"
 
 #define N_IMAGES 24
-#define N_CLASSES 3
+#define N_CLASSES TOY_CLASSES
 #define FORGET 1
 
 // ----------------------------------------------------------------------------
 // fixtures: a toy parent model on disk and a toy dataset
 
-static char tmpdir[64], parent_dir[128], uncond_dir[128];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static void toy_config(unet_config *c, int conditional) {
-    unet_config_named(c, "tiny");
-    c->sample_size = 8;
-    c->block_out_channels[0] = 8;
-    c->block_out_channels[1] = 16;
-    c->norm_num_groups = 4;
-    c->num_class_embeds = conditional ? N_CLASSES + 1 : 0;
-    c->dropout = 0.1f;   // so resume also checks that dropout masks are keyed
-}
-
-static int save_toy_model(const char *dir, int conditional) {
-    unet_config c;
-    toy_config(&c, conditional);
-    lethe_model m;
-    if (model_create(&m, &c, 11)) return -1;
-    snprintf(m.dataset, sizeof m.dataset, "toy");
-    lethe_status st = model_save(&m, m.params, dir, NULL);
-    model_free(&m);
-    return st ? -1 : 0;
-}
-
 static int group_setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/lethe-test-unlearn-XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    snprintf(parent_dir, sizeof parent_dir, "%s/parent", tmpdir);
-    snprintf(uncond_dir, sizeof uncond_dir, "%s/uncond", tmpdir);
-    return save_toy_model(parent_dir, 1) || save_toy_model(uncond_dir, 0) ? -1 : 0;
+    return toy_setup("lethe-test-unlearn", 0);
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return toy_teardown();
 }
 
 // 24 random 8x8 images, label i mod 3; the forget class's pixels come from forget_seed.
@@ -108,18 +76,10 @@ static void toy_dataset(lethe_dataset *d, uint64_t forget_seed) {
     }
 }
 
-static char *out_path(const char *name) {
-    static char b[8][192];
-    static int k;
-    char *p = b[k++ % 8];
-    snprintf(p, 192, "%s/%s", tmpdir, name);
-    return p;
-}
-
 static void toy_opts(unlearn_opts *o, const unlearn_method *meth, const char *out) {
     unlearn_opts_default(o);
     o->method = meth->name;
-    o->model_dir = parent_dir;
+    o->model_dir = toy_parent;
     o->out_dir = out;
     o->forget = "1";
     o->steps = 2;
@@ -133,30 +93,10 @@ static void toy_opts(unlearn_opts *o, const unlearn_method *meth, const char *ou
     o->replay_samples = 6;
 }
 
-// Loads the parent fresh (the loop changes it in place) and runs the loop.
-static lethe_status run(const unlearn_opts *o, const unlearn_method *meth, const lethe_dataset *d, int resume) {
-    lethe_model m;
-    lethe_status st = model_load(&m, o->model_dir);
-    if (st) return st;
-    if (!(st = fs_mkdir_p(o->out_dir))) st = unlearn_run_loop(o, meth, &m, d, resume);
-    model_free(&m);
-    return st;
-}
-
-static float *load_weights(const char *dir, size_t *n) {
-    lethe_model m;
-    if (model_load(&m, dir)) fail_msg("cannot load %s: %s", dir, lethe_last_error());
-    *n = m.unet.table.total;
-    float *w = malloc(*n * sizeof(float));
-    ops()->to_host(w, m.params, *n * sizeof(float));
-    model_free(&m);
-    return w;
-}
-
 // lethe.json names the method and the parent's SHA-256, and model_load reads the method back.
 static void check_provenance(const char *out, const char *method) {
     char path[256], parent_sha[65], weights[256];
-    snprintf(weights, sizeof weights, "%s/unet/diffusion_pytorch_model.safetensors", parent_dir);
+    snprintf(weights, sizeof weights, "%s/unet/diffusion_pytorch_model.safetensors", toy_parent);
     assert_int_equal(sha256_file(weights, parent_sha), LETHE_OK);
     snprintf(path, sizeof path, "%s/lethe.json", out);
     uint8_t *text;
@@ -185,12 +125,12 @@ static void check_method(const unlearn_method *meth, const unlearn_method *spy, 
                          const char *out_a) {
     unlearn_opts o;
     toy_opts(&o, meth, out_a);
-    lethe_status st = run(&o, spy ? spy : meth, d, 0);
+    lethe_status st = toy_run(&o, spy ? spy : meth, d, 0);
     if (st) fail_msg("%s: %s", meth->name, lethe_last_error());
     check_provenance(out_a, meth->name);
 
     size_t n, np;
-    float *a = load_weights(out_a, &n), *p = load_weights(parent_dir, &np);
+    float *a = toy_load_weights(out_a, &n), *p = toy_load_weights(toy_parent, &np);
     assert_int_equal(n, np);
     size_t changed = 0;
     for (size_t i = 0; i < n; i++) changed += memcmp(&a[i], &p[i], sizeof(float)) != 0;
@@ -202,14 +142,14 @@ static void check_method(const unlearn_method *meth, const unlearn_method *spy, 
     snprintf(out_b, sizeof out_b, "%s_resumed", out_a);
     toy_opts(&o, meth, out_b);
     o.stop_after = 1;
-    if ((st = run(&o, meth, d, 0))) fail_msg("%s (stop after 1): %s", meth->name, lethe_last_error());
+    if ((st = toy_run(&o, meth, d, 0))) fail_msg("%s (stop after 1): %s", meth->name, lethe_last_error());
     char model_file[256];
     snprintf(model_file, sizeof model_file, "%s/lethe.json", out_b);
     assert_false(fs_exists(model_file));   // stopped: no model yet
     o.stop_after = 0;
-    if ((st = run(&o, meth, d, 1))) fail_msg("%s (resume): %s", meth->name, lethe_last_error());
+    if ((st = toy_run(&o, meth, d, 1))) fail_msg("%s (resume): %s", meth->name, lethe_last_error());
     size_t nb;
-    float *b = load_weights(out_b, &nb);
+    float *b = toy_load_weights(out_b, &nb);
     assert_int_equal(nb, n);
     size_t differ = 0;
     for (size_t i = 0; i < n; i++) differ += memcmp(&a[i], &b[i], sizeof(float)) != 0;
@@ -322,14 +262,14 @@ static void test_esd(void **state) {
     toy_dataset(&d, 5);
     unlearn_method spy = unlearn_esd;
     spy.step = esd_spy_step;
-    check_method(&unlearn_esd, &spy, &d, out_path("esd"));
+    check_method(&unlearn_esd, &spy, &d, toy_path("esd"));
     assert_int_equal(esd_checked, 2);
     // eta is --alpha: a non-default value reaches the target
     unlearn_opts o;
-    toy_opts(&o, &unlearn_esd, out_path("esd_eta"));
+    toy_opts(&o, &unlearn_esd, toy_path("esd_eta"));
     o.alpha = 0.5f;
     o.steps = 1;
-    assert_int_equal(run(&o, &spy, &d, 0), LETHE_OK);
+    assert_int_equal(toy_run(&o, &spy, &d, 0), LETHE_OK);
     assert_int_equal(esd_checked, 3);
     dataset_free(&d);
 }
@@ -356,7 +296,7 @@ static void test_salun(void **state) {
     toy_dataset(&d, 5);
     unlearn_method spy = unlearn_salun;
     spy.setup = salun_spy_setup;
-    check_method(&unlearn_salun, &spy, &d, out_path("salun"));
+    check_method(&unlearn_salun, &spy, &d, toy_path("salun"));
     assert_non_null(salun_mask);
     size_t ones = 0;
     for (size_t i = 0; i < salun_n; i++) {
@@ -369,7 +309,7 @@ static void test_salun(void **state) {
 
     // only masked weights changed
     size_t n, np;
-    float *a = load_weights(out_path("salun"), &n), *p = load_weights(parent_dir, &np);
+    float *a = toy_load_weights(toy_path("salun"), &n), *p = toy_load_weights(toy_parent, &np);
     assert_int_equal(n, salun_n);
     size_t changed_in = 0, changed_out = 0;
     for (size_t i = 0; i < n; i++) {
@@ -386,11 +326,11 @@ static void test_salun(void **state) {
 
     // another fraction
     unlearn_opts o;
-    toy_opts(&o, &unlearn_salun, out_path("salun_03"));
+    toy_opts(&o, &unlearn_salun, toy_path("salun_03"));
     o.mask_fraction = 0.3f;
     o.steps = 1;
     salun_mask = NULL;
-    assert_int_equal(run(&o, &spy, &d, 0), LETHE_OK);
+    assert_int_equal(toy_run(&o, &spy, &d, 0), LETHE_OK);
     ones = 0;
     for (size_t i = 0; i < salun_n; i++) ones += salun_mask[i] != 0;
     k = (size_t)ceil(0.3 * (double)salun_n);
@@ -476,7 +416,7 @@ static void test_sa(void **state) {
     toy_dataset(&d, 5);
     unlearn_method spy = unlearn_sa;
     spy.setup = sa_spy_setup;
-    check_method(&unlearn_sa, &spy, &d, out_path("sa"));
+    check_method(&unlearn_sa, &spy, &d, toy_path("sa"));
     assert_int_equal(sa_checked, 1);
     assert_int_equal(unlearn_sa.needs_forget_data, 0);
 
@@ -485,10 +425,10 @@ static void test_sa(void **state) {
     toy_dataset(&d2, 99);
     assert_memory_not_equal(d.pixels + FORGET * 64, d2.pixels + FORGET * 64, 64);
     unlearn_opts o;
-    toy_opts(&o, &unlearn_sa, out_path("sa_other_forget_pixels"));
-    assert_int_equal(run(&o, &unlearn_sa, &d2, 0), LETHE_OK);
+    toy_opts(&o, &unlearn_sa, toy_path("sa_other_forget_pixels"));
+    assert_int_equal(toy_run(&o, &unlearn_sa, &d2, 0), LETHE_OK);
     size_t n1, n2;
-    float *a = load_weights(out_path("sa"), &n1), *b = load_weights(out_path("sa_other_forget_pixels"), &n2);
+    float *a = toy_load_weights(toy_path("sa"), &n1), *b = toy_load_weights(toy_path("sa_other_forget_pixels"), &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(a, b, n1 * sizeof(float));
     free(a);
@@ -506,9 +446,9 @@ static void test_unconditional_refused(void **state) {
     const unlearn_method *ms[] = {&unlearn_esd, &unlearn_salun, &unlearn_sa};
     for (int i = 0; i < 3; i++) {
         unlearn_opts o;
-        toy_opts(&o, ms[i], out_path("uncond_out"));
-        o.model_dir = uncond_dir;
-        assert_int_equal(run(&o, ms[i], &d, 0), LETHE_ERR_ARG);
+        toy_opts(&o, ms[i], toy_path("uncond_out"));
+        o.model_dir = toy_uncond;
+        assert_int_equal(toy_run(&o, ms[i], &d, 0), LETHE_ERR_ARG);
         assert_non_null(strstr(lethe_last_error(), "class-conditional"));
     }
     dataset_free(&d);

@@ -20,8 +20,8 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "unlearn_toy.h"
 
-#include <ftw.h>
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -30,65 +30,26 @@
 
 #include "diffusion/denoiser.h"
 #include "diffusion/sampler.h"
-#include "io/fsutil.h"
 #include "ops/ops.h"
 #include "unlearn/sfd.h"
 #include "unlearn/unlearn_internal.h"
 
-#define N_CLASSES 3
-
-static char tmpdir[64], parent_dir[128], uncond_dir[128];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static int save_toy_model(const char *dir, int conditional) {
-    unet_config c;
-    unet_config_named(&c, "tiny");
-    c.sample_size = 8;
-    c.block_out_channels[0] = 8;
-    c.block_out_channels[1] = 16;
-    c.norm_num_groups = 4;
-    c.num_class_embeds = conditional ? N_CLASSES + 1 : 0;
-    c.dropout = 0.1f;   // dropout masks must be keyed for the gradient check and resume
-    lethe_model m;
-    if (model_create(&m, &c, 11)) return -1;
-    snprintf(m.dataset, sizeof m.dataset, "toy");
-    m.n_classes = conditional ? N_CLASSES : 0;
-    for (int k = 0; k < m.n_classes; k++) snprintf(m.class_names[k], 32, "c%d", k);
-    lethe_status st = model_save(&m, m.params, dir, NULL);
-    model_free(&m);
-    return st ? -1 : 0;
-}
+#define N_CLASSES TOY_CLASSES
 
 static int group_setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/lethe-test-sfd-XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    snprintf(parent_dir, sizeof parent_dir, "%s/parent", tmpdir);
-    snprintf(uncond_dir, sizeof uncond_dir, "%s/uncond", tmpdir);
-    return save_toy_model(parent_dir, 1) || save_toy_model(uncond_dir, 0) ? -1 : 0;
+    return toy_setup("lethe-test-sfd", 1);
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static char *out_path(const char *name) {
-    static char b[8][192];
-    static int k;
-    char *p = b[k++ % 8];
-    snprintf(p, 192, "%s/%s", tmpdir, name);
-    return p;
+    return toy_teardown();
 }
 
 static void toy_opts(unlearn_opts *o, const char *out) {
     unlearn_opts_default(o);
     o->method = "sfd";
-    o->model_dir = parent_dir;
+    o->model_dir = toy_parent;
     o->out_dir = out;
     o->forget = "1";
     o->steps = 2;
@@ -98,31 +59,6 @@ static void toy_opts(unlearn_opts *o, const char *out) {
     o->seed = 7;
     o->quiet = 1;
     o->log_every = 1;
-}
-
-// Loads the parent fresh and runs the loop without a dataset.
-static lethe_status run(const unlearn_opts *o, const unlearn_method *meth, int resume) {
-    lethe_model m;
-    lethe_status st = model_load(&m, o->model_dir);
-    if (st) return st;
-    if (!(st = fs_mkdir_p(o->out_dir))) st = unlearn_run_loop(o, meth, &m, NULL, resume);
-    model_free(&m);
-    return st;
-}
-
-static float *host_copy(const float *dev, size_t n) {
-    float *h = malloc(n * sizeof(float));
-    ops()->to_host(h, dev, n * sizeof(float));
-    return h;
-}
-
-static float *load_weights(const char *dir, size_t *n) {
-    lethe_model m;
-    if (model_load(&m, dir)) fail_msg("cannot load %s: %s", dir, lethe_last_error());
-    *n = m.unet.table.total;
-    float *w = host_copy(m.params, *n);
-    model_free(&m);
-    return w;
 }
 
 // ----------------------------------------------------------------------------
@@ -138,7 +74,7 @@ static void fd_check(unlearn_ctx *u, int step) {
     double L0;
     ops()->fill(u->train_grads, 0.0f, u->n_train);
     assert_int_equal(sfd_generator_objective(u, step, 0, &L0), LETHE_OK);   // records omega
-    float *g = host_copy(u->train_grads, n), *w = host_copy(theta, n);
+    float *g = toy_host_copy(u->train_grads, n), *w = toy_host_copy(theta, n);
     // the 16 largest gradient entries and 8 spread over the buffer
     size_t idx[24];
     int k = 0;
@@ -195,17 +131,17 @@ static void fd_check(unlearn_ctx *u, int step) {
 static lethe_status spy_step(unlearn_ctx *u, int step) {
     const size_t n = u->n_params;
     if (step == 1) fd_check(u, step);   // after one step: psi and theta differ from the teacher
-    float *psi_before = host_copy(sfd_network(u, 1), n);
+    float *psi_before = toy_host_copy(sfd_network(u, 1), n);
     lethe_status st = unlearn_sfd.step(u, step);
     if (st) return st;
     // the teacher is the parent, unchanged
-    float *t = host_copy(u->teacher, n);
+    float *t = toy_host_copy(u->teacher, n);
     assert_memory_equal(t, parent_host, n * sizeof(float));
     // the fake score moved in this step (its own Adam update)
-    float *psi = host_copy(sfd_network(u, 1), n);
+    float *psi = toy_host_copy(sfd_network(u, 1), n);
     assert_memory_not_equal(psi, psi_before, n * sizeof(float));
     // the loop's optimiser sees only the generator: the mask is 1 on theta, 0 elsewhere
-    float *mask = host_copy(u->mask, u->n_train);
+    float *mask = toy_host_copy(u->mask, u->n_train);
     for (size_t i = 0; i < u->n_train; i++) assert_true(mask[i] == (i < n ? 1.0f : 0.0f));
     assert_true(isfinite(u->loss));
     free(t); free(psi); free(psi_before); free(mask);
@@ -216,13 +152,13 @@ static lethe_status spy_step(unlearn_ctx *u, int step) {
 static void test_gradient_teacher_and_output(void **state) {
     (void)state;
     size_t n;
-    parent_host = load_weights(parent_dir, &n);
+    parent_host = toy_load_weights(toy_parent, &n);
     unlearn_method spy = unlearn_sfd;
     spy.step = spy_step;
     unlearn_opts o;
-    char *out = out_path("sfd_a");
+    char *out = toy_path("sfd_a");
     toy_opts(&o, out);
-    lethe_status st = run(&o, &spy, 0);
+    lethe_status st = toy_run(&o, &spy, NULL, 0);
     if (st) fail_msg("sfd: %s", lethe_last_error());
     assert_int_equal(steps_seen, 2);
     assert_true(fd_done);
@@ -237,7 +173,7 @@ static void test_gradient_teacher_and_output(void **state) {
     assert_int_equal(g.one_step_t, 440);
     assert_string_equal(g.method, "sfd");
     size_t ng;
-    float *w = load_weights(out, &ng);
+    float *w = toy_load_weights(out, &ng);
     assert_int_equal(ng, n);
     assert_memory_not_equal(w, parent_host, n * sizeof(float));
 
@@ -248,7 +184,7 @@ static void test_gradient_teacher_and_output(void **state) {
     const size_t numel = 64, sz = m * numel;
     float *x = ops()->alloc(sz * sizeof(float)), *xin = ops()->alloc(sz * sizeof(float)), *eps = ops()->alloc(sz * sizeof(float));
     sampler_initial_noise(x, m, numel, 3, 0);
-    float *z = host_copy(x, sz);
+    float *z = toy_host_copy(x, sz);
     int labels[2] = {0, 2};
     unet_denoiser ud;
     lethe_denoiser den;
@@ -256,12 +192,12 @@ static void test_gradient_teacher_and_output(void **state) {
     sampler_opts so = {.kind = SAMPLER_ONE_STEP, .one_step_t = g.one_step_t, .steps = 1, .seed = 3};
     assert_int_equal(sampler_run(&sched, &so, &den, x, labels, m, NULL, NULL), LETHE_OK);
     const double abar = sched.alphas_cumprod[440];
-    float *hx = host_copy(x, sz), *hin = malloc(sz * sizeof(float));
+    float *hx = toy_host_copy(x, sz), *hin = malloc(sz * sizeof(float));
     for (size_t i = 0; i < sz; i++) hin[i] = (float)sqrt(1 - abar) * z[i];
     ops()->to_device(xin, hin, sz * sizeof(float));
     float tt[2] = {440, 440};
     assert_int_equal(den.eps(den.self, eps, xin, tt, labels, m), LETHE_OK);
-    float *he = host_copy(eps, sz);
+    float *he = toy_host_copy(eps, sz);
     double worst = 0;
     for (size_t i = 0; i < sz; i++) {
         double want = ((double)hin[i] - sqrt(1 - abar) * he[i]) / sqrt(abar);
@@ -276,14 +212,14 @@ static void test_gradient_teacher_and_output(void **state) {
     model_free(&g);
 
     // the same run, stopped after step 1 and resumed, gives the same generator
-    char *out_b = out_path("sfd_b");
+    char *out_b = toy_path("sfd_b");
     toy_opts(&o, out_b);
     o.stop_after = 1;
-    if ((st = run(&o, &unlearn_sfd, 0))) fail_msg("sfd stop: %s", lethe_last_error());
+    if ((st = toy_run(&o, &unlearn_sfd, NULL, 0))) fail_msg("sfd stop: %s", lethe_last_error());
     o.stop_after = 0;
-    if ((st = run(&o, &unlearn_sfd, 1))) fail_msg("sfd resume: %s", lethe_last_error());
+    if ((st = toy_run(&o, &unlearn_sfd, NULL, 1))) fail_msg("sfd resume: %s", lethe_last_error());
     size_t na, nb;
-    float *a = load_weights(out, &na), *b = load_weights(out_b, &nb);
+    float *a = toy_load_weights(out, &na), *b = toy_load_weights(out_b, &nb);
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, na * sizeof(float));
     free(a);
@@ -294,27 +230,27 @@ static void test_gradient_teacher_and_output(void **state) {
 static void test_bad_input(void **state) {
     (void)state;
     unlearn_opts o;
-    toy_opts(&o, out_path("bad"));
+    toy_opts(&o, toy_path("bad"));
     o.override = "c1";   // the forget class itself
-    assert_int_equal(run(&o, &unlearn_sfd, 0), LETHE_ERR_ARG);
+    assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
     assert_non_null(strstr(lethe_last_error(), "forget class"));
-    toy_opts(&o, out_path("bad"));
+    toy_opts(&o, toy_path("bad"));
     o.override = "c7";
-    assert_int_not_equal(run(&o, &unlearn_sfd, 0), LETHE_OK);
-    toy_opts(&o, out_path("bad"));
+    assert_int_not_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_OK);
+    toy_opts(&o, toy_path("bad"));
     o.t_init = 1000;
-    assert_int_equal(run(&o, &unlearn_sfd, 0), LETHE_ERR_ARG);
+    assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
     assert_non_null(strstr(lethe_last_error(), "t-init"));
-    toy_opts(&o, out_path("bad"));
+    toy_opts(&o, toy_path("bad"));
     o.t_init = 0;
-    assert_int_equal(run(&o, &unlearn_sfd, 0), LETHE_ERR_ARG);
-    toy_opts(&o, out_path("bad"));
-    o.model_dir = uncond_dir;
+    assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
+    toy_opts(&o, toy_path("bad"));
+    o.model_dir = toy_uncond;
     o.forget = "1";
-    assert_int_not_equal(run(&o, &unlearn_sfd, 0), LETHE_OK);
+    assert_int_not_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_OK);
     // through the entry point too (it reads no dataset for a data-free method)
-    toy_opts(&o, out_path("bad"));
-    o.model_dir = uncond_dir;
+    toy_opts(&o, toy_path("bad"));
+    o.model_dir = toy_uncond;
     assert_int_equal(unlearn_run(&o), LETHE_ERR_ARG);
     assert_non_null(strstr(lethe_last_error(), "class-conditional"));
 }
