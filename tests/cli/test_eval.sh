@@ -2,7 +2,7 @@
 # test_eval.sh: `lethe classifier` and `lethe eval` end to end on small, quick runs, and
 # the bad inputs the evaluation issue names (classifier of another dataset or resolution,
 # an unknown forget class, too few samples for FID): a clear message and a non-zero exit.
-# The statistical sanity checks (accuracy, FID, UA, bits/dim) are in test_eval_sanity.sh.
+# The statistical sanity checks (accuracy, FID, UA, bits/dim) are in test_sanity.sh.
 set -u
 LETHE=${LETHE:-build/lethe}
 W=$(mktemp -d /tmp/lethe_eval_XXXXXX)
