@@ -44,5 +44,26 @@ python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c['sample_size']=16
 check "eval"               0 "$LETHE" eval --model "$W/mt" --classifier "$W/cls" --forget 1 --n 2 --steps 1 --nll-images 2 --nll-timesteps 2 --mia-images 2 --mia-pairs 1 --out "$W/e.json"
 check "eval: unknown class" 1 "$LETHE" eval --model "$W/mt" --classifier "$W/cls" --forget 9 --n 2 --out "$W/e.json"
 check "eval: wrong classifier" 1 "$LETHE" eval --model "$W/m" --classifier "$W/cls" --n 2 --out "$W/e.json"
+# every unlearning method for one step, on an even smaller UNet (8/16 channels) so that the
+# methods' set-up (SA's generated samples, ESD's chain) stays quick under memcheck; VDU's
+# statistics come from a second such model
+python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c['block_out_channels']=[8,16]; c['norm_num_groups']=4; json.dump(c, open(sys.argv[2],'w'))" "$W/toy.json" "$W/toy_small.json"
+"$LETHE" train --data "$W/toy" --config "$W/toy_small.json" --steps 1 --batch 2 --out "$W/mu" >/dev/null 2>&1
+"$LETHE" train --data "$W/toy" --config "$W/toy_small.json" --steps 1 --batch 2 --init-seed 7 --out "$W/mu2" >/dev/null 2>&1
+UL="$LETHE unlearn --model $W/mu --forget 1 --steps 1 --batch 2 --log-every 1"
+for meth in retrain finetune ga esd salun sa vdu spare sfd; do
+    extra=""
+    case $meth in
+        spare) extra="--surrogate 2" ;;
+        vdu) extra="--checkpoints $W/mu,$W/mu2" ;;
+        sa) extra="--fisher-samples 2 --replay-samples 2" ;;
+        salun) extra="--forget-images 4" ;;
+    esac
+    check "unlearn $meth"  0 $UL --method "$meth" $extra --out "$W/u_$meth"
+done
+check "unlearn --stop-after" 0 $UL --method ga --steps 2 --stop-after 1 --out "$W/u_half"
+check "unlearn --resume"   0 $UL --method ga --steps 2 --resume --out "$W/u_half"
+check "sample: one-step generator" 0 "$LETHE" sample --model "$W/u_sfd" --class 0 --n 2 --out "$W/g.png"
+check "unlearn: surrogate = forget" 1 $UL --method spare --surrogate 1 --out "$W/x"
 echo "valgrind: $n_ok passed, $n_bad failed"
 [ $n_bad -eq 0 ]
