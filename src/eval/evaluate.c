@@ -527,6 +527,20 @@ static lethe_status eval_model(eval_report *r, int k, const char *dir, eval_clas
             st = lethe_fail(LETHE_ERR_ARG, "model %s does not know the forget class %d", dir, r->forget[j]);
             goto done;
         }
+    if (m.n_trained_classes > 0) {   // classes it never learnt measure nothing about it
+        char missing[160] = "";
+        int n_missing = 0;
+        for (int j = 0; j < r->n_classes; j++) {
+            int c = r->classes[j];
+            if (r->is_forget[c] || model_trained_on(&m, c)) continue;
+            if (n_missing++ < 4)
+                snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s", n_missing > 1 ? ", " : "",
+                         r->class_names[c]);
+        }
+        if (n_missing)
+            warn(r, "model %s was never trained on %d of the retained classes (%s%s): give --classes to judge it on "
+                    "the classes it learnt", dir, n_missing, missing, n_missing > 4 ? ", ..." : "");
+    }
     if ((st = schedule_init(&sched, &m.sched))) goto done;
     lethe_denoiser den;
     unet_denoiser_init(&ud, &m.unet, m.params, &den);

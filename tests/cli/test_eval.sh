@@ -107,6 +107,13 @@ assert all((v is None) == (c not in kept) for c, v in m["bits_per_dim"]["per_cla
 assert all(m["bits_per_dim"]["per_class"][c] == f["bits_per_dim"]["per_class"][c] for c in kept)
 assert sum(sum(r) for r in m["confusion"]) == 12
 PY
+# a model trained on some classes: eval says which retained classes it never learnt
+$LETHE train --steps 2 --batch 4 --classes trouser,bag,sneaker --out "$W/msub" >/dev/null 2>&1 || bad "train on 3 classes"
+$EV --model "$W/msub" --forget trouser --no-nll --no-mia --out "$W/es.json" >"$W/out" 2>"$W/err" \
+    && grep -q "never trained on 7 of the retained classes (t-shirt, pullover, dress, coat, ...)" "$W/err" \
+    && ok || { bad "eval warns about classes the model never learnt"; cat "$W/err"; }
+$EV --model "$W/msub" --forget trouser --classes trouser,bag,sneaker --no-nll --no-mia --out "$W/es.json" >"$W/out" 2>"$W/err" \
+    && ! grep -q "never trained" "$W/err" && ok || bad "no such warning when --classes are the trained ones"
 expect_fail "eval --classes without the forget class" "not among --classes" $EV --model "$W/m" --forget trouser \
     --classes bag,sneaker --out "$W/x.json"
 expect_fail "eval --classes: unknown class" "sweater" $EV --model "$W/m" --classes bag,sweater --out "$W/x.json"
