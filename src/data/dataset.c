@@ -292,6 +292,10 @@ lethe_status dataset_class_index(const lethe_dataset *ds, const char *name_or_in
 }
 
 lethe_status dataset_parse_classes(const lethe_dataset *ds, const char *list, int *out, int cap, int *count) {
+    return class_list_from_names(ds->class_names, ds->n_classes, list, out, cap, count);
+}
+
+lethe_status class_list_from_names(const char names[][32], int n_classes, const char *list, int *out, int cap, int *count) {
     *count = 0;
     if (!list) return lethe_fail(LETHE_ERR_ARG, "no class list given");
     const char *p = list;
@@ -311,12 +315,11 @@ lethe_status dataset_parse_classes(const lethe_dataset *ds, const char *list, in
         memcpy(item, b, (size_t)(e - b));
         item[e - b] = '\0';
         int c;
-        lethe_status st = dataset_class_index(ds, item, &c);
+        lethe_status st = class_index_from_names(names, n_classes, item, &c);
         if (st) return st;
         for (int k = 0; k < n; k++)
             if (out[k] == c)
-                return lethe_fail(LETHE_ERR_ARG, "class '%s' (%s) is listed twice in '%.200s'", item,
-                                  ds->class_names[c], list);
+                return lethe_fail(LETHE_ERR_ARG, "class '%s' (%s) is listed twice in '%.200s'", item, names[c], list);
         if (n >= cap) return lethe_fail(LETHE_ERR_ARG, "more than %d classes in '%.200s'", cap, list);
         out[n++] = c;
         if (!comma) break;

@@ -36,6 +36,8 @@ lethe_status dataset_class_index(const lethe_dataset *ds, const char *name_or_in
 lethe_status class_index_from_names(const char names[][32], int n_classes, const char *name_or_index, int *out);
 // "trouser,6" -> {1, 6}; *count set; max entries cap. Duplicates are an error.
 lethe_status dataset_parse_classes(const lethe_dataset *ds, const char *list, int *out, int cap, int *count);
+// Same, from a list of class names.
+lethe_status class_list_from_names(const char names[][32], int n_classes, const char *list, int *out, int cap, int *count);
 
 // New dataset holding the images whose label is (keep=1) or is not (keep=0) in classes[0..k).
 // Labels keep their original values. Used for forget / retain sets.

@@ -622,40 +622,25 @@ lethe_status eval_run(eval_report *r, const char *const *model_dirs, int n_model
         eval_classifier_free(&cls);
         return lethe_fail(LETHE_ERR_ARG, "the classifier does not name its dataset: give --data");
     }
-    r->n_classes = 0;
-    if (o->classes && o->classes[0]) {
-        char *list = strdup(o->classes), *save = NULL;
-        if (!list) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok && !st; tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ') tok++;
-            int c;
-            if ((st = class_index_from_names((const char (*)[32])r->class_names, r->K, tok, &c))) break;
-            if (r->evaluated[c]) st = lethe_fail(LETHE_ERR_ARG, "--classes: class '%s' is listed twice", tok);
-            r->evaluated[c] = 1;
-        }
-        free(list);
-        if (st) { eval_classifier_free(&cls); return lethe_fail_context(st, "--classes"); }
-    } else {
-        for (int c = 0; c < r->K; c++) r->evaluated[c] = 1;
-    }
+    const char (*names)[32] = (const char (*)[32])r->class_names;
+    int list[LETHE_MAX_CLASSES], n = r->K;
+    for (int c = 0; c < r->K; c++) list[c] = c;
+    if (o->classes && o->classes[0] && (st = class_list_from_names(names, r->K, o->classes, list, LETHE_MAX_CLASSES, &n)))
+        st = lethe_fail_context(st, "--classes");
+    for (int j = 0; !st && j < n; j++) r->evaluated[list[j]] = 1;
     for (int c = 0; c < r->K; c++)
         if (r->evaluated[c]) r->classes[r->n_classes++] = c;
-    if (forget && forget[0]) {
-        char *list = strdup(forget), *save = NULL;
-        if (!list) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok && !st; tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ') tok++;
-            int c;
-            if ((st = class_index_from_names((const char (*)[32])r->class_names, r->K, tok, &c))) break;
-            if (r->is_forget[c]) st = lethe_fail(LETHE_ERR_ARG, "forget class '%s' is listed twice", tok);
-            else if (!r->evaluated[c]) st = lethe_fail(LETHE_ERR_ARG, "forget class '%s' is not among --classes", tok);
-            else { r->is_forget[c] = 1; r->forget[r->n_forget++] = c; }
+    if (!st && forget && forget[0] && !(st = class_list_from_names(names, r->K, forget, r->forget, LETHE_MAX_CLASSES, &n))) {
+        r->n_forget = n;
+        for (int j = 0; j < n && !st; j++) {
+            r->is_forget[r->forget[j]] = 1;
+            if (!r->evaluated[r->forget[j]])
+                st = lethe_fail(LETHE_ERR_ARG, "forget class '%s' is not among --classes", r->class_names[r->forget[j]]);
         }
-        free(list);
         if (!st && r->n_forget == r->n_classes)
             st = lethe_fail(LETHE_ERR_ARG, "every class is a forget class: nothing is retained");
-        if (st) { eval_classifier_free(&cls); return st; }
     }
+    if (st) { eval_classifier_free(&cls); return st; }
     real_data d;
     for (int k = 0; k < n_models; k++)
         if ((st = result_alloc(&r->models[k], r->K, r->n_forget))) goto out;
