@@ -288,6 +288,10 @@ static const conv2d_shape conv_shapes[] = {
     {2, 9, 6, 6, 3, 3, 3, 1, 0},     // 3x3 s1 p0 (transposed padding 2)
     {2, 8, 5, 7, 5, 5, 5, 1, 2},     // 5x5 s1 p2
     {2, 8, 4, 4, 3, 1, 1, 1, 0},     // 1x1 through im2col
+    // 3x3 s1 p1 with ci, co >= 8: Winograd F(2x2, 3x3) for y and dw (and dx, via the flip)
+    {2, 8, 6, 8, 8, 3, 3, 1, 1},     // even sizes: whole 2x2 tiles
+    {2, 9, 7, 5, 10, 3, 3, 1, 1},    // odd sizes: the last tile row and column hang over
+    {1, 8, 1, 3, 8, 3, 3, 1, 1},     // one row
 };
 #define N_CONV_SHAPES (sizeof conv_shapes / sizeof conv_shapes[0])
 
@@ -343,6 +347,7 @@ static void test_conv2d_tiling(void **state) {
         {3, 2, 7, 7, 3, 5, 3, 1, 2},
         {3, 4, 6, 6, 5, 1, 1, 1, 0},
         {5, 8, 9, 8, 4, 3, 3, 1, 1},   // flipped-kernel dx path, tiled
+        {5, 8, 9, 7, 12, 3, 3, 1, 1},  // Winograd, blocks of one tile row up to whole samples
     };
     const size_t limits[] = {1, 5000, 20000, 40000, (size_t)32 << 20};
     const size_t saved = lethe_cpu_scratch_limit();

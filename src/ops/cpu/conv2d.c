@@ -251,6 +251,7 @@ static void conv_forward(float *y, const float *x, const float *w, const float *
     const conv_dims d = dims_of(s);
     const float beta = accumulate ? 1.0f : 0.0f;
     const int co = s->co, K = (int)d.K, P = (int)d.P;
+    if (lethe_cpu_winograd_applies(s) && lethe_cpu_winograd_forward(y, x, w, b, s, accumulate)) return;
     const int nt = lethe_cpu_gemm_threads();
     if (is_pointwise_direct(s, &d)) {   // y_s (co, P) = w (co, ci) x_s (ci, P)
         #pragma omp parallel for schedule(static) if (nt > 1 && s->n > 1)
@@ -348,6 +349,7 @@ void lethe_cpu_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
         }
     }
     if (db) bias_grad(db, dy, s->n, co, d.P);
+    if (dw && !dx && lethe_cpu_winograd_applies(s) && lethe_cpu_winograd_weight_grad(dw, dy, x, s)) return;
     if (!dx && !dw) return;
     const int nt = lethe_cpu_gemm_threads();
     const int direct = is_pointwise_direct(s, &d);

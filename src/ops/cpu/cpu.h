@@ -67,6 +67,16 @@ void lethe_cpu_conv2d_forward(float *y, const float *x, const float *w, const fl
 void lethe_cpu_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                                const float *x, const float *w, const conv2d_shape *s);
 
+// ---- conv2d_winograd.c: 3x3 stride-1 pad-1 convs as Winograd F(2x2, 3x3) -------------------
+// Whether the Winograd path serves this shape (3x3, stride 1, pad 1, at least 8 channels each way).
+int lethe_cpu_winograd_applies(const conv2d_shape *s);
+// y = conv(x, w) + b (b may be NULL), or y += conv(x, w) when accumulate. 0 if the scratch
+// could not grow (nothing written), 1 on success.
+int lethe_cpu_winograd_forward(float *y, const float *x, const float *w, const float *b, const conv2d_shape *s,
+                               int accumulate);
+// dw (co, ci, 3, 3) += the weight gradient given dy; 0 if the scratch could not grow.
+int lethe_cpu_winograd_weight_grad(float *dw, const float *dy, const float *x, const conv2d_shape *s);
+
 // ---- group_norm.c --------------------------------------------------------------------------
 void lethe_cpu_group_norm_forward(float *y, float *mean, float *rstd, const float *x,
                                   const float *gamma, const float *beta,
