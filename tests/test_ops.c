@@ -966,6 +966,7 @@ static void test_dropout(void **state) {
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         assert_true(mask[i] == 0.0f || mask[i] == 2.0f);
+        assert_true(mask[i] == (lethe_rand_uniform(1, 2, i) >= 0.5f ? 2.0f : 0.0f));   // element i's own draw
         assert_true(y[i] == x[i] * mask[i]);
         kept += mask[i] != 0.0f;
     }
@@ -1145,6 +1146,8 @@ static void test_randn(void **state) {
     for (size_t i = 0; i < n; i += 997) assert_true(x[i] == lethe_rand_normal(42, 7, i));
     ops()->randn(xo, n - 10, 42, 7, 10);   // offset: elements 10.. of the same sequence
     assert_memory_equal(xo, x + 10, (n - 10) * sizeof(float));
+    ops()->randn(xo, n - 13, 42, 7, 7);   // an offset and a length that split Philox blocks
+    assert_memory_equal(xo, x + 7, (n - 13) * sizeof(float));
     ops()->randn(x2, n, 42, 8, 0);
     assert_true(memcmp(x, x2, n * sizeof(float)) != 0);
     free(x); free(x2); free(xo);

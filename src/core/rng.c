@@ -42,6 +42,24 @@ float lethe_rand_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
     return u32_to_open01(r[i & 3]);
 }
 
+void lethe_rand_uniform4(float out[4], uint64_t seed, uint64_t stream, uint64_t block) {
+    uint32_t r[4];
+    lethe_philox(r, seed, stream, block);
+    for (int k = 0; k < 4; k++) out[k] = u32_to_open01(r[k]);
+}
+
+void lethe_rand_normal4(float out[4], uint64_t seed, uint64_t stream, uint64_t block) {
+    uint32_t r[4];
+    lethe_philox(r, seed, stream, block);
+    for (int pair = 0; pair < 2; pair++) {   // the same arithmetic as lethe_rand_normal
+        double u1 = ((double)r[2 * pair] + 0.5) * (1.0 / 4294967296.0);
+        double u2 = ((double)r[2 * pair + 1] + 0.5) * (1.0 / 4294967296.0);
+        double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
+        out[2 * pair] = (float)(rad * cos(ang));
+        out[2 * pair + 1] = (float)(rad * sin(ang));
+    }
+}
+
 float lethe_rand_normal(uint64_t seed, uint64_t stream, uint64_t i) {
     // One Philox block gives two Box-Muller pairs: elements 4b..4b+3.
     uint32_t r[4];

@@ -20,6 +20,12 @@ float lethe_rand_uniform(uint64_t seed, uint64_t stream, uint64_t i);
 // Standard normal via Box-Muller; element i of (seed, stream).
 float lethe_rand_normal(uint64_t seed, uint64_t stream, uint64_t i);
 
+// The same values four at a time: out[k] = element 4*block + k. One Philox call serves all
+// four (the per-element functions above compute a whole block for each element), so bulk
+// fills (dropout masks, noise) should use these.
+void lethe_rand_uniform4(float out[4], uint64_t seed, uint64_t stream, uint64_t block);
+void lethe_rand_normal4(float out[4], uint64_t seed, uint64_t stream, uint64_t block);
+
 // Uniform integer in [0, n). Element i of (seed, stream).
 uint32_t lethe_rand_below(uint64_t seed, uint64_t stream, uint64_t i, uint32_t n);
 

@@ -14,11 +14,16 @@
 void lethe_cpu_dropout_forward(float *y, float *mask, const float *x, size_t n, float p,
                                uint64_t seed, uint64_t stream) {
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    const size_t blocks = (n + 3) / 4;   // u of elements 4b..4b+3 come from one Philox call
     #pragma omp parallel for schedule(static) if (n > LETHE_CPU_PAR_MIN / 16)
-    for (size_t i = 0; i < n; i++) {
-        const float mi = lethe_rand_uniform(seed, stream, i) >= p ? scale : 0.0f;
-        if (mask) mask[i] = mi;
-        y[i] = x[i] * mi;
+    for (size_t blk = 0; blk < blocks; blk++) {
+        float u[4];
+        lethe_rand_uniform4(u, seed, stream, blk);
+        for (size_t i = 4 * blk, k = 0; k < 4 && i < n; k++, i++) {
+            const float mi = u[k] >= p ? scale : 0.0f;
+            if (mask) mask[i] = mi;
+            y[i] = x[i] * mi;
+        }
     }
 }
 

@@ -153,8 +153,16 @@ void lethe_cpu_clamp(float *x, float lo, float hi, size_t n) {
 
 // x[i] = N(0, 1) element (offset + i) of (seed, stream)
 void lethe_cpu_randn(float *x, size_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+    // elements [offset, offset + n) in whole Philox blocks of 4 (one call and two
+    // Box-Muller pairs per block, instead of a block and a pair per element)
+    const uint64_t b0 = offset / 4, b1 = (offset + n + 3) / 4;
     #pragma omp parallel for schedule(static) if (n > LETHE_CPU_PAR_MIN / 16)
-    for (size_t i = 0; i < n; i++) x[i] = lethe_rand_normal(seed, stream, offset + i);
+    for (uint64_t blk = b0; blk < b1; blk++) {
+        float z[4];
+        lethe_rand_normal4(z, seed, stream, blk);
+        for (uint64_t e = 4 * blk, k = 0; k < 4; k++, e++)
+            if (e >= offset && e < offset + n) x[e - offset] = z[k];
+    }
 }
 
 // ---- reductions ---------------------------------------------------------------------------------------
