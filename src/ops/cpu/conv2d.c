@@ -1,6 +1,8 @@
 /*
  * conv2d.c: 2-D convolution (PyTorch nn.Conv2d with dilation 1, groups 1), forward and
- * backward, as im2col + OpenBLAS SGEMM.
+ * backward, as im2col + OpenBLAS SGEMM. 3x3, stride 1, pad 1 convolutions with 8 or more
+ * channels each way (most of a UNet's FLOPs) take Winograd F(2x2, 3x3) instead
+ * (conv2d_winograd.c): y and dw there, and dx too, since dx is computed as a forward conv.
  *
  *   y[s,o,oy,ox] = b[o] + sum_{c,ki,kj} w[o,c,ki,kj] * x[s,c, oy*stride-pad+ki, ox*stride-pad+kj]
  *
