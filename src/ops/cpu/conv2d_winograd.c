@@ -39,10 +39,12 @@
 #define ZERO_ROW 4096
 
 // Shapes worth it: enough channels on both sides that the 16 GEMMs are not degenerate
-// (the input conv has ci = 1 and the output conv co = 1; im2col handles those).
+// (the input conv has ci = 1 and the output conv co = 1; im2col handles those), and
+// transformed weights (16 co ci floats, held whole) within half the scratch budget, so
+// very wide layers keep im2col's bounded scratch.
 int lethe_cpu_winograd_applies(const conv2d_shape *s) {
     return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->pad == 1 && s->ci >= 8 && s->co >= 8 &&
-           s->w <= ZERO_ROW;
+           s->w <= ZERO_ROW && 16 * sizeof(float) * (size_t)s->co * s->ci <= lethe_cpu_scratch_limit() / 2;
 }
 
 typedef struct {
