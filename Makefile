@@ -157,7 +157,7 @@ BIN       := $(BUILD)/lethe
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test valgrind demo fuzz clean
+.PHONY: test-quick all lib test valgrind demo fuzz clean
 all: $(LIB) $(BIN) $(TESTS) $(BENCHES)
 lib: $(LIB)
 
@@ -197,6 +197,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 test: all
 	BUILD=$(BUILD) tests/run_all.sh
+
+# every test but the statistical checks on real Fashion-MNIST runs (tests/cli/test_sanity.sh)
+test-quick: all
+	LETHE_QUICK=1 BUILD=$(BUILD) tests/run_all.sh
 
 # memcheck over the CLI paths the tests exercise (slow: a few minutes)
 valgrind:
