@@ -33,8 +33,8 @@
 
 // Scratch per thread aimed at: the block's V and M (or dZ) fit in the core's 2 MiB L2.
 #define BLOCK_BYTES ((size_t)1 << 20)
-// Narrower GEMMs than this (tiles per block) lose more to packing than the cache saves.
-#define BLOCK_MIN_TILES 96
+// Narrower GEMMs than this (columns per block) lose more to packing than the cache saves.
+#define BLOCK_MIN_COLS 96
 // Widest image row the Winograd path takes (its zero row is static).
 #define ZERO_ROW 4096
 
@@ -69,7 +69,7 @@ static wino_plan plan_blocks(const conv2d_shape *s, size_t per_col, int nt) {
     p.tw = (s->w + 1) / 2;
     p.units = s->n * p.th;
     size_t cols = BLOCK_BYTES / sizeof(float) / per_col;
-    if (cols < BLOCK_MIN_TILES) cols = BLOCK_MIN_TILES;
+    if (cols < BLOCK_MIN_COLS) cols = BLOCK_MIN_COLS;
     const size_t limit = lethe_cpu_scratch_limit() / sizeof(float) / per_col / (size_t)(nt + 1);
     if (cols > limit) cols = limit;
     int upb = (int)(cols / (size_t)unit_cols(&p));
