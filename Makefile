@@ -157,7 +157,7 @@ BIN       := $(BUILD)/lethe
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: test-quick all lib test valgrind demo fuzz clean
+.PHONY: all lib test test-quick valgrind demo fuzz clean
 all: $(LIB) $(BIN) $(TESTS) $(BENCHES)
 lib: $(LIB)
 

@@ -48,27 +48,30 @@ void lethe_rand_uniform4(float out[4], uint64_t seed, uint64_t stream, uint64_t 
     for (int k = 0; k < 4; k++) out[k] = u32_to_open01(r[k]);
 }
 
+// One Box-Muller pair (cos, sin) from two Philox words: elements 2p, 2p+1 of a block.
+static inline void box_muller(uint32_t a, uint32_t b, float out[2]) {
+    double u1 = ((double)a + 0.5) * (1.0 / 4294967296.0);
+    double u2 = ((double)b + 0.5) * (1.0 / 4294967296.0);
+    double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
+    out[0] = (float)(rad * cos(ang));
+    out[1] = (float)(rad * sin(ang));
+}
+
 void lethe_rand_normal4(float out[4], uint64_t seed, uint64_t stream, uint64_t block) {
     uint32_t r[4];
     lethe_philox(r, seed, stream, block);
-    for (int pair = 0; pair < 2; pair++) {   // the same arithmetic as lethe_rand_normal
-        double u1 = ((double)r[2 * pair] + 0.5) * (1.0 / 4294967296.0);
-        double u2 = ((double)r[2 * pair + 1] + 0.5) * (1.0 / 4294967296.0);
-        double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
-        out[2 * pair] = (float)(rad * cos(ang));
-        out[2 * pair + 1] = (float)(rad * sin(ang));
-    }
+    box_muller(r[0], r[1], out);
+    box_muller(r[2], r[3], out + 2);
 }
 
 float lethe_rand_normal(uint64_t seed, uint64_t stream, uint64_t i) {
     // One Philox block gives two Box-Muller pairs: elements 4b..4b+3.
     uint32_t r[4];
     lethe_philox(r, seed, stream, i >> 2);
-    int pair = (int)((i >> 1) & 1), second = (int)(i & 1);
-    double u1 = ((double)r[2 * pair] + 0.5) * (1.0 / 4294967296.0);
-    double u2 = ((double)r[2 * pair + 1] + 0.5) * (1.0 / 4294967296.0);
-    double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
-    return (float)(second ? rad * sin(ang) : rad * cos(ang));
+    const int pair = (int)((i >> 1) & 1);
+    float z[2];
+    box_muller(r[2 * pair], r[2 * pair + 1], z);
+    return z[i & 1];
 }
 
 uint32_t lethe_rand_below(uint64_t seed, uint64_t stream, uint64_t i, uint32_t n) {
