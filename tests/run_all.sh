@@ -17,6 +17,7 @@ run() {  # name, command...
     fi
     rm -f "$log"
 }
+run check_layers.sh bash -c 'tests/check_layers.sh && tests/check_layers.sh --self-test'
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run "$(basename "$t")" "$t"

@@ -18,7 +18,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/cifar10.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/idx.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"

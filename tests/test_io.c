@@ -22,7 +22,7 @@
 
 #include "core/error.h"
 #include "io/cifar10.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/idx.h"
 #include "io/npy.h"
 #include "io/png.h"

@@ -23,7 +23,7 @@
 
 #include "diffusion/denoiser.h"
 #include "diffusion/sampler.h"
-#include "io/model_io.h"
+#include "diffusion/model.h"
 #include "io/safetensors.h"
 #include "nn/unet.h"
 #include "ops/ops.h"

@@ -35,7 +35,7 @@
 
 #include "core/rng.h"
 #include "diffusion/sampler.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/hash.h"
 #include "ops/ops.h"
 #include "unlearn/baselines.h"

@@ -26,8 +26,8 @@
 #include "test_util.h"
 
 #include "core/rng.h"
-#include "io/fsutil.h"
-#include "io/model_io.h"
+#include "core/fsutil.h"
+#include "diffusion/model.h"
 #include "ops/ops.h"
 #include "unlearn/lora.h"
 #include "unlearn/spare.h"

@@ -31,8 +31,8 @@
 #include "test_util.h"
 
 #include "diffusion/train.h"
-#include "io/fsutil.h"
-#include "io/model_io.h"
+#include "core/fsutil.h"
+#include "diffusion/model.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn_internal.h"
 #include "unlearn/vdu.h"

@@ -10,8 +10,8 @@
 #include <ftw.h>
 #include <string.h>
 
-#include "io/fsutil.h"
-#include "io/model_io.h"
+#include "core/fsutil.h"
+#include "diffusion/model.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn_internal.h"
 

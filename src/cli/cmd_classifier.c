@@ -16,7 +16,7 @@
 #include "data/augment.h"
 #include "eval/classifier_train.h"
 #include "eval/fid.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "ops/ops.h"
 
 // Accuracy a classifier must reach to be an instrument (specs/evaluation.md).

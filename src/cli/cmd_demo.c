@@ -13,7 +13,7 @@
 #include "core/progress.h"
 #include "diffusion/denoiser.h"
 #include "diffusion/train.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/png.h"
 #include "ops/ops.h"
 

@@ -10,7 +10,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "eval/evaluate.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 
 #define MAX_POS EVAL_MAX_MODELS
 

@@ -8,8 +8,8 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "io/fsutil.h"
-#include "io/model_io.h"
+#include "core/fsutil.h"
+#include "diffusion/model.h"
 #include "io/safetensors.h"
 
 static int info_safetensors(const char *path, int all) {

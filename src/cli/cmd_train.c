@@ -10,7 +10,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "diffusion/train.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 
 int cmd_train(int argc, char **argv) {
     train_opts o;

@@ -18,7 +18,7 @@
 #include <strings.h>
 
 #include "io/cifar10.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/idx.h"
 
 #define DATASET_SYSTEM_DIR "/usr/share/datasets"

@@ -12,9 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/classes.h"
 #include "core/error.h"
-
-#define LETHE_MAX_CLASSES 256
 
 typedef struct {
     char name[64];                 // "fashion-mnist", "mnist", "cifar10" or the directory

@@ -7,7 +7,7 @@
  * dropped, dropout masks) is a pure function of (seed, k), so a resumed run reproduces
  * the loss curve of an uninterrupted one.
  *
- * Output folder: the diffusers layout of io/model_io.h (weights = EMA weights when EMA
+ * Output folder: the diffusers layout of diffusion/model.h (weights = EMA weights when EMA
  * is on), plus train_state.safetensors (live weights, EMA, Adam moments, step) for
  * --resume, and train_log.jsonl (one JSON object per logged step).
  *
@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "data/dataset.h"
-#include "io/model_io.h"
+#include "diffusion/model.h"
 #include "optim/adamw.h"
 
 typedef struct {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/hash.h"
-#include "io/model_io.h"
+#include "diffusion/model.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 

@@ -10,7 +10,7 @@
 #ifndef LETHE_EVAL_CLASSIFIER_MODEL_H
 #define LETHE_EVAL_CLASSIFIER_MODEL_H
 
-#include "core/arena.h"
+#include "ops/arena.h"
 #include "data/dataset.h"
 #include "nn/classifier.h"
 

@@ -11,10 +11,10 @@
 #include "diffusion/denoiser.h"
 #include "eval/classifier_model.h"
 #include "eval/fid.h"
-#include "eval/generate.h"
+#include "diffusion/generate.h"
 #include "eval/mia.h"
 #include "eval/roc.h"
-#include "io/model_io.h"
+#include "diffusion/model.h"
 #include "ops/ops.h"
 
 void eval_opts_default(eval_opts *o) {

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 
 #define IDX_MAX_BYTES (1ull << 30)   // decompressed size cap for idx_read
 

@@ -18,9 +18,9 @@
 #ifndef LETHE_NN_CLASSIFIER_H
 #define LETHE_NN_CLASSIFIER_H
 
-#include "core/arena.h"
+#include "core/classes.h"
 #include "core/params.h"
-#include "data/dataset.h"
+#include "ops/arena.h"
 #include "nn/layers.h"
 #include "nn/module.h"
 

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "core/arena.h"
+#include "ops/arena.h"
 
 typedef struct {
     lethe_arena *arena;      // activations saved for backward (train) or scratch (inference)

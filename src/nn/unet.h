@@ -14,7 +14,7 @@
 #ifndef LETHE_NN_UNET_H
 #define LETHE_NN_UNET_H
 
-#include "core/arena.h"
+#include "ops/arena.h"
 #include "core/params.h"
 #include "nn/attention.h"
 #include "nn/layers.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/numfmt.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 
 static void set_defaults(unet_config *c) {
     // diffusers UNet2DModel.__init__ defaults (spec 2.1).

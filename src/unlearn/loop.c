@@ -7,7 +7,7 @@
 
 #include "core/numfmt.h"
 #include "core/progress.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn.h"

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "unlearn/unlearn_internal.h"
 
 // one line per method, in the order of --help

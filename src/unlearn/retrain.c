@@ -18,7 +18,7 @@
 
 #include "core/progress.h"
 #include "diffusion/train.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "unlearn/unlearn_internal.h"
 
 // the parent's training recipe, where its lethe.json records it

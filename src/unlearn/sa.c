@@ -48,7 +48,7 @@
 
 #include "core/rng.h"
 #include "diffusion/denoiser.h"
-#include "eval/generate.h"
+#include "diffusion/generate.h"
 #include "ops/ops.h"
 #include "unlearn/baselines.h"
 #include "unlearn/unlearn_internal.h"

@@ -26,10 +26,10 @@
 
 #include <stdint.h>
 
-#include "core/arena.h"
+#include "ops/arena.h"
 #include "data/dataset.h"
 #include "diffusion/schedule.h"
-#include "io/model_io.h"
+#include "diffusion/model.h"
 #include "optim/adamw.h"
 
 #define UNLEARN_MAX_CHECKPOINTS 16

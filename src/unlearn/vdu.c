@@ -47,7 +47,7 @@
 #include <string.h>
 
 #include "core/numfmt.h"
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn_internal.h"

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "io/model_io.h"
+#include "diffusion/model.h"
 #include "unlearn/unlearn.h"
 
 #define VDU_DEFAULT_GAMMA 1.0f

@@ -3,8 +3,8 @@
  * (PATH.tmp + fsync + rename, so an interrupted run never leaves a broken file),
  * mkdir -p, existence checks, reading a whole file.
  */
-#ifndef LETHE_IO_FSUTIL_H
-#define LETHE_IO_FSUTIL_H
+#ifndef LETHE_CORE_FSUTIL_H
+#define LETHE_CORE_FSUTIL_H
 
 #include <stddef.h>
 #include <stdint.h>

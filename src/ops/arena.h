@@ -7,8 +7,8 @@
  * happens. `arena_consolidate` (called by reset) merges chunks into one block sized to
  * the high-water mark, so steady state is a single allocation.
  */
-#ifndef LETHE_CORE_ARENA_H
-#define LETHE_CORE_ARENA_H
+#ifndef LETHE_OPS_ARENA_H
+#define LETHE_OPS_ARENA_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /*
- * model_io.h: a lethe model = UNet + weights + noise schedule + class names, stored as a
+ * model.h: a lethe model = UNet + weights + noise schedule + class names, stored as a
  * diffusers folder:
  *
  *   DIR/model_index.json                       DDPMPipeline: scheduler + unet
@@ -12,8 +12,8 @@
  * weights, and the legacy attention names (query/key/value/proj_attn). It checks every
  * tensor's shape and the full key set (missing or unexpected keys are errors).
  */
-#ifndef LETHE_IO_MODEL_IO_H
-#define LETHE_IO_MODEL_IO_H
+#ifndef LETHE_DIFFUSION_MODEL_H
+#define LETHE_DIFFUSION_MODEL_H
 
 #include "data/dataset.h"
 #include "diffusion/schedule.h"

@@ -1,5 +1,5 @@
 /* arena.c: chunked bump allocator over backend memory (see arena.h). */
-#include "core/arena.h"
+#include "ops/arena.h"
 
 #include <string.h>
 

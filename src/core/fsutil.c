@@ -6,7 +6,7 @@
  * fsync and fclose, then renames over PATH and fsyncs the directory. On any failure
  * the tmp file is removed and PATH is left as it was.
  */
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* generate.c: seeded sample generation for evaluation (see generate.h). */
-#include "eval/generate.h"
+#include "diffusion/generate.h"
 
 #include <stdlib.h>
 

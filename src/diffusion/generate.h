@@ -6,8 +6,8 @@
  * So every model compared sees the same noise for the same (class, i), whatever the
  * batch size and however many samples are asked for.
  */
-#ifndef LETHE_EVAL_GENERATE_H
-#define LETHE_EVAL_GENERATE_H
+#ifndef LETHE_DIFFUSION_GENERATE_H
+#define LETHE_DIFFUSION_GENERATE_H
 
 #include <stdint.h>
 

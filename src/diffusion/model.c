@@ -1,12 +1,12 @@
-/* model_io.c: diffusers folder save/load with strict key and shape checks (see model_io.h). */
-#include "io/model_io.h"
+/* model.c: the model aggregate; diffusers folder save/load with strict key and shape checks (see model.h). */
+#include "diffusion/model.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/fsutil.h"
+#include "core/fsutil.h"
 #include "io/hash.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"

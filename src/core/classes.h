@@ -1,0 +1,10 @@
+/*
+ * classes.h: the limit on class counts, shared by datasets, networks and models (so
+ * nn/ need not include data/).
+ */
+#ifndef LETHE_CORE_CLASSES_H
+#define LETHE_CORE_CLASSES_H
+
+#define LETHE_MAX_CLASSES 256
+
+#endif
