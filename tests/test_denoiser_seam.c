@@ -5,8 +5,8 @@
  *   bit as the per-row op with schedule_noise_coefs (also past its 64-row chunks), and
  *   schedule_add_noise draws t and eps from the streams it is given;
  * - lethe_cond: allocation to null rows, dropping with p (the keyed draws), [cond; null],
- *   row selection and copies, for class labels and for token rows; an unconditional spec
- *   has no null and its helpers change nothing;
+ *   row selection and copies, for class labels and for token rows (a named class becomes its
+ *   prompt's encoding); an unconditional spec has no null and its helpers change nothing;
  * - a UNet clone (denoiser_clone) predicts what the model's own instance predicts;
  * - a second network, a per-pixel MLP with a class embedding (below): its
  *   backward matches central differences, and it goes through train_run (the denoising loss
@@ -335,6 +335,22 @@ static void test_cond_tokens(void **state) {
     for (int i = 0; i < 3; i++) assert_memory_equal(h + i * ROW, null_host, sizeof null_host);
     cond_free(&c);
     cond_free(&d);
+
+    // a class named by code (the class to forget) becomes its prompt's encoding
+    float prompts_host[2 * ROW];
+    for (int i = 0; i < 2 * ROW; i++) prompts_host[i] = 100.0f + (float)i;
+    float *prompts = ops()->alloc(sizeof prompts_host);
+    ops()->to_device(prompts, prompts_host, sizeof prompts_host);
+    lethe_cond_spec named = spec;
+    named.class_tokens = prompts;
+    named.n_classes = 2;
+    assert_int_equal(cond_alloc(&c, &named, 3), LETHE_OK);
+    const int classes[3] = {1, 0, 1};
+    cond_set_classes(&c, classes, 3);
+    ops()->to_host(h, c.tokens, 3 * ROW * sizeof(float));
+    for (int i = 0; i < 3; i++) assert_memory_equal(h + i * ROW, prompts_host + classes[i] * ROW, ROW * sizeof(float));
+    cond_free(&c);
+    ops()->release(prompts);
     ops()->release(null_dev);
 }
 

@@ -54,6 +54,8 @@ static void set_null_row(lethe_cond *c, int i) {
 void cond_set_classes(lethe_cond *c, const int *labels, int n) {
     c->n = n;
     if (c->spec.kind == LETHE_COND_CLASS && c->labels != labels) memcpy(c->labels, labels, (size_t)n * sizeof(int));
+    else if (c->spec.kind == LETHE_COND_TOKENS)
+        for (int i = 0; i < n; i++) cond_set_class(c, i, labels[i]);
 }
 
 void cond_fill_class(lethe_cond *c, int k, int n) {
@@ -63,6 +65,9 @@ void cond_fill_class(lethe_cond *c, int k, int n) {
 
 void cond_set_class(lethe_cond *c, int i, int k) {
     if (c->spec.kind == LETHE_COND_CLASS) c->labels[i] = k;
+    else if (c->spec.kind == LETHE_COND_TOKENS && c->spec.class_tokens && k >= 0 && k < c->spec.n_classes)
+        ops()->copy(c->tokens + (size_t)i * row_floats(&c->spec), c->spec.class_tokens + (size_t)k * row_floats(&c->spec),
+                    row_floats(&c->spec));
 }
 
 void cond_fill_null(lethe_cond *c, int n) {

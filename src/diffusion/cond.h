@@ -10,7 +10,9 @@
  * A network states the conditioning it takes (lethe_cond_spec, denoiser.h); generic code
  * makes conds of that spec and changes them only through these helpers, so it never looks
  * at labels or tokens. Method code may still name classes where the method means classes
- * (cond_set_class), e.g. the class to forget or a surrogate.
+ * (cond_set_class), e.g. the class to forget or a surrogate: a token spec maps a class to
+ * its prompt's encoding (class_tokens), so the same method code runs on a text-conditioned
+ * network.
  */
 #ifndef LETHE_DIFFUSION_COND_H
 #define LETHE_DIFFUSION_COND_H
@@ -27,6 +29,11 @@ typedef struct {
     int null_class;             // CLASS: index of the null class (-1: the network has none)
     int seq, width;             // TOKENS: rows are (seq, width)
     const float *null_tokens;   // TOKENS: (seq, width), backend memory (NULL: none)
+    // TOKENS: the encodings of the prompts that name classes 0 .. n_classes-1, (n_classes, seq,
+    // width) in backend memory (NULL: none), so code that names a class (cond_set_class) gets
+    // its prompt's hidden states
+    const float *class_tokens;
+    int n_classes;
 } lethe_cond_spec;
 
 typedef struct {
@@ -46,7 +53,8 @@ lethe_cond cond_class_view(const lethe_cond_spec *spec, const int *labels, int n
 // 1 if rows can be made unconditional (guidance, dropout): CLASS with a null class, TOKENS with null_tokens.
 int cond_has_null(const lethe_cond_spec *spec);
 // Row counts below must not exceed c->cap; each sets c->n.
-// Rows [0, n) = the classes labels[0..n) (CLASS; other kinds: only n is set).
+// Rows [0, n) = the classes labels[0..n) (CLASS: the labels; TOKENS: the classes' prompt
+// encodings when the spec has them; NONE: only n is set).
 void cond_set_classes(lethe_cond *c, const int *labels, int n);
 // Rows [0, n) all = class k.
 void cond_fill_class(lethe_cond *c, int k, int n);

@@ -3,7 +3,7 @@
  *
  * The loop (loop.c) owns what every method shares: the parent model and its hash, the
  * forget and retain data streams, a frozen copy of the parent (the teacher) when a method
- * needs one, the optimizer over the trainable buffer (the UNet's weights unless a method
+ * needs one, the optimizer over the trainable buffer (the network's weights unless a method
  * substitutes its own, as SPARE's LoRA factors), an optional parameter mask, the learning
  * rate schedule, logging with a progress bar, atomic checkpoints, --resume, and writing the
  * result as a diffusers folder whose lethe.json records the parent's SHA-256, the method,
@@ -20,6 +20,12 @@
  *   cleanup(u) free method state.
  * Every random choice of step s is a pure function of (seed, s), so --resume reproduces an
  * uninterrupted run exactly.
+ *
+ * Methods reach the network only through the seam (diffusion/denoiser.h): the helpers below
+ * run u->model->net on the weights they are given, and conditioning is a lethe_cond made with
+ * unlearn_cond_alloc / the batches' cond and changed with cond.h's helpers. A method names
+ * classes only where it means classes (the forget class, a surrogate), so another network
+ * (another conditioning) needs no edit here.
  */
 #ifndef LETHE_UNLEARN_UNLEARN_H
 #define LETHE_UNLEARN_UNLEARN_H
