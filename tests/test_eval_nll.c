@@ -36,8 +36,12 @@ typedef struct {
     long rows;
 } analytic;
 
-static lethe_status analytic_eps(void *self, float *eps, const float *x, const float *t, const int *labels, int n) {
-    analytic *a = self;
+// A network with a closed form, behind the seam (forward only): labels from a CLASS cond.
+static lethe_status analytic_eps(lethe_denoiser *d, const float *W, const nn_ctx *ctx, float *eps, const float *x,
+                                 const float *t, const lethe_cond *c, int n) {
+    (void)W; (void)ctx;
+    analytic *a = d->net;
+    const int *labels = c ? c->labels : NULL;
     a->rows += n;
     for (int i = 0; i < n; i++) {
         double abar = a->s->alphas_cumprod[(int)t[i]], sa = sqrt(abar), sb = sqrt(1.0 - abar);
@@ -52,10 +56,17 @@ static lethe_status analytic_eps(void *self, float *eps, const float *x, const f
     return LETHE_OK;
 }
 
+static const lethe_denoiser_vtable analytic_vt = {.name = "analytic", .forward = analytic_eps};
+static const lethe_cond_spec class_spec = {.kind = LETHE_COND_CLASS, .null_class = 9};
+
+// n class labels as a cond (a view over them)
+#define LC(lab, rows) (&(lethe_cond){.spec = class_spec, .n = (rows), .labels = (int *)(lab)})
+
 typedef struct {
     lethe_schedule s;
     analytic an;
-    lethe_denoiser d;
+    lethe_denoiser net;
+    denoiser_infer d;
     float *x0;                      // NLLFX_N fixture images on the backend
 } fixture;
 
@@ -67,7 +78,8 @@ static void fixture_init(fixture *f, int kind) {
     assert_int_equal(schedule_init(&f->s, &c), LETHE_OK);
     f->an = (analytic){.s = &f->s, .kind = kind};
     for (int e = 0; e < NLLFX_NUMEL; e++) f->an.xstar[e] = level(nllfx_levels[NLLFX_XSTAR][e]);
-    f->d = (lethe_denoiser){.eps = analytic_eps, .self = &f->an, .sample_numel = NLLFX_NUMEL};
+    f->net = (lethe_denoiser){.vt = &analytic_vt, .net = &f->an, .channels = 1, .size = 4, .cond = class_spec};
+    denoiser_infer_init(&f->d, &f->net, NULL);
     float host[NLLFX_N * NLLFX_NUMEL];
     for (int i = 0; i < NLLFX_N; i++)
         for (int e = 0; e < NLLFX_NUMEL; e++) host[i * NLLFX_NUMEL + e] = level(nllfx_levels[i][e]);
@@ -77,6 +89,7 @@ static void fixture_init(fixture *f, int kind) {
 }
 
 static void fixture_free(fixture *f) {
+    denoiser_infer_free(&f->d);
     ops()->release(f->x0);
     schedule_free(&f->s);
 }
@@ -123,7 +136,7 @@ static void test_fixture_all_timesteps(void **state) {
         o.batch = 7;            // rows of one image spread over several calls, and calls mix images
         nll_terms out[NLLFX_N];
         int prog[3] = {0};
-        assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, NLLFX_FIRST_INDEX, out,
+        assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, NLLFX_FIRST_INDEX, out,
                                           count_progress, prog), LETHE_OK);
         const double rel = k->clip ? 1e-5 : 2e-6;
         for (int i = 0; i < NLLFX_N; i++) {
@@ -153,17 +166,17 @@ static void test_independent_of_batching(void **state) {
     o.seed = 77;
     nll_terms a[NLLFX_N], b[NLLFX_N], c[NLLFX_N - 1];
     o.batch = 1;
-    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 40, a, NULL, NULL), LETHE_OK);
+    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, 40, a, NULL, NULL), LETHE_OK);
     o.batch = 64;
-    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 40, b, NULL, NULL), LETHE_OK);
+    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, 40, b, NULL, NULL), LETHE_OK);
     // images 1.. alone, with their global indices
-    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0 + NLLFX_NUMEL, nllfx_labels + 1, NLLFX_N - 1, 41, c, NULL, NULL),
+    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0 + NLLFX_NUMEL, LC(nllfx_labels + 1, NLLFX_N - 1), NLLFX_N - 1, 41, c, NULL, NULL),
                      LETHE_OK);
     assert_memory_equal(a, b, sizeof a);
     assert_memory_equal(a + 1, c, sizeof c);
     // another seed draws other timesteps and noise
     o.seed = 78;
-    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 40, b, NULL, NULL), LETHE_OK);
+    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, 40, b, NULL, NULL), LETHE_OK);
     assert_true(a[0].diffusion != b[0].diffusion);
     assert_true(a[0].prior == b[0].prior);
     fixture_free(&f);
@@ -187,9 +200,9 @@ static void test_stratified_unbiased(void **state) {
         nll_terms ex[NLLFX_N], st[NLLFX_N];
         o.seed = 1000 + (uint64_t)sd;
         o.timesteps = 0;
-        assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 0, ex, NULL, NULL), LETHE_OK);
+        assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, 0, ex, NULL, NULL), LETHE_OK);
         o.timesteps = 50;       // 50 geometric strata: 1 index wide at small t, 100+ near T
-        assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 0, st, NULL, NULL), LETHE_OK);
+        assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, 0, st, NULL, NULL), LETHE_OK);
         for (int i = 0; i < NLLFX_N; i++) {
             delta[sd * NLLFX_N + i] = st[i].bpd - ex[i].bpd;
             exact_sum += ex[i].bpd;
@@ -241,7 +254,7 @@ static void test_prior_tiny(void **state) {
     nll_opts_default(&o);
     o.timesteps = 1;
     nll_terms out[NLLFX_N];
-    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, nllfx_labels, NLLFX_N, 0, out, NULL, NULL), LETHE_OK);
+    assert_int_equal(nll_bits_per_dim(&f.s, &f.d, &o, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, 0, out, NULL, NULL), LETHE_OK);
     double a = f.s.alphas_cumprod[NLLFX_T - 1];
     for (int i = 0; i < NLLFX_N; i++) {
         assert_true(out[i].prior > 0.5 * a * a / 2 / M_LN2 && out[i].prior < 3e-5);
@@ -298,17 +311,17 @@ static void test_mia_losses(void **state) {
     const uint64_t seed = 99;
     double a[NLLFX_N], b[NLLFX_N];
     int prog[3] = {0};
-    assert_int_equal(denoising_losses(&f.s, &f.d, 5, seed, f.x0, nllfx_labels, NLLFX_N, a, 1, count_progress, prog),
+    assert_int_equal(denoising_losses(&f.s, &f.d, 5, seed, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, a, 1, count_progress, prog),
                      LETHE_OK);
     assert_int_equal(prog[0], 5 * NLLFX_N);
     assert_int_equal(prog[1], 5 * NLLFX_N);
-    assert_int_equal(denoising_losses(&f.s, &f.d, 5, seed, f.x0, nllfx_labels, NLLFX_N, b, 4, NULL, NULL), LETHE_OK);
+    assert_int_equal(denoising_losses(&f.s, &f.d, 5, seed, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, b, 4, NULL, NULL), LETHE_OK);
     assert_memory_equal(a, b, sizeof a);                    // repeatable, independent of batching
-    assert_int_equal(denoising_losses(&f.s, &f.d, 5, seed + 1, f.x0, nllfx_labels, NLLFX_N, b, 4, NULL, NULL), LETHE_OK);
+    assert_int_equal(denoising_losses(&f.s, &f.d, 5, seed + 1, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, b, 4, NULL, NULL), LETHE_OK);
     assert_true(a[0] != b[0]);
 
     // pairs = 1 against a direct computation from the documented keying
-    assert_int_equal(denoising_losses(&f.s, &f.d, 1, seed, f.x0, nllfx_labels, NLLFX_N, a, 2, NULL, NULL), LETHE_OK);
+    assert_int_equal(denoising_losses(&f.s, &f.d, 1, seed, f.x0, LC(nllfx_labels, NLLFX_N), NLLFX_N, a, 2, NULL, NULL), LETHE_OK);
     int t = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_MIA, 0, 1), 0, NLLFX_T);
     double abar = f.s.alphas_cumprod[t], sa = sqrt(abar), sb = sqrt(1 - abar);
     for (int i = 0; i < NLLFX_N; i++) {
@@ -332,7 +345,7 @@ static void test_mia_losses(void **state) {
     int lab2[2] = {1, 1};
     f.an.kind = NLLFX_DENOISER_XSTAR;
     for (int e = 0; e < NLLFX_NUMEL; e++) f.an.xstar[e] = host[e];
-    assert_int_equal(denoising_losses(&f.s, &f.d, 7, seed, x2, lab2, 2, a, 3, NULL, NULL), LETHE_OK);
+    assert_int_equal(denoising_losses(&f.s, &f.d, 7, seed, x2, LC(lab2, 2), 2, a, 3, NULL, NULL), LETHE_OK);
     assert_true(a[0] == a[1]);
     assert_true(a[0] < 1e-9);           // the optimal denoiser of the image predicts eps exactly
     ops()->release(x2);

@@ -21,7 +21,7 @@
 
 #include "test_util.h"
 
-#include "diffusion/denoiser.h"
+#include "diffusion/unet_denoiser.h"
 #include "diffusion/sampler.h"
 #include "diffusion/model.h"
 #include "io/safetensors.h"
@@ -221,18 +221,21 @@ static void test_ddim_guided_matches_pytorch(void **state) {
     assert_int_equal(schedule_timesteps(&s, 10, ts), LETHE_OK);
     for (int i = 0; i < 10; i++) assert_int_equal(ts[i], (int)want_ts[i]);
 
-    unet_denoiser ud;
-    lethe_denoiser den;
-    unet_denoiser_init(&ud, &m, P, &den);
-    sampler_opts o = {.kind = SAMPLER_DDIM, .steps = 10, .eta = 0, .guidance = 2.0f, .null_label = 10};
-    assert_int_equal(sampler_run(&s, &o, &den, x, labels, n, NULL, NULL), LETHE_OK);
+    lethe_denoiser net;
+    unet_denoiser_bind(&net, &m);
+    assert_int_equal(net.cond.null_class, 10);
+    denoiser_infer ud;
+    denoiser_infer_init(&ud, &net, P);
+    sampler_opts o = {.kind = SAMPLER_DDIM, .steps = 10, .eta = 0, .guidance = 2.0f};
+    const lethe_cond cond = cond_class_view(&net.cond, labels, n);
+    assert_int_equal(sampler_run(&s, &o, &ud, x, &cond, n, NULL, NULL), LETHE_OK);
     double maxabs = 0;
     for (size_t i = 0; i < nx; i++) maxabs = fmax(maxabs, fabs((double)x[i] - want[i]));
     print_message("DDIM 10 steps, guidance 2: max |lethe - torch(float64)| = %.3g\n", maxabs);
     // float32 rounding through 10 steps x 2 network evaluations: values are O(1).
     assert_true(maxabs < 1e-4);
     assert_int_equal(ud.evaluations, 10 * 2 * n);
-    unet_denoiser_free(&ud);
+    denoiser_infer_free(&ud);
     schedule_free(&s);
     free(x); free(want); free(labels); free(abar); free(want_ts); free(P);
     unet_free(&m);

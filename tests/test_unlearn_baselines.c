@@ -169,8 +169,10 @@ typedef struct {
     size_t numel;
 } recorder;
 
-static lethe_status record_eps(void *self, float *eps, const float *x, const float *t, const int *labels, int n) {
-    recorder *r = self;
+static lethe_status record_eps(lethe_denoiser *d, const float *W, const nn_ctx *ctx, float *eps, const float *x,
+                               const float *t, const lethe_cond *c, int n) {
+    (void)W; (void)ctx; (void)c;
+    recorder *r = d->net;
     size_t sz = (size_t)n * r->numel;
     memcpy(r->seen + (size_t)r->calls++ * sz, x, sz * sizeof(float));
     for (size_t i = 0; i < sz; i++) eps[i] = 0.3f * x[i] + 0.01f * t[i / r->numel] / 1000.0f;
@@ -186,7 +188,10 @@ static void test_sampler_stop_after(void **state) {
     const int N = 10, n = 2;
     const size_t numel = 16, sz = n * numel;
     recorder r = {.seen = malloc((N + 1) * sz * sizeof(float)), .n = n, .numel = numel};
-    lethe_denoiser d = {.eps = record_eps, .self = &r, .sample_numel = numel};
+    static const lethe_denoiser_vtable record_vt = {.name = "recorder", .forward = record_eps};
+    lethe_denoiser net = {.vt = &record_vt, .net = &r, .channels = 1, .size = 4};   // numel 16
+    denoiser_infer d;
+    denoiser_infer_init(&d, &net, NULL);
     float *xT = malloc(sz * sizeof(float)), *x = malloc(sz * sizeof(float)), *full = malloc(sz * sizeof(float));
     sampler_initial_noise(xT, n, numel, 3, 0);
     for (int kind = 0; kind < 2; kind++) {
@@ -212,6 +217,7 @@ static void test_sampler_stop_after(void **state) {
         free(seen);
     }
     free(xT); free(x); free(full); free(r.seen);
+    denoiser_infer_free(&d);
     schedule_free(&s);
 }
 
@@ -229,21 +235,25 @@ static lethe_status esd_spy_step(unlearn_ctx *u, int step) {
     unlearn_batch *b;
     assert_int_equal(unlearn_batch_get(u, STREAM_FORGET, n, &b), LETHE_OK);
     const size_t sz = (size_t)n * u->numel;
-    int slot = (int)b->t[0] / 20, nulls[8];
+    int slot = (int)b->t[0] / 20;
+    lethe_cond nulls;
+    assert_int_equal(denoiser_cond_alloc(&u->model->net, &nulls, n), LETHE_OK);
     for (int i = 0; i < n; i++) {
         assert_int_equal(b->labels[i], FORGET);
+        assert_int_equal(b->cond.labels[i], FORGET);
+        assert_int_equal(nulls.labels[i], u->null_label);
         assert_int_equal((int)b->t[i] / 20, slot);   // one t_enc per step: t in [20 t_enc, 20 t_enc + 20)
         assert_true(b->t[i] >= 0 && b->t[i] < 1000);
-        nulls[i] = u->null_label;
     }
     float *e0 = malloc(sz * sizeof(float)), *ep = malloc(sz * sizeof(float)), *want = malloc(sz * sizeof(float)),
           *got = malloc(sz * sizeof(float)), *xt = malloc(sz * sizeof(float));
     lethe_arena A;
     arena_init(&A);
     nn_ctx ctx = {.arena = &A, .train = 0};
-    assert_int_equal(unet_forward(&u->model->unet, u->teacher, &ctx, e0, b->xt, b->t, nulls, n), LETHE_OK);
+    assert_int_equal(denoiser_forward(&u->model->net, u->teacher, &ctx, e0, b->xt, b->t, &nulls, n), LETHE_OK);
     arena_reset(&A);
-    assert_int_equal(unet_forward(&u->model->unet, u->teacher, &ctx, ep, b->xt, b->t, b->labels, n), LETHE_OK);
+    assert_int_equal(denoiser_forward(&u->model->net, u->teacher, &ctx, ep, b->xt, b->t, &b->cond, n), LETHE_OK);
+    cond_free(&nulls);
     for (size_t i = 0; i < sz; i++) want[i] = e0[i] - eta * (ep[i] - e0[i]);
     ops()->to_host(got, b->target, sz * sizeof(float));
     ops()->to_host(xt, b->xt, sz * sizeof(float));

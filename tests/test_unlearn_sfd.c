@@ -186,17 +186,17 @@ static void test_gradient_teacher_and_output(void **state) {
     sampler_initial_noise(x, m, numel, 3, 0);
     float *z = toy_host_copy(x, sz);
     int labels[2] = {0, 2};
-    unet_denoiser ud;
-    lethe_denoiser den;
-    unet_denoiser_init(&ud, &g.unet, g.params, &den);
+    denoiser_infer den;
+    denoiser_infer_init(&den, &g.net, g.params);
     sampler_opts so = {.kind = SAMPLER_ONE_STEP, .one_step_t = g.one_step_t, .steps = 1, .seed = 3};
-    assert_int_equal(sampler_run(&sched, &so, &den, x, labels, m, NULL, NULL), LETHE_OK);
+    const lethe_cond cond = cond_class_view(&g.net.cond, labels, m);
+    assert_int_equal(sampler_run(&sched, &so, &den, x, &cond, m, NULL, NULL), LETHE_OK);
     const double abar = sched.alphas_cumprod[440];
     float *hx = toy_host_copy(x, sz), *hin = malloc(sz * sizeof(float));
     for (size_t i = 0; i < sz; i++) hin[i] = (float)sqrt(1 - abar) * z[i];
     ops()->to_device(xin, hin, sz * sizeof(float));
     float tt[2] = {440, 440};
-    assert_int_equal(den.eps(den.self, eps, xin, tt, labels, m), LETHE_OK);
+    assert_int_equal(denoiser_infer_eps(&den, eps, xin, tt, &cond, m), LETHE_OK);
     float *he = toy_host_copy(eps, sz);
     double worst = 0;
     for (size_t i = 0; i < sz; i++) {
@@ -205,7 +205,7 @@ static void test_gradient_teacher_and_output(void **state) {
         worst = fmax(worst, fabs(want - hx[i]));
     }
     assert_true(worst < 1e-5);
-    unet_denoiser_free(&ud);
+    denoiser_infer_free(&den);
     schedule_free(&sched);
     ops()->release(x); ops()->release(xin); ops()->release(eps);
     free(z); free(hx); free(hin); free(he); free(w);

@@ -11,7 +11,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/progress.h"
-#include "diffusion/denoiser.h"
+#include "diffusion/sampler.h"
 #include "diffusion/train.h"
 #include "core/fsutil.h"
 #include "io/png.h"
@@ -117,20 +117,19 @@ int cmd_demo(int argc, char **argv) {
     int *labels = malloc((size_t)total * sizeof(int));
     float *xb = ops()->alloc((size_t)total * numel * sizeof(float));
     lethe_schedule sched;
-    unet_denoiser ud;
-    lethe_denoiser den;
+    denoiser_infer den;
     if (!images || !labels || !xb) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto done; }
     if ((st = schedule_init(&sched, &m.sched))) goto done;
     for (int i = 0; i < total; i++) labels[i] = i / per_class;
-    unet_denoiser_init(&ud, &m.unet, m.params, &den);
+    denoiser_infer_init(&den, &m.net, m.params);
     sampler_initial_noise(xb, total, numel, o.seed, 0);
-    sampler_opts so = {.kind = SAMPLER_DDIM, .steps = sample_steps, .guidance = guidance,
-                       .null_label = c->num_class_embeds - 1, .seed = o.seed};
+    sampler_opts so = {.kind = SAMPLER_DDIM, .steps = sample_steps, .guidance = guidance, .seed = o.seed};
+    const lethe_cond cond = cond_class_view(&m.net.cond, labels, total);
     lethe_progress bar;
     progress_start(&bar, "sample", sample_steps, 0, "step/s");
-    st = sampler_run(&sched, &so, &den, xb, labels, total, on_sample_step, &bar);
+    st = sampler_run(&sched, &so, &den, xb, &cond, total, on_sample_step, &bar);
     progress_finish(&bar, NULL);
-    unet_denoiser_free(&ud);
+    denoiser_infer_free(&den);
     schedule_free(&sched);
     if (st) goto done;
     ops()->to_host(images, xb, (size_t)total * numel * sizeof(float));

@@ -11,7 +11,6 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/progress.h"
-#include "diffusion/denoiser.h"
 #include "diffusion/sampler.h"
 #include "core/fsutil.h"
 #include "io/idx.h"
@@ -121,11 +120,9 @@ int cmd_sample(int argc, char **argv) {
     }
     lethe_schedule sched;
     if ((st = schedule_init(&sched, &m.sched))) { cli_fail("sample", st); goto out_buf; }
-    unet_denoiser ud;
-    lethe_denoiser den;
-    unet_denoiser_init(&ud, &m.unet, m.params, &den);
-    sampler_opts so = {.kind = kind, .steps = steps, .eta = eta, .guidance = guidance,
-                       .null_label = c->num_class_embeds - 1, .seed = seed};
+    denoiser_infer den;
+    denoiser_infer_init(&den, &m.net, m.params);
+    sampler_opts so = {.kind = kind, .steps = steps, .eta = eta, .guidance = guidance, .seed = seed};
     if (m.one_step_t > 0) {   // an SFD generator: one evaluation per image, whatever --sampler says
         fprintf(stderr, "lethe sample: %s is a one-step generator (t_init %d): one network evaluation per image\n",
                 model_dir, m.one_step_t);
@@ -148,7 +145,8 @@ int cmd_sample(int argc, char **argv) {
         else sampler_initial_noise(xb, cnt, numel, seed, first);
         so.first_index = first;
         sample_progress sp = {&bar, b * steps, n_batches * steps};
-        st = sampler_run(&sched, &so, &den, xb, m.n_classes ? labels + first : NULL, cnt, on_step, &sp);
+        const lethe_cond cond = cond_class_view(&m.net.cond, labels + first, cnt);
+        st = sampler_run(&sched, &so, &den, xb, m.n_classes ? &cond : NULL, cnt, on_step, &sp);
         ops()->to_host(images + (size_t)first * numel, xb, (size_t)cnt * numel * sizeof(float));
     }
     double el = lethe_now() - t0;
@@ -193,7 +191,7 @@ int cmd_sample(int argc, char **argv) {
             (double)guidance, el, out);
     code = 0;
 out_sched:
-    unet_denoiser_free(&ud);
+    denoiser_infer_free(&den);
     schedule_free(&sched);
 out_buf:
     free(images);

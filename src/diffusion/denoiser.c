@@ -1,22 +1,44 @@
-/* denoiser.c: UNet behind the lethe_denoiser seam (see denoiser.h). */
+/* denoiser.c: the network seam's dispatch and its inference binding (see denoiser.h). */
 #include "diffusion/denoiser.h"
 
-static lethe_status unet_eps(void *self, float *eps, const float *x, const float *t, const int *labels, int n) {
-    unet_denoiser *u = self;
-    arena_reset(&u->arena);
-    nn_ctx ctx = {.arena = &u->arena, .train = 0};
-    u->evaluations += n;
-    return unet_forward(u->unet, u->params, &ctx, eps, x, t, u->unet->cfg.num_class_embeds > 0 ? labels : NULL, n);
+#include <string.h>
+
+lethe_status denoiser_forward(lethe_denoiser *d, const float *W, const nn_ctx *ctx, float *eps, const float *x,
+                              const float *t, const lethe_cond *c, int n) {
+    return d->vt->forward(d, W, ctx, eps, x, t, c, n);
 }
 
-void unet_denoiser_init(unet_denoiser *u, lethe_unet *unet, const float *params, lethe_denoiser *out) {
-    u->unet = unet;
-    u->params = params;
-    u->evaluations = 0;
-    arena_init(&u->arena);
-    const unet_config *c = &unet->cfg;
-    *out = (lethe_denoiser){.eps = unet_eps, .self = u,
-                            .sample_numel = (size_t)c->in_channels * c->sample_size * c->sample_size};
+lethe_status denoiser_backward(lethe_denoiser *d, const float *W, float *G, lethe_arena *arena, const float *deps,
+                               float *dx) {
+    return d->vt->backward(d, W, G, arena, deps, dx);
 }
 
-void unet_denoiser_free(unet_denoiser *u) { arena_free(&u->arena); }
+lethe_status denoiser_clone(const lethe_denoiser *d, lethe_denoiser *out) {
+    memset(out, 0, sizeof *out);
+    if (!d->vt->clone) return lethe_fail(LETHE_ERR_ARG, "the %s network cannot be instantiated twice", d->vt->name);
+    return d->vt->clone(d, out);
+}
+
+void denoiser_free(lethe_denoiser *d) {
+    if (d->vt && d->owns_net && d->vt->release) d->vt->release(d);
+    d->net = NULL;
+    d->owns_net = 0;
+}
+
+lethe_status denoiser_cond_alloc(const lethe_denoiser *d, lethe_cond *c, int cap) { return cond_alloc(c, &d->cond, cap); }
+
+void denoiser_infer_init(denoiser_infer *b, lethe_denoiser *net, const float *W) {
+    b->net = net;
+    b->W = W;
+    b->evaluations = 0;
+    arena_init(&b->arena);
+}
+
+void denoiser_infer_free(denoiser_infer *b) { arena_free(&b->arena); }
+
+lethe_status denoiser_infer_eps(denoiser_infer *b, float *eps, const float *x, const float *t, const lethe_cond *c, int n) {
+    arena_reset(&b->arena);
+    nn_ctx ctx = {.arena = &b->arena, .train = 0};
+    b->evaluations += n;
+    return denoiser_forward(b->net, b->W, &ctx, eps, x, t, c, n);
+}

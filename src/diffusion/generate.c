@@ -18,20 +18,17 @@ static void on_step(void *user, int step, int total) {
     if (p->fn) p->fn(p->user, p->done_before + step, p->total);
 }
 
-lethe_status eval_generate(const lethe_schedule *s, const sampler_opts *so, const lethe_denoiser *d, int label, int n,
+lethe_status eval_generate(const lethe_schedule *s, const sampler_opts *so, denoiser_infer *d, int label, int n,
                            int batch, uint8_t *u8_out, sampler_progress_fn progress, void *user) {
-    const size_t numel = d->sample_numel;
+    const size_t numel = denoiser_numel(d->net);
     if (batch < 1) batch = 1;
     int mb = n < batch ? n : batch;
     float *x = ops()->alloc((size_t)mb * numel * sizeof(float));
     float *host = malloc((size_t)mb * numel * sizeof(float));
-    int *labels = malloc((size_t)mb * sizeof(int));
-    lethe_status st = LETHE_OK;
-    if (!x || !host || !labels) {
-        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d samples", mb);
-        goto done;
-    }
-    for (int j = 0; j < mb; j++) labels[j] = label;
+    lethe_cond cond = {0};
+    lethe_status st = label >= 0 ? denoiser_cond_alloc(d->net, &cond, mb) : LETHE_OK;
+    if (!st && (!x || !host)) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d samples", mb);
+    if (st) goto done;
     const int n_batches = (n + mb - 1) / mb;
     const long base = label >= 0 ? (long)label * EVAL_CLASS_STRIDE : 0;
     for (int b = 0; b < n_batches && !st; b++) {
@@ -40,7 +37,8 @@ lethe_status eval_generate(const lethe_schedule *s, const sampler_opts *so, cons
         o.first_index = (int)(base + i0);
         sampler_initial_noise(x, cnt, numel, o.seed, o.first_index);
         chained_progress cp = {progress, user, b * so->steps, n_batches * so->steps};
-        st = sampler_run(s, &o, d, x, label >= 0 ? labels : NULL, cnt, on_step, &cp);
+        if (label >= 0) cond_fill_class(&cond, label, cnt);
+        st = sampler_run(s, &o, d, x, label >= 0 ? &cond : NULL, cnt, on_step, &cp);
         if (st) break;
         ops()->to_host(host, x, (size_t)cnt * numel * sizeof(float));
         images_to_u8(u8_out + (size_t)i0 * numel, host, (size_t)cnt * numel);
@@ -48,7 +46,7 @@ lethe_status eval_generate(const lethe_schedule *s, const sampler_opts *so, cons
 done:
     ops()->release(x);
     free(host);
-    free(labels);
+    cond_free(&cond);
     return st;
 }
 

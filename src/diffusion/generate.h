@@ -15,10 +15,10 @@
 
 #define EVAL_CLASS_STRIDE (1 << 20)
 
-// n samples of class `label` (-1: unconditional) as uint8 images (n * numel bytes, the
+// n samples of class `label` (-1: unconditional; the class is made a cond of d's network) as uint8 images (n * numel bytes, the
 // values a saved PNG would hold). so->seed is the noise seed; batch: samples per chain
 // (guidance doubles the network batch). progress (may be NULL) gets (steps done, all steps).
-lethe_status eval_generate(const lethe_schedule *s, const sampler_opts *so, const lethe_denoiser *d, int label, int n,
+lethe_status eval_generate(const lethe_schedule *s, const sampler_opts *so, denoiser_infer *d, int label, int n,
                            int batch, uint8_t *u8_out, sampler_progress_fn progress, void *user);
 
 // uint8 images back to [-1, 1] floats (k / 127.5 - 1), as a dataset batch is scaled.

@@ -14,8 +14,22 @@
 #define WEIGHTS_FILE "diffusion_pytorch_model.safetensors"
 
 static void set_default_class_names(lethe_model *m) {
-    m->n_classes = m->unet.cfg.num_class_embeds > 0 ? m->unet.cfg.num_class_embeds - 1 : 0;
+    const lethe_cond_spec *c = &m->net.cond;
+    m->n_classes = c->kind == LETHE_COND_CLASS && c->null_class > 0 ? c->null_class : 0;
     for (int i = 0; i < m->n_classes && i < LETHE_MAX_CLASSES; i++) snprintf(m->class_names[i], 32, "%d", i);
+}
+
+// The default schedule and class names and a zeroed parameter buffer for m->net.
+static lethe_status model_alloc_params(lethe_model *m) {
+    schedule_config_default(&m->sched);
+    set_default_class_names(m);
+    m->params = ops()->alloc(denoiser_num_params(&m->net) * sizeof(float));
+    if (!m->params) {
+        size_t total = denoiser_num_params(&m->net);
+        model_free(m);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", total);
+    }
+    return LETHE_OK;
 }
 
 // Builds the model and its (zeroed) parameter buffer; the caller fills the values.
@@ -23,26 +37,44 @@ static lethe_status model_alloc(lethe_model *m, const unet_config *cfg) {
     memset(m, 0, sizeof *m);
     lethe_status st = unet_build(&m->unet, cfg);
     if (st) return st;
-    schedule_config_default(&m->sched);
-    set_default_class_names(m);
-    m->params = ops()->alloc(m->unet.table.total * sizeof(float));
-    if (!m->params) {
-        model_free(m);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", m->unet.table.total);
-    }
-    return LETHE_OK;
+    unet_denoiser_bind(&m->net, &m->unet);
+    return model_alloc_params(m);
+}
+
+lethe_status model_init_net(lethe_model *m, const lethe_denoiser *net) {
+    memset(m, 0, sizeof *m);
+    m->net = *net;
+    return model_alloc_params(m);
 }
 
 lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed) {
     lethe_status st = model_alloc(m, cfg);
     if (st) return st;
-    size_t total = m->unet.table.total;
+    size_t total = denoiser_num_params(&m->net);
     float *host = malloc(total * sizeof(float));
     if (!host) {
         model_free(m);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", total);
     }
-    param_table_init_values(&m->unet.table, host, seed);
+    param_table_init_values(m->net.table, host, seed);
+    ops()->to_device(m->params, host, total * sizeof(float));
+    free(host);
+    return LETHE_OK;
+}
+
+lethe_status model_create_like(lethe_model *m, const lethe_model *parent, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    lethe_denoiser net;
+    lethe_status st = denoiser_clone(&parent->net, &net);
+    if (st) return st;
+    if ((st = model_init_net(m, &net))) return st;   // m released the clone
+    size_t total = denoiser_num_params(&m->net);
+    float *host = malloc(total * sizeof(float));
+    if (!host) {
+        model_free(m);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", total);
+    }
+    param_table_init_values(m->net.table, host, seed);
     ops()->to_device(m->params, host, total * sizeof(float));
     free(host);
     return LETHE_OK;
@@ -51,6 +83,7 @@ lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed)
 void model_free(lethe_model *m) {
     if (m->params) ops()->release(m->params);
     m->params = NULL;
+    denoiser_free(&m->net);
     unet_free(&m->unet);
 }
 
@@ -194,10 +227,10 @@ lethe_status model_load(lethe_model *m, const char *dir) {
 
     st_file f;
     if ((st = st_open(&f, wpath))) goto fail;
-    size_t total = m->unet.table.total;
+    size_t total = denoiser_num_params(&m->net);
     float *host = calloc(total, sizeof(float));
     if (!host) { st_close(&f); st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail; }
-    st = model_read_weights(&m->unet.table, host, &f, "", 1);
+    st = model_read_weights(m->net.table, host, &f, "", 1);
     st_close(&f);
     if (!st) ops()->to_device(m->params, host, total * sizeof(float));
     free(host);
@@ -229,7 +262,7 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     snprintf(path, sizeof path, "%s/scheduler", dir);
     if ((st = fs_mkdir_p(path))) return st;
 
-    const param_table *t = &m->unet.table;
+    const param_table *t = m->net.table;
     size_t total = t->total;
     float *host = malloc(total * sizeof(float));
     st_entry *entries = calloc((size_t)t->n, sizeof *entries);
@@ -249,9 +282,9 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     free(host);
     if (st) return st;
 
-    char *cfg = unet_config_to_json(&m->unet.cfg);
+    char *cfg = model_net_config(m);
     snprintf(path, sizeof path, "%s/unet/config.json", dir);
-    st = fs_write_text_atomic(path, cfg);
+    st = cfg ? fs_write_text_atomic(path, cfg) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     free(cfg);
     if (st) return st;
 
@@ -262,9 +295,12 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     if (st) return st;
 
     snprintf(path, sizeof path, "%s/model_index.json", dir);
-    st = fs_write_text_atomic(path,
-                              "{\n  \"_class_name\": \"DDPMPipeline\",\n  \"_diffusers_version\": \"0.30.0\",\n"
-                              "  \"scheduler\": [\"diffusers\", \"DDPMScheduler\"],\n  \"unet\": [\"diffusers\", \"UNet2DModel\"]\n}\n");
+    char index[512];
+    snprintf(index, sizeof index,
+             "{\n  \"_class_name\": \"DDPMPipeline\",\n  \"_diffusers_version\": \"0.30.0\",\n"
+             "  \"scheduler\": [\"diffusers\", \"DDPMScheduler\"],\n  \"unet\": [\"diffusers\", \"%s\"]\n}\n",
+             m->net.vt->name);
+    st = fs_write_text_atomic(path, index);
     if (st) return st;
 
     // lethe.json: the caller's provenance, with class names and dataset filled in.
@@ -285,6 +321,13 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     free(text);
     return st;
 }
+
+char *model_net_config(const lethe_model *m) {
+    char *cfg = m->net.vt->config_json ? m->net.vt->config_json(&m->net) : NULL;
+    return cfg ? cfg : strdup("{}");
+}
+
+int model_null_class(const lethe_model *m) { return m->net.cond.kind == LETHE_COND_CLASS ? m->net.cond.null_class : -1; }
 
 int model_trained_on(const lethe_model *m, int k) {
     if (m->n_trained_classes <= 0) return 1;

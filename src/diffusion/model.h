@@ -1,5 +1,5 @@
 /*
- * model.h: a lethe model = UNet + weights + noise schedule + class names, stored as a
+ * model.h: a lethe model = network + weights + noise schedule + class names, stored as a
  * diffusers folder:
  *
  *   DIR/model_index.json                       DDPMPipeline: scheduler + unet
@@ -11,20 +11,26 @@
  * Loading also accepts a bare model folder (config.json + weights side by side), F16/BF16
  * weights, and the legacy attention names (query/key/value/proj_attn). It checks every
  * tensor's shape and the full key set (missing or unexpected keys are errors).
+ *
+ * Code that runs the network reaches it only through m->net (the seam, denoiser.h):
+ * loading and creating build the UNet (held in m->unet) behind it; model_init_net plugs in
+ * any other network. Saving writes the tensors of m->net's table and its config.json.
  */
 #ifndef LETHE_DIFFUSION_MODEL_H
 #define LETHE_DIFFUSION_MODEL_H
 
 #include "data/dataset.h"
 #include "diffusion/schedule.h"
+#include "diffusion/unet_denoiser.h"
 #include "io/safetensors.h"
 #include "nn/unet.h"
 
 typedef struct {
-    lethe_unet unet;
-    float *params;                                   // backend memory, unet.table.total floats
+    lethe_denoiser net;                              // the network (the seam): every forward and backward
+    lethe_unet unet;                                 // the UNet behind net when the model is a UNet (model_create / model_load)
+    float *params;                                   // backend memory, net.table->total floats
     schedule_config sched;
-    int n_classes;                                   // real classes (num_class_embeds - 1), 0 if unconditional
+    int n_classes;                                   // real classes (the null class's index), 0 if not class-conditional
     char class_names[LETHE_MAX_CLASSES][32];
     char dataset[64];
     char method[64];                                 // lethe.json "method" (how it was made), "" if unknown
@@ -38,11 +44,24 @@ typedef struct {
 
 // New model with PyTorch-default initial weights from `seed`.
 lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed);
+// A new model with parent's network (a fresh instance of it), PyTorch-default initial
+// weights from `seed` and the default schedule and class names (retraining from scratch).
+lethe_status model_create_like(lethe_model *m, const lethe_model *parent, uint64_t seed);
+// A model around another network (copied; m owns it when net->owns_net, and has released it
+// when this fails): default schedule and
+// class names, zeroed weights (the caller fills m->params). Not a copy of a lethe_model:
+// a model is used where it was made (m->net may point into it).
+lethe_status model_init_net(lethe_model *m, const lethe_denoiser *net);
 lethe_status model_load(lethe_model *m, const char *dir);
 // Writes the folder (each file atomically). `weights` is the buffer to export (live or EMA);
 // lethe_json: the provenance object text (NULL: a minimal one is written).
 lethe_status model_save(const lethe_model *m, const float *weights, const char *dir, const char *lethe_json);
 void model_free(lethe_model *m);
+// The network's config.json text (caller frees; "{}" for a network without one): what
+// checkpoints record to check that a resume runs the same network.
+char *model_net_config(const lethe_model *m);
+// The null class's index of a class-conditional model, else -1.
+int model_null_class(const lethe_model *m);
 // SHA-256 (hex) of the weights file model_load read: the model's identity in reports.
 lethe_status model_weights_sha256(const lethe_model *m, char hex[65]);
 

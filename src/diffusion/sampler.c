@@ -13,18 +13,18 @@ void sampler_initial_noise(float *x, int n, size_t numel, uint64_t seed, int fir
                  (uint64_t)first_index * numel);
 }
 
-// eps with optional guidance. work: 2n*numel (x doubled) + 2n*numel (eps doubled).
-static lethe_status guided_eps(const lethe_denoiser *d, const sampler_opts *o, float *eps, const float *x,
-                               const int *labels, int n, int t, float *x2, float *e2, float *t2, int *l2) {
-    size_t numel = d->sample_numel, sz = (size_t)n * numel;
-    int guided = labels && o->guidance > 1.0f;
+// eps with optional guidance. work: 2n*numel (x doubled) + 2n*numel (eps doubled); c2: 2n rows.
+static lethe_status guided_eps(denoiser_infer *d, const sampler_opts *o, float *eps, const float *x,
+                               const lethe_cond *c, int n, int t, float *x2, float *e2, float *t2, lethe_cond *c2) {
+    size_t numel = denoiser_numel(d->net), sz = (size_t)n * numel;
+    int guided = c && cond_has_null(&c->spec) && o->guidance > 1.0f;
     int m = guided ? 2 * n : n;
     for (int i = 0; i < m; i++) t2[i] = (float)t;
-    if (!guided) return d->eps(d->self, eps, x, t2, labels, n);
-    for (int i = 0; i < n; i++) { l2[i] = labels[i]; l2[n + i] = o->null_label; }
+    if (!guided) return denoiser_infer_eps(d, eps, x, t2, c, n);
+    cond_concat_null(c2, c);
     ops()->copy(x2, x, sz);
     ops()->copy(x2 + sz, x, sz);
-    lethe_status st = d->eps(d->self, e2, x2, t2, l2, m);
+    lethe_status st = denoiser_infer_eps(d, e2, x2, t2, c2, m);
     if (st) return st;
     // eps = eps_null + w (eps_cond - eps_null) = w eps_cond + (1 - w) eps_null
     ops()->axpbz(eps, o->guidance, e2, 1.0f - o->guidance, e2 + sz, sz);
@@ -32,23 +32,23 @@ static lethe_status guided_eps(const lethe_denoiser *d, const sampler_opts *o, f
 }
 
 // One-step generator: x holds z on entry and x0 on return (see sampler_kind).
-static lethe_status one_step_run(const lethe_schedule *s, const sampler_opts *o, const lethe_denoiser *d, float *x,
-                                 const int *labels, int n, sampler_progress_fn progress, void *user) {
-    const schedule_config *c = &s->cfg;
+static lethe_status one_step_run(const lethe_schedule *s, const sampler_opts *o, denoiser_infer *d, float *x,
+                                 const lethe_cond *c, int n, sampler_progress_fn progress, void *user) {
+    const schedule_config *sc = &s->cfg;
     const int t = o->one_step_t;
-    if (t < 1 || t >= c->num_train_timesteps)
-        return lethe_fail(LETHE_ERR_ARG, "one-step generator timestep %d is not in [1, %d]", t, c->num_train_timesteps - 1);
-    const size_t sz = (size_t)n * d->sample_numel;
+    if (t < 1 || t >= sc->num_train_timesteps)
+        return lethe_fail(LETHE_ERR_ARG, "one-step generator timestep %d is not in [1, %d]", t, sc->num_train_timesteps - 1);
+    const size_t sz = (size_t)n * denoiser_numel(d->net);
     const double abar = s->alphas_cumprod[t], sig = sqrt(1.0 - abar);
     float *eps = ops()->alloc(sz * sizeof(float)), *tt = malloc((size_t)n * sizeof(float));
     lethe_status st = LETHE_OK;
     if (!eps || !tt) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for sampling buffers"); goto done; }
     for (int i = 0; i < n; i++) tt[i] = (float)t;
     ops()->axpbz(x, (float)sig, x, 0.0f, x, sz);   // x_in = sqrt(1 - abar) z
-    if ((st = d->eps(d->self, eps, x, tt, labels, n))) goto done;
+    if ((st = denoiser_infer_eps(d, eps, x, tt, c, n))) goto done;
     if (!ops()->all_finite(eps, sz)) { st = lethe_fail(LETHE_ERR_NUMERIC, "the generator produced NaN/Inf"); goto done; }
     ops()->axpbz(x, (float)(1.0 / sqrt(abar)), x, (float)(-sig / sqrt(abar)), eps, sz);
-    if (c->clip_sample) ops()->clamp(x, -c->clip_sample_range, c->clip_sample_range, sz);
+    if (sc->clip_sample) ops()->clamp(x, -sc->clip_sample_range, sc->clip_sample_range, sz);
     if (progress) progress(user, 1, 1);
 done:
     ops()->release(eps);
@@ -56,9 +56,9 @@ done:
     return st;
 }
 
-lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, const lethe_denoiser *d,
-                         float *x, const int *labels, int n, sampler_progress_fn progress, void *user) {
-    if (o->kind == SAMPLER_ONE_STEP) return one_step_run(s, o, d, x, labels, n, progress, user);
+lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, denoiser_infer *d,
+                         float *x, const lethe_cond *cond, int n, sampler_progress_fn progress, void *user) {
+    if (o->kind == SAMPLER_ONE_STEP) return one_step_run(s, o, d, x, cond, n, progress, user);
     const schedule_config *c = &s->cfg;
     int T = c->num_train_timesteps, N = o->steps;
     if (o->kind == SAMPLER_DDIM && (o->eta < 0 || o->eta > 1))
@@ -68,13 +68,14 @@ lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, const l
     lethe_status st = schedule_timesteps(s, N, ts);
     if (st) { free(ts); return st; }
 
-    size_t numel = d->sample_numel, sz = (size_t)n * numel;
+    size_t numel = denoiser_numel(d->net), sz = (size_t)n * numel;
     float *eps = ops()->alloc(sz * sizeof(float)), *x0 = ops()->alloc(sz * sizeof(float));
     float *z = ops()->alloc(sz * sizeof(float));
     float *x2 = ops()->alloc(2 * sz * sizeof(float)), *e2 = ops()->alloc(2 * sz * sizeof(float));
     float *t2 = malloc(2 * (size_t)n * sizeof(float));
-    int *l2 = malloc(2 * (size_t)n * sizeof(int));
-    if (!eps || !x0 || !z || !x2 || !e2 || !t2 || !l2) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for sampling buffers"); goto done; }
+    lethe_cond c2 = {0};
+    if (cond && (st = cond_alloc(&c2, &cond->spec, 2 * n))) goto done;
+    if (!eps || !x0 || !z || !x2 || !e2 || !t2) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for sampling buffers"); goto done; }
 
     const int run = o->stop_after > 0 && o->stop_after < N ? o->stop_after : N;
     for (int m = 0; m < run; m++) {
@@ -84,7 +85,7 @@ lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, const l
         double abar_t = s->alphas_cumprod[t];
         double abar_p = p >= 0 ? s->alphas_cumprod[p]
                                : (o->kind == SAMPLER_DDIM && !c->set_alpha_to_one ? s->alphas_cumprod[0] : 1.0);
-        if ((st = guided_eps(d, o, eps, x, labels, n, t, x2, e2, t2, l2))) goto done;
+        if ((st = guided_eps(d, o, eps, x, cond, n, t, x2, e2, t2, &c2))) goto done;
         if (!ops()->all_finite(eps, sz)) { st = lethe_fail(LETHE_ERR_NUMERIC, "the model produced NaN/Inf at timestep %d", t); goto done; }
 
         // x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), clamped
@@ -116,6 +117,7 @@ lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, const l
     }
 done:
     ops()->release(eps); ops()->release(x0); ops()->release(z); ops()->release(x2); ops()->release(e2);
-    free(t2); free(l2); free(ts);
+    free(t2); free(ts);
+    cond_free(&c2);
     return st;
 }

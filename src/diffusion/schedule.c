@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "core/numfmt.h"
+#include "core/rng.h"
+#include "ops/ops.h"
 
 void schedule_config_default(schedule_config *c) {
     *c = (schedule_config){.num_train_timesteps = 1000, .beta_start = 1e-4f, .beta_end = 0.02f,
@@ -57,6 +59,34 @@ void schedule_free(lethe_schedule *s) {
     free(s->betas);
     free(s->alphas_cumprod);
     s->betas = s->alphas_cumprod = NULL;
+}
+
+void schedule_noise_coefs(const lethe_schedule *s, int t, float *ca, float *cb) {
+    const double abar = s->alphas_cumprod[t];
+    *ca = (float)sqrt(abar);
+    *cb = (float)sqrt(1.0 - abar);
+}
+
+// Rows per axpbz_rows call: the coefficients live on the stack (each row is independent, so
+// the split does not change a value).
+#define NOISE_ROWS 64
+
+void schedule_add_noise_at(const lethe_schedule *s, float *xt, const float *x0, const float *eps, const float *t,
+                           int n, size_t numel) {
+    float ca[NOISE_ROWS], cb[NOISE_ROWS];
+    for (int r0 = 0; r0 < n; r0 += NOISE_ROWS) {
+        const int m = n - r0 < NOISE_ROWS ? n - r0 : NOISE_ROWS;
+        for (int i = 0; i < m; i++) schedule_noise_coefs(s, (int)t[r0 + i], &ca[i], &cb[i]);
+        const size_t off = (size_t)r0 * numel;
+        ops()->axpbz_rows(xt + off, ca, x0 + off, cb, eps + off, m, numel);
+    }
+}
+
+void schedule_add_noise(const lethe_schedule *s, float *xt, float *t, float *eps, const float *x0, int n, size_t numel,
+                        int t_lo, int t_hi, uint64_t seed, uint64_t t_stream, uint64_t noise_stream) {
+    for (int i = 0; i < n; i++) t[i] = (float)(t_lo + (int)lethe_rand_below(seed, t_stream, (uint64_t)i, (uint32_t)(t_hi - t_lo)));
+    ops()->randn(eps, (size_t)n * numel, seed, noise_stream, 0);
+    schedule_add_noise_at(s, xt, x0, eps, t, n, numel);
 }
 
 lethe_status schedule_timesteps(const lethe_schedule *s, int n, int *out) {

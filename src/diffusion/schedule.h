@@ -1,9 +1,14 @@
 /*
  * schedule.h: the DDPM noise schedule and inference timestep spacing, as diffusers'
- * DDPMScheduler / DDIMScheduler compute them (spec 3.1-3.3).
+ * DDPMScheduler / DDIMScheduler compute them (spec 3.1-3.3), and the forward process
+ * q(x_t | x0) (DDPMScheduler.add_noise): the one place x_t is made from x0 and eps.
+ * Code outside diffusion/ reads the table through schedule_abar and schedule_noise_coefs.
  */
 #ifndef LETHE_DIFFUSION_SCHEDULE_H
 #define LETHE_DIFFUSION_SCHEDULE_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "core/error.h"
 
@@ -29,6 +34,22 @@ typedef struct {
 void schedule_config_default(schedule_config *c);   // diffusers DDPMScheduler() defaults
 lethe_status schedule_init(lethe_schedule *s, const schedule_config *c);
 void schedule_free(lethe_schedule *s);
+
+// abar_t, the float32 cumulative product of (1 - beta) at index t in [0, T).
+static inline float schedule_abar(const lethe_schedule *s, int t) { return s->alphas_cumprod[t]; }
+// The forward process coefficients of timestep t: *ca = sqrt(abar_t), *cb = sqrt(1 - abar_t)
+// (in double from the float32 table, rounded to float).
+void schedule_noise_coefs(const lethe_schedule *s, int t, float *ca, float *cb);
+
+// add_noise at given timesteps: xt[i] = sqrt(abar_t[i]) x0[i] + sqrt(1 - abar_t[i]) eps[i] for
+// the n rows of numel floats (backend memory); t: n host floats holding integers in [0, T).
+void schedule_add_noise_at(const lethe_schedule *s, float *xt, const float *x0, const float *eps, const float *t,
+                           int n, size_t numel);
+// add_noise with its draws: t[i] = t_lo + uniform below t_hi - t_lo (Philox (seed, t_stream),
+// counter i) into t (host), eps ~ N(0, I) (Philox (seed, noise_stream), offset 0) into eps
+// (backend), then xt as schedule_add_noise_at. Keyed draws: the caller's streams decide.
+void schedule_add_noise(const lethe_schedule *s, float *xt, float *t, float *eps, const float *x0, int n, size_t numel,
+                        int t_lo, int t_hi, uint64_t seed, uint64_t t_stream, uint64_t noise_stream);
 
 // Inference timesteps for n steps (descending), into out[n]. Errors if n < 1 or n > T.
 lethe_status schedule_timesteps(const lethe_schedule *s, int n, int *out);

@@ -58,7 +58,7 @@ typedef struct {
 
 static lethe_status save_state(trainer *tr) {
     const lethe_model *m = tr->m;
-    size_t total = m->unet.table.total;
+    size_t total = denoiser_num_params(&m->net);
     // st_write sorts by name; the order here does not matter.
     const char *names[4] = {"adam_m", "adam_v", "ema", "params"};
     const float *src[4] = {tr->adam.m, tr->adam.v, tr->ema, m->params};
@@ -72,7 +72,7 @@ static lethe_status save_state(trainer *tr) {
     char step_s[32], seed_s[32], path[4096];
     snprintf(step_s, sizeof step_s, "%d", tr->step);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)tr->o->seed);
-    char *cfg = unet_config_to_json(&m->unet.cfg);
+    char *cfg = model_net_config(m);
     const char *meta[] = {"format", "lethe-train-state-1", "step", step_s, "seed", seed_s, "unet_config", cfg};
     snprintf(path, sizeof path, "%s/" STATE_FILE, tr->o->out_dir);
     lethe_status st = st_write(path, e, 4, meta, 4);
@@ -90,9 +90,9 @@ static lethe_status load_state(trainer *tr) {
     lethe_status st = st_open(&f, path);
     if (st) return st;
     lethe_model *m = tr->m;
-    size_t total = m->unet.table.total;
+    size_t total = denoiser_num_params(&m->net);
     const char *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed"), *cfg_s = st_metadata(&f, "unet_config");
-    char *cfg = unet_config_to_json(&m->unet.cfg);
+    char *cfg = model_net_config(m);
     if (!step_s || !seed_s || !cfg_s) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe training state (metadata missing)", path);
     else if (strcmp(cfg_s, cfg) != 0)
         st = lethe_fail(LETHE_ERR_ARG, "%s: the saved model config differs from this run's config; resume with the same --config", path);
@@ -179,7 +179,7 @@ static char *provenance_json(trainer *tr) {
     cJSON_AddNumberToObject(r, "ema_max_decay", float_as_decimal(o->ema_max_decay));
     cJSON_AddNumberToObject(r, "ema_inv_gamma", float_as_decimal(o->ema_inv_gamma));
     cJSON_AddNumberToObject(r, "ema_power", float_as_decimal(o->ema_power));
-    cJSON_AddNumberToObject(r, "null_class", tr->m->unet.cfg.num_class_embeds > 0 ? tr->m->unet.cfg.num_class_embeds - 1 : -1);
+    cJSON_AddNumberToObject(r, "null_class", model_null_class(tr->m));
     if (o->snapshots > 0) cJSON_AddNumberToObject(r, "snapshots", o->snapshots);
     if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);
     char *s = cJSON_Print(r);
@@ -213,10 +213,10 @@ static void snapshot_path(const trainer *tr, int step, char *out, size_t cap) {
 
 // The exported weights (EMA when on) after step tr->step, under their diffusers names.
 static lethe_status save_snapshot(trainer *tr) {
-    const param_table *t = &tr->m->unet.table;
+    const param_table *t = tr->m->net.table;
     float *host = malloc(t->total * sizeof(float));
     st_entry *e = calloc((size_t)t->n, sizeof *e);
-    char *cfg = unet_config_to_json(&tr->m->unet.cfg);
+    char *cfg = model_net_config(tr->m);
     if (!host || !e || !cfg) {
         free(host); free(e); free(cfg);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing a snapshot");
@@ -308,7 +308,7 @@ static lethe_status check_snapshot(trainer *tr, int step) {
     if (st) return st;
     const char *step_s = st_metadata(&f, "step"), *total_s = st_metadata(&f, "steps_total"), *seed_s = st_metadata(&f, "seed"),
                *cfg_s = st_metadata(&f, "unet_config");
-    char *cfg = unet_config_to_json(&tr->m->unet.cfg);
+    char *cfg = model_net_config(tr->m);
     if (!step_s || !total_s || !seed_s || !cfg_s || !cfg || atoi(step_s) != step || atoi(total_s) != tr->o->steps ||
         strtoull(seed_s, NULL, 10) != tr->o->seed || strcmp(cfg_s, cfg) != 0)
         st = lethe_fail(LETHE_ERR_ARG, "%s is not the snapshot of step %d of this run (another seed, --steps or config); "
@@ -371,43 +371,33 @@ static lethe_status train_step(trainer *tr, float *loss_out, double *grad_norm, 
     const train_opts *o = tr->o;
     const lethe_dataset *d = tr->data;
     int B = o->batch, k = tr->step, T = tr->sched.cfg.num_train_timesteps;
-    int null_label = m->unet.cfg.num_class_embeds - 1;
     uint64_t seed = o->seed;
     size_t sz = (size_t)B * tr->numel;
 
-    for (int i = 0; i < B; i++) {
+    for (int i = 0; i < B; i++)
         tr->idx[i] = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_BATCH, (uint64_t)k, 0), (uint64_t)i, (uint32_t)d->n);
-        int t = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)k, 0), (uint64_t)i, (uint32_t)T);
-        tr->t[i] = (float)t;
-        double abar = tr->sched.alphas_cumprod[t];
-        tr->ca[i] = (float)sqrt(abar);
-        tr->cb[i] = (float)sqrt(1.0 - abar);
-    }
     dataset_batch(d, tr->idx, B, tr->host_x0, tr->labels);
-    if (null_label >= 0) {
-        for (int i = 0; i < B; i++)
-            if (lethe_rand_uniform(seed, lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)k, 0), (uint64_t)i) < o->class_dropout)
-                tr->labels[i] = null_label;
-    }
+    // the images' classes as the network's cond, each row made null with p = class_dropout
+    lethe_cond cond = cond_class_view(&m->net.cond, tr->labels, B);
+    cond_drop(&cond, o->class_dropout, seed, lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)k, 0));
     ops()->to_device(tr->x0, tr->host_x0, sz * sizeof(float));
-    ops()->randn(tr->noise, sz, seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)k, 0), 0);
-    // x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps   (add_noise)
-    ops()->axpbz_rows(tr->xt, tr->ca, tr->x0, tr->cb, tr->noise, B, tr->numel);
+    // t uniform in [0, T), eps ~ N(0, I), x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
+    schedule_add_noise(&tr->sched, tr->xt, tr->t, tr->noise, tr->x0, B, tr->numel, 0, T, seed,
+                       lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)k, 0), lethe_stream(LETHE_STREAM_NOISE, (uint64_t)k, 0));
 
     arena_reset(&tr->arena);
     nn_ctx ctx = {.arena = &tr->arena, .train = 1, .seed = seed, .step = (uint64_t)k};
-    lethe_status st = unet_forward(&m->unet, m->params, &ctx, tr->pred, tr->xt, tr->t,
-                                   null_label >= 0 ? tr->labels : NULL, B);
+    lethe_status st = denoiser_forward(&m->net, m->params, &ctx, tr->pred, tr->xt, tr->t, &cond, B);
     if (st) return st;
     float loss = ops()->mse_forward(tr->pred, tr->noise, sz);
     *loss_out = loss;
     if (!isfinite(loss)) return lethe_fail(LETHE_ERR_NUMERIC, "loss is %g at step %d: stopping; the last checkpoint is kept", (double)loss, k + 1);
 
-    size_t total = m->unet.table.total;
+    size_t total = denoiser_num_params(&m->net);
     ops()->fill(tr->grads, 0.0f, total);
     ops()->fill(tr->dpred, 0.0f, sz);
     ops()->mse_backward(tr->dpred, tr->pred, tr->noise, sz, 1.0f);
-    if ((st = unet_backward(&m->unet, m->params, tr->grads, &tr->arena, tr->dpred, NULL))) return st;
+    if ((st = denoiser_backward(&m->net, m->params, tr->grads, &tr->arena, tr->dpred, NULL))) return st;
     if (!ops()->all_finite(tr->grads, total))
         return lethe_fail(LETHE_ERR_NUMERIC, "gradients are NaN/Inf at step %d: stopping; the last checkpoint is kept", k + 1);
 
@@ -432,13 +422,13 @@ static void trainer_free(trainer *tr) {
 }
 
 lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_opts *o, int resume) {
-    const unet_config *c = &m->unet.cfg;
-    if (data->c != c->in_channels || data->h != c->sample_size || data->w != c->sample_size)
+    const lethe_denoiser *c = &m->net;
+    if (data->c != c->channels || data->h != c->size || data->w != c->size)
         return lethe_fail(LETHE_ERR_SHAPE, "dataset %s has images %dx%dx%d but the model takes %dx%dx%d", data->name,
-                          data->c, data->h, data->w, c->in_channels, c->sample_size, c->sample_size);
-    if (c->num_class_embeds > 0 && data->n_classes > c->num_class_embeds - 1)
+                          data->c, data->h, data->w, c->channels, c->size, c->size);
+    if (c->cond.kind == LETHE_COND_CLASS && data->n_classes > c->cond.null_class)   // classes 0 .. null_class - 1
         return lethe_fail(LETHE_ERR_SHAPE, "dataset %s has %d classes but the model has %d (+ null)", data->name,
-                          data->n_classes, c->num_class_embeds - 1);
+                          data->n_classes, c->cond.null_class);
     if (o->steps < 1 || o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--steps and --batch must be positive");
     if (o->snapshots < 0 || o->snapshots > o->steps - o->steps / 2)
         return lethe_fail(LETHE_ERR_ARG, "--snapshots %d: the second half of a %d-step run has %d steps, so 0..%d "
@@ -449,8 +439,8 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     if (st) return st;
 
     trainer tr = {.m = m, .data = data, .o = o};
-    tr.numel = (size_t)c->in_channels * c->sample_size * c->sample_size;
-    size_t total = m->unet.table.total, sz = (size_t)o->batch * tr.numel;
+    tr.numel = denoiser_numel(c);
+    size_t total = denoiser_num_params(&m->net), sz = (size_t)o->batch * tr.numel;
     arena_init(&tr.arena);
     if ((st = schedule_init(&tr.sched, &m->sched))) return st;
     if ((st = adamw_init(&tr.adam, &o->adam, total))) { schedule_free(&tr.sched); return st; }

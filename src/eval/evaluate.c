@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/progress.h"
-#include "diffusion/denoiser.h"
+#include "diffusion/sampler.h"
 #include "eval/classifier_model.h"
 #include "eval/fid.h"
 #include "diffusion/generate.h"
@@ -178,7 +178,7 @@ static void samples_free(sample_set *s) {
 }
 
 static lethe_status generate_all(eval_report *r, eval_model_result *res, const lethe_model *m,
-                                 const lethe_schedule *sched, const lethe_denoiser *den, sample_set *s) {
+                                 const lethe_schedule *sched, denoiser_infer *den, sample_set *s) {
     const eval_opts *o = &r->opts;
     const int N = o->per_class, conditional = m->n_classes > 0;
     s->numel = r->channels * r->size * r->size;
@@ -186,8 +186,7 @@ static lethe_status generate_all(eval_report *r, eval_model_result *res, const l
     s->u8 = malloc((size_t)s->n * s->numel);
     s->requested = malloc((size_t)s->n * sizeof(int));
     if (!s->u8 || !s->requested) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d samples", s->n);
-    sampler_opts so = {.kind = o->sampler, .steps = o->steps, .eta = o->eta, .guidance = o->guidance,
-                       .null_label = m->unet.cfg.num_class_embeds - 1, .seed = o->seed};
+    sampler_opts so = {.kind = o->sampler, .steps = o->steps, .eta = o->eta, .guidance = o->guidance, .seed = o->seed};
     if (m->one_step_t > 0) {   // SFD's generator: the same initial noise, one evaluation
         so.kind = SAMPLER_ONE_STEP;
         so.one_step_t = m->one_step_t;
@@ -355,17 +354,19 @@ done:
 }
 
 static lethe_status nll_metrics(eval_report *r, eval_model_result *res, const real_data *d, const lethe_model *m,
-                                const lethe_schedule *sched, const lethe_denoiser *den) {
+                                const lethe_schedule *sched, denoiser_infer *den) {
     const eval_opts *o = &r->opts;
     const int K = r->K, numel = r->channels * r->size * r->size;
     int per = o->nll_images;
     float *host = malloc((size_t)per * numel * sizeof(float));
     float *dev = ops()->alloc((size_t)per * numel * sizeof(float));
-    int *labels = malloc((size_t)per * sizeof(int)), *lab_ds = malloc((size_t)per * sizeof(int));
+    int *lab_ds = malloc((size_t)per * sizeof(int));
     nll_terms *terms = malloc((size_t)per * sizeof(nll_terms));
     double *v = malloc((size_t)per * sizeof(double));
-    lethe_status st = LETHE_OK;
-    if (!host || !dev || !labels || !lab_ds || !terms || !v) {
+    lethe_cond cond = {0};   // class c for every image (class-conditional models)
+    lethe_status st = m->n_classes ? denoiser_cond_alloc(den->net, &cond, per) : LETHE_OK;
+    if (st) goto done;
+    if (!host || !dev || !lab_ds || !terms || !v) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -382,10 +383,10 @@ static lethe_status nll_metrics(eval_report *r, eval_model_result *res, const re
         if (n < per) warn(r, "bits/dim of class %s from %d test images (asked for %d)", r->class_names[c], n, per);
         dataset_batch(&d->test, d->test_idx[c], n, host, lab_ds);
         ops()->to_device(dev, host, (size_t)n * numel * sizeof(float));
-        for (int i = 0; i < n; i++) labels[i] = c;
+        if (m->n_classes) cond_fill_class(&cond, c, n);
         // global index: the test image's index, so the noise is the image's own
         // noise keyed by (class, i): the same x_t for every model compared
-        st = nll_bits_per_dim(sched, den, &o->nll, dev, m->n_classes ? labels : NULL, n, c * EVAL_CLASS_STRIDE, terms,
+        st = nll_bits_per_dim(sched, den, &o->nll, dev, m->n_classes ? &cond : NULL, n, c * EVAL_CLASS_STRIDE, terms,
                               on_units, &pp);
         pp.base += (long)n * (steps + 1);
         if (st) break;
@@ -400,7 +401,7 @@ static lethe_status nll_metrics(eval_report *r, eval_model_result *res, const re
 done:
     free(host);
     ops()->release(dev);
-    free(labels);
+    cond_free(&cond);
     free(lab_ds);
     free(terms);
     free(v);
@@ -410,7 +411,7 @@ done:
 // Loss-threshold attack: members = training images of the forget classes (all classes when
 // none is forgotten), non-members = as many test images of the same classes.
 static lethe_status mia_metrics(eval_report *r, eval_model_result *res, const real_data *d, const lethe_model *m,
-                                const lethe_schedule *sched, const lethe_denoiser *den) {
+                                const lethe_schedule *sched, denoiser_infer *den) {
     const eval_opts *o = &r->opts;
     const int numel = r->channels * r->size * r->size;
     int classes[LETHE_MAX_CLASSES], nc = 0;
@@ -453,7 +454,8 @@ static lethe_status mia_metrics(eval_report *r, eval_model_result *res, const re
         free(ds_lab);
         ops()->to_device(dev, host, (size_t)n * numel * sizeof(float));
         pp.base = (long)side * n * o->mia_pairs;
-        st = denoising_losses(sched, den, o->mia_pairs, o->seed, dev, m->n_classes ? lab : NULL, n,
+        const lethe_cond cond = cond_class_view(&den->net->cond, lab, n);   // each image's class
+        st = denoising_losses(sched, den, o->mia_pairs, o->seed, dev, m->n_classes ? &cond : NULL, n,
                               side == 0 ? loss_m : loss_n, 200, on_units, &pp);
     }
     progress_finish(&pp.bar, NULL);
@@ -484,10 +486,10 @@ static lethe_status keep_grid(eval_report *r, eval_model_result *res, const samp
 }
 
 static lethe_status check_model(eval_report *r, const lethe_model *m, const char *dir) {
-    const unet_config *c = &m->unet.cfg;
-    if (c->in_channels != r->channels || c->sample_size != r->size)
+    const lethe_denoiser *c = &m->net;
+    if (c->channels != r->channels || c->size != r->size)
         return lethe_fail(LETHE_ERR_ARG, "model %s makes %dx%dx%d images but the classifier judges %dx%dx%d images (%s)", dir,
-                          c->in_channels, c->sample_size, c->sample_size, r->channels, r->size, r->size, r->dataset);
+                          c->channels, c->size, c->size, r->channels, r->size, r->size, r->dataset);
     if (m->n_classes) {
         if (m->n_classes != r->K)
             return lethe_fail(LETHE_ERR_ARG, "model %s has %d classes but the classifier (%s) has %d", dir, m->n_classes,
@@ -516,7 +518,7 @@ static lethe_status eval_model(eval_report *r, int k, const char *dir, eval_clas
     if (st) return st;
     sample_set s = {0};
     lethe_schedule sched = {0};
-    unet_denoiser ud = {0};
+    denoiser_infer den = {0};
     snprintf(res->dir, sizeof res->dir, "%s", dir);
     snprintf(res->method, sizeof res->method, "%s", m.method);
     res->conditional = m.n_classes > 0;
@@ -542,8 +544,7 @@ static lethe_status eval_model(eval_report *r, int k, const char *dir, eval_clas
                     "the classes it learnt", dir, n_missing, missing, n_missing > 4 ? ", ..." : "");
     }
     if ((st = schedule_init(&sched, &m.sched))) goto done;
-    lethe_denoiser den;
-    unet_denoiser_init(&ud, &m.unet, m.params, &den);
+    denoiser_infer_init(&den, &m.net, m.params);
     res->t_load = lethe_now() - t0;
     if (!o->quiet) fprintf(stderr, "lethe eval: model %d/%d: %s\n", k + 1, r->n_models, dir);
 
@@ -579,7 +580,7 @@ static lethe_status eval_model(eval_report *r, int k, const char *dir, eval_clas
     res->t_total = lethe_now() - t0;
 done:
     samples_free(&s);
-    unet_denoiser_free(&ud);
+    denoiser_infer_free(&den);
     schedule_free(&sched);
     model_free(&m);
     return st;

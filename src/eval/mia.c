@@ -14,8 +14,8 @@ void mia_pair_timesteps(const lethe_schedule *s, int pairs, uint64_t seed, int *
         t[j] = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_MIA, 0, 1), (uint64_t)j, T);
 }
 
-lethe_status denoising_losses(const lethe_schedule *s, const lethe_denoiser *d, int pairs, uint64_t seed,
-                              const float *x0, const int *labels, int n, double *loss_out, int batch,
+lethe_status denoising_losses(const lethe_schedule *s, denoiser_infer *d, int pairs, uint64_t seed,
+                              const float *x0, const lethe_cond *cond, int n, double *loss_out, int batch,
                               sampler_progress_fn progress, void *user) {
     if (pairs < 1) return lethe_fail(LETHE_ERR_ARG, "membership losses: pairs %d must be >= 1", pairs);
     if (batch < 1) return lethe_fail(LETHE_ERR_ARG, "membership losses: batch %d must be >= 1", batch);
@@ -24,22 +24,22 @@ lethe_status denoising_losses(const lethe_schedule *s, const lethe_denoiser *d, 
     if (n == 0) return LETHE_OK;
 
     const long rows_all = (long)n * pairs;
-    if (d->sample_numel < 1) return lethe_fail(LETHE_ERR_ARG, "membership losses: the denoiser has no sample size");
+    if (denoiser_numel(d->net) < 1) return lethe_fail(LETHE_ERR_ARG, "membership losses: the denoiser has no sample size");
     if (rows_all > INT_MAX)
         return lethe_fail(LETHE_ERR_ARG, "membership losses: %d images x %d pairs is too many for one call; split the images", n, pairs);
     if (batch > rows_all) batch = (int)rows_all;
-    const size_t numel = d->sample_numel, bsz = (size_t)batch * numel;
+    const size_t numel = denoiser_numel(d->net), bsz = (size_t)batch * numel;
     lethe_status st = LETHE_OK;
     float *x0b = ops()->alloc(bsz * sizeof(float)), *z = ops()->alloc(bsz * sizeof(float));
     float *xt = ops()->alloc(bsz * sizeof(float)), *eps = ops()->alloc(bsz * sizeof(float));
-    int *tp = malloc((size_t)pairs * sizeof(int)), *lb = malloc((size_t)batch * sizeof(int));
-    int *im = malloc((size_t)batch * sizeof(int));
+    int *tp = malloc((size_t)pairs * sizeof(int)), *im = malloc((size_t)batch * sizeof(int));
     float *tf = malloc((size_t)batch * sizeof(float));
-    float *ca = malloc((size_t)batch * sizeof(float)), *cb = malloc((size_t)batch * sizeof(float));
-    if (!x0b || !z || !xt || !eps || !tp || !lb || !im || !tf || !ca || !cb) {
+    lethe_cond rows = {0};   // the cond of each row of a batch (image im[k]'s)
+    if (!x0b || !z || !xt || !eps || !tp || !im || !tf) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for membership-loss buffers (batch %d x %zu)", batch, numel);
         goto done;
     }
+    if (cond && (st = cond_alloc(&rows, &cond->spec, batch))) goto done;
     mia_pair_timesteps(s, pairs, seed, tp);
 
     for (long r0 = 0; r0 < rows_all; r0 += batch) {
@@ -47,18 +47,15 @@ lethe_status denoising_losses(const lethe_schedule *s, const lethe_denoiser *d, 
         for (int k = 0; k < m; k++) {
             const long row = r0 + k;
             const int i = (int)(row / pairs), j = (int)(row % pairs);
-            const double abar = s->alphas_cumprod[tp[j]];
             im[k] = i;
             tf[k] = (float)tp[j];
-            lb[k] = labels ? labels[i] : 0;
-            ca[k] = (float)sqrt(abar);
-            cb[k] = (float)sqrt(1.0 - abar);
             ops()->copy(x0b + (size_t)k * numel, x0 + (size_t)i * numel, numel);
             ops()->randn(z + (size_t)k * numel, numel, seed, lethe_stream(LETHE_STREAM_MIA, (uint64_t)j, 0), 0);
         }
         const size_t sz = (size_t)m * numel;
-        ops()->axpbz_rows(xt, ca, x0b, cb, z, m, numel);   // x_t = sqrt(abar) x0 + sqrt(1 - abar) eps_j
-        if ((st = d->eps(d->self, eps, xt, tf, labels ? lb : NULL, m))) goto done;
+        schedule_add_noise_at(s, xt, x0b, z, tf, m, numel);   // x_t = sqrt(abar) x0 + sqrt(1 - abar) eps_j
+        if (cond) cond_select(&rows, cond, im, m);
+        if ((st = denoiser_infer_eps(d, eps, xt, tf, cond ? &rows : NULL, m))) goto done;
         if (!ops()->all_finite(eps, sz)) {
             st = lethe_fail(LETHE_ERR_NUMERIC, "membership losses: the model produced NaN/Inf (image %d)", im[0]);
             goto done;
@@ -72,6 +69,7 @@ lethe_status denoising_losses(const lethe_schedule *s, const lethe_denoiser *d, 
 
 done:
     ops()->release(x0b); ops()->release(z); ops()->release(xt); ops()->release(eps);
-    free(tp); free(lb); free(im); free(tf); free(ca); free(cb);
+    free(tp); free(im); free(tf);
+    cond_free(&rows);
     return st;
 }

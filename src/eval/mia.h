@@ -26,11 +26,11 @@
 #include "diffusion/schedule.h"
 
 // x0: (n, C, H, W) on the backend (any values; training images scaled as for training);
-// labels: n class labels (host) or NULL; loss_out: n. batch: rows (image, pair) per denoiser
+// cond: n rows of conditioning or NULL; loss_out: n. batch: rows (image, pair) per denoiser
 // call. progress (may be NULL): called after each denoiser call with (rows done, n * pairs).
 // The result does not depend on batch.
-lethe_status denoising_losses(const lethe_schedule *s, const lethe_denoiser *d, int pairs, uint64_t seed,
-                              const float *x0, const int *labels, int n, double *loss_out, int batch,
+lethe_status denoising_losses(const lethe_schedule *s, denoiser_infer *d, int pairs, uint64_t seed,
+                              const float *x0, const lethe_cond *cond, int n, double *loss_out, int batch,
                               sampler_progress_fn progress, void *user);
 
 // The pairs' timesteps: t_j for j < pairs into t (host), as denoising_losses draws them.

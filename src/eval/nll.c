@@ -63,8 +63,8 @@ typedef struct {
 // Coefficients of index t from the float32 alphas_cumprod table (see nll.h).
 static step_coef coef_at(const lethe_schedule *s, int t) {
     step_coef c;
-    c.abar = s->alphas_cumprod[t];
-    c.abar_prev = t > 0 ? (double)s->alphas_cumprod[t - 1] : 1.0;
+    c.abar = schedule_abar(s, t);
+    c.abar_prev = t > 0 ? (double)schedule_abar(s, t - 1) : 1.0;
     c.beta = (c.abar_prev - c.abar) / c.abar_prev;   // 1 - abar_t / abar_{t-1}, without the 1 - x rounding
     c.beta_tilde = c.beta * (1.0 - c.abar_prev) / (1.0 - c.abar);
     return c;
@@ -75,9 +75,9 @@ static lethe_status check_schedule(const lethe_schedule *s) {
     if (T < 2) return lethe_fail(LETHE_ERR_ARG, "likelihood bound: needs at least 2 timesteps, the schedule has %d", T);
     double prev = 1.0;
     for (int t = 0; t < T; t++) {
-        double a = s->alphas_cumprod[t];
+        double a = schedule_abar(s, t);
         if (!(a > 0.0 && a < prev))
-            return lethe_fail(LETHE_ERR_ARG, "likelihood bound: alphas_cumprod[%d] = %g must lie in (0, %g) (strictly decreasing)", t, a, prev);
+            return lethe_fail(LETHE_ERR_ARG, "likelihood bound: alphas_cumprod at t = %d is %g; it must lie in (0, %g) (strictly decreasing)", t, a, prev);
         prev = a;
     }
     return LETHE_OK;
@@ -135,8 +135,8 @@ static void strata_bounds(int *b, int K, int M) {
     b[K] = M + 1;
 }
 
-lethe_status nll_bits_per_dim(const lethe_schedule *s, const lethe_denoiser *d, const nll_opts *o,
-                              const float *x0, const int *labels, int n, int first_index,
+lethe_status nll_bits_per_dim(const lethe_schedule *s, denoiser_infer *d, const nll_opts *o,
+                              const float *x0, const lethe_cond *cond, int n, int first_index,
                               nll_terms *out, sampler_progress_fn progress, void *user) {
     const int T = s->cfg.num_train_timesteps, M = T - 1;
     if (n < 0 || first_index < 0) return lethe_fail(LETHE_ERR_ARG, "likelihood bound: bad image count %d or first index %d", n, first_index);
@@ -150,7 +150,7 @@ lethe_status nll_bits_per_dim(const lethe_schedule *s, const lethe_denoiser *d, 
 
     const int K = o->timesteps == 0 || o->timesteps >= M ? M : o->timesteps;
     const int terms = K + 1;                   // K diffusion terms, then the decoder
-    const size_t numel = d->sample_numel;
+    const size_t numel = denoiser_numel(d->net);
     const long rows_all = (long)n * terms;
     if (numel < 1) return lethe_fail(LETHE_ERR_ARG, "likelihood bound: the denoiser has no sample size");
     if (rows_all > INT_MAX)
@@ -165,14 +165,16 @@ lethe_status nll_bits_per_dim(const lethe_schedule *s, const lethe_denoiser *d, 
     float *db = ops()->alloc(bsz * sizeof(float));
     float *ca = malloc((size_t)B * sizeof(float)), *cb = malloc((size_t)B * sizeof(float));
     float *tf = malloc((size_t)B * sizeof(float));
-    int *lb = malloc((size_t)B * sizeof(int)), *ti = malloc((size_t)B * sizeof(int)), *im = malloc((size_t)B * sizeof(int));
+    int *ti = malloc((size_t)B * sizeof(int)), *im = malloc((size_t)B * sizeof(int));
+    lethe_cond cb_rows = {0};   // the cond of each row of a batch (image im[j]'s)
     double *wt = malloc((size_t)B * sizeof(double));
     int *bounds = malloc((size_t)(K + 1) * sizeof(int));
     float *hx = malloc(numel * sizeof(float)), *hd = malloc(numel * sizeof(float));
-    if (!x0b || !z || !xt || !eps || !db || !ca || !cb || !tf || !lb || !ti || !im || !wt || !hx || !hd || !bounds) {
+    if (!x0b || !z || !xt || !eps || !db || !ca || !cb || !tf || !ti || !im || !wt || !hx || !hd || !bounds) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for likelihood buffers (batch %d x %zu)", B, numel);
         goto done;
     }
+    if (cond && (st = cond_alloc(&cb_rows, &cond->spec, B))) goto done;
 
     strata_bounds(bounds, K, M);
 
@@ -206,18 +208,15 @@ lethe_status nll_bits_per_dim(const lethe_schedule *s, const lethe_denoiser *d, 
                                                (uint32_t)(hi - lo));
                 w = hi - lo;
             }
-            const step_coef c = coef_at(s, t);
             im[j] = i; ti[j] = t; wt[j] = w; tf[j] = (float)t;
-            lb[j] = labels ? labels[i] : 0;
-            ca[j] = (float)sqrt(c.abar);
-            cb[j] = (float)sqrt(1.0 - c.abar);
             ops()->copy(x0b + (size_t)j * numel, x0 + (size_t)i * numel, numel);
             ops()->randn(z + (size_t)j * numel, numel, o->seed, lethe_stream(LETHE_STREAM_NLL, g, (uint64_t)t), 0);
         }
         const size_t sz = (size_t)m * numel;
         // x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) z
-        ops()->axpbz_rows(xt, ca, x0b, cb, z, m, numel);
-        if ((st = d->eps(d->self, eps, xt, tf, labels ? lb : NULL, m))) goto done;
+        schedule_add_noise_at(s, xt, x0b, z, tf, m, numel);
+        if (cond) cond_select(&cb_rows, cond, im, m);
+        if ((st = denoiser_infer_eps(d, eps, xt, tf, cond ? &cb_rows : NULL, m))) goto done;
         if (!ops()->all_finite(eps, sz)) {
             st = lethe_fail(LETHE_ERR_NUMERIC, "likelihood bound: the model produced NaN/Inf (image %d, timestep %d)",
                             first_index + im[0], ti[0]);
@@ -260,6 +259,6 @@ lethe_status nll_bits_per_dim(const lethe_schedule *s, const lethe_denoiser *d, 
 done:
     free(bounds);
     ops()->release(x0b); ops()->release(z); ops()->release(xt); ops()->release(eps); ops()->release(db);
-    free(ca); free(cb); free(tf); free(lb); free(ti); free(im); free(wt); free(hx); free(hd);
+    free(ca); free(cb); free(tf); cond_free(&cb_rows); free(ti); free(im); free(wt); free(hx); free(hd);
     return st;
 }

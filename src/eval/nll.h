@@ -14,7 +14,7 @@
  *
  * Conventions (nll.c explains each):
  *   - x0 are 8-bit images scaled to [-1, 1]: k / 127.5 - 1, k = 0..255 (checked);
- *   - the forward process is the schedule's float32 alphas_cumprod table (what training
+ *   - the forward process is the schedule's float32 abar table (schedule_abar: what training
  *     and lethe's sampler use), read as double: alpha_t = abar_t / abar_{t-1}
  *     (abar_{-1} = 1), beta_t = 1 - alpha_t, exactly as sampler.c's DDPM step;
  *   - model mean from the eps prediction:
@@ -74,12 +74,12 @@ typedef struct {
 void nll_opts_default(nll_opts *o);
 
 // The bound for n images. x0: (n, C, H, W) in [-1, 1] on the backend (k / 127.5 - 1 levels);
-// labels: n class labels (host) or NULL (unconditional); first_index: global index of x0[0].
+// cond: n rows of conditioning or NULL (unconditional); first_index: global index of x0[0].
 // out: n entries. progress (may be NULL) is called after each denoiser call with
 // (rows done, rows in all), a row being one (image, index) network evaluation;
 // rows in all = n * (K + 1) (K diffusion terms and the decoder per image).
-lethe_status nll_bits_per_dim(const lethe_schedule *s, const lethe_denoiser *d, const nll_opts *o,
-                              const float *x0, const int *labels, int n, int first_index,
+lethe_status nll_bits_per_dim(const lethe_schedule *s, denoiser_infer *d, const nll_opts *o,
+                              const float *x0, const lethe_cond *cond, int n, int first_index,
                               nll_terms *out, sampler_progress_fn progress, void *user);
 
 // Mean and standard error of v (n values): se = sd / sqrt(n) with the n-1 sample standard

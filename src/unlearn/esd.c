@@ -31,7 +31,7 @@
 #include <stdlib.h>
 
 #include "core/rng.h"
-#include "diffusion/denoiser.h"
+#include "diffusion/sampler.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn_internal.h"
 
@@ -40,9 +40,8 @@
 #define ESD_STREAM 16   // the b index of this method's Philox streams (the helpers use 1..3)
 
 typedef struct {
-    unet_denoiser ud;     // the live weights as the sampler's denoiser
-    lethe_denoiser den;
-    int *null_labels;     // batch x the null class
+    denoiser_infer live;  // the live weights as the sampler's denoiser
+    lethe_cond null;      // batch rows of the null (unconditional) cond
 } esd_state;
 
 static lethe_status esd_setup(unlearn_ctx *u) {
@@ -55,10 +54,9 @@ static lethe_status esd_setup(unlearn_ctx *u) {
     esd_state *s = calloc(1, sizeof *s);
     if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     u->state = s;
-    s->null_labels = malloc((size_t)u->o->batch * sizeof(int));
-    if (!s->null_labels) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < u->o->batch; i++) s->null_labels[i] = u->null_label;
-    unet_denoiser_init(&s->ud, &u->model->unet, u->params, &s->den);
+    lethe_status st = unlearn_cond_alloc(u, &s->null, u->o->batch);   // every row null
+    if (st) return st;
+    denoiser_infer_init(&s->live, &u->model->net, u->params);
     return LETHE_OK;
 }
 
@@ -79,22 +77,23 @@ static lethe_status esd_step(unlearn_ctx *u, int step) {
         b->labels[i] = u->forget[lethe_rand_below(o->seed, cs, (uint64_t)i, (uint32_t)u->n_forget)];
         b->t[i] = (float)(t_enc * slot + (int)lethe_rand_below(o->seed, ts, (uint64_t)i + 1, (uint32_t)slot));
     }
+    cond_set_classes(&b->cond, b->labels, n);
 
     // x_t: the current model's guided DDIM chain from x_T, stopped after N - t_enc steps
     const size_t sz = (size_t)n * u->numel;
     ops()->randn(b->xt, sz, o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, ESD_STREAM), 0);
     sampler_opts so = {.kind = SAMPLER_DDIM, .steps = N, .eta = 0.0f, .guidance = ESD_START_GUIDANCE,
-                       .null_label = u->null_label, .seed = o->seed, .stop_after = N - t_enc};
-    if ((st = sampler_run(&u->sched, &so, &s->den, b->xt, b->labels, n, NULL, NULL))) return st;
+                       .seed = o->seed, .stop_after = N - t_enc};
+    if ((st = sampler_run(&u->sched, &so, &s->live, b->xt, &b->cond, n, NULL, NULL))) return st;
 
     // target = eps*(null) - eta (eps*(c_f) - eps*(null)) = (1 + eta) eps*(null) - eta eps*(c_f)
-    if ((st = unlearn_predict(u, u->teacher, b->xt, b->t, s->null_labels, n, b->eps)) ||
-        (st = unlearn_predict(u, u->teacher, b->xt, b->t, b->labels, n, b->pred)))
+    if ((st = unlearn_predict(u, u->teacher, b->xt, b->t, &s->null, n, b->eps)) ||
+        (st = unlearn_predict(u, u->teacher, b->xt, b->t, &b->cond, n, b->pred)))
         return st;
     ops()->axpbz(b->target, 1.0f + eta, b->eps, -eta, b->pred, sz);
 
     double loss = 0;
-    st = unlearn_mse_grad(u, b->xt, b->t, b->labels, n, b->target, 1.0f, &loss);
+    st = unlearn_mse_grad(u, b->xt, b->t, &b->cond, n, b->target, 1.0f, &loss);
     u->loss = loss;
     unlearn_log_part(u, "esd_mse", loss);
     unlearn_log_part(u, "t_enc", t_enc);
@@ -104,8 +103,8 @@ static lethe_status esd_step(unlearn_ctx *u, int step) {
 static void esd_cleanup(unlearn_ctx *u) {
     esd_state *s = u->state;
     if (!s) return;
-    unet_denoiser_free(&s->ud);
-    free(s->null_labels);
+    denoiser_infer_free(&s->live);
+    cond_free(&s->null);
     free(s);
     u->state = NULL;
 }

@@ -326,9 +326,9 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     u.method = meth;
     u.model = m;
     u.train = train;
-    u.null_label = m->unet.cfg.num_class_embeds > 0 ? m->unet.cfg.num_class_embeds - 1 : -1;
-    u.numel = (size_t)m->unet.cfg.in_channels * m->unet.cfg.sample_size * m->unet.cfg.sample_size;
-    u.n_params = m->unet.table.total;
+    u.null_label = model_null_class(m);
+    u.numel = denoiser_numel(&m->net);
+    u.n_params = denoiser_num_params(&m->net);
     u.params = m->params;
     arena_init(&u.arena);
     double t0 = lethe_now();

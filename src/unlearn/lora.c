@@ -1,4 +1,4 @@
-/* lora.c: masked LoRA adapters over the UNet's flat parameter buffer (see lora.h). */
+/* lora.c: masked LoRA adapters over a network's flat parameter buffer (see lora.h). */
 #include "unlearn/lora.h"
 
 #include <math.h>

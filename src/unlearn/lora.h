@@ -1,5 +1,6 @@
 /*
- * lora.h: masked LoRA adapters over a UNet's flat parameter buffer (SPARE, methods spec 5.1).
+ * lora.h: masked LoRA adapters over a network's flat parameter buffer (SPARE, methods spec 5.1).
+ * Which weights are adapted is the network's to say (lora_target in denoiser.h; NULL: lora_is_target).
  *
  * Each adapted weight W (out, in) gets factors B (out, r) and A (r, in):
  *
@@ -16,7 +17,7 @@
  *   dB += D A^T,  dAt += D^T B = (B^T D)^T
  *                = linear_backward(dx = dB, dw = dAt, dy = D, x = B, w = At)
  * for the weight gradient G of the materialised W and D = s * M ⊙ G.
- * The scaled mask s*M is kept over the whole UNet buffer (same offsets as W).
+ * The scaled mask s*M is kept over the whole parameter buffer (same offsets as W).
  */
 #ifndef LETHE_UNLEARN_LORA_H
 #define LETHE_UNLEARN_LORA_H
@@ -28,7 +29,7 @@
 
 typedef struct {
     int entry;          // index of W in the parameter table
-    size_t w_offset;    // W in the UNet buffer
+    size_t w_offset;    // W in the parameter buffer
     int out, in;        // W as a matrix (out, in)
     size_t b_offset;    // B (out, r) in the factor buffer
     size_t a_offset;    // At = A^T (in, r) in the factor buffer
@@ -40,14 +41,14 @@ typedef struct {
     int rank;
     float scale;        // alpha / rank
     size_t n_factors;   // floats in the factor buffer
-    size_t n_params;    // floats in the UNet buffer
+    size_t n_params;    // floats in the parameter buffer
     size_t max_numel;   // largest out*in (scratch size)
-    float *smask;       // s * M over the UNet buffer (backend memory)
+    float *smask;       // s * M over the parameter buffer (backend memory)
     float *scratch;     // max_numel floats (backend memory)
 } lora_adapter;
 
-// 1 for the weights SPARE adapts: every convolution weight (4-D) and the attention
-// projections to_q, to_k, to_v, to_out.0 (Linear weights).
+// The default rule (the UNet's): every convolution weight (4-D) and the attention
+// projections to_q, to_k, to_v, to_out.0 (Linear weights), by their diffusers names.
 int lora_is_target(const param_entry *e);
 
 // Adapters on every table entry that `target` accepts (NULL: lora_is_target); the mask
@@ -61,7 +62,7 @@ void lora_free(lora_adapter *L);
 // (seed, stream of layer l, k*in + i). `factors` is a backend buffer of n_factors floats.
 lethe_status lora_init_factors(const lora_adapter *L, float *factors, uint64_t seed);
 
-// s*M from a 0/1 mask over the UNet buffer (backend memory, n_params floats); NULL: all ones.
+// s*M from a 0/1 mask over the parameter buffer (backend memory, n_params floats); NULL: all ones.
 void lora_set_mask(lora_adapter *L, const float *mask);
 
 // W = W0 + s*M ⊙ (B A) for every adapted layer (the rest of W is not touched).

@@ -14,7 +14,6 @@ typedef struct {
     int cap[N_STREAMS];
     float *host;        // staging for dataset_batch (largest batch)
     size_t host_cap;    // floats
-    float *ca, *cb;     // per-row noising coefficients (host)
     float *dpred;       // gradient of the loss wrt the prediction
     int coef_cap;
 } batch_store;
@@ -24,6 +23,7 @@ static void free_batch(unlearn_batch *b) {
     ops()->release(b->target); ops()->release(b->pred);
     free(b->t);
     free(b->labels);
+    cond_free(&b->cond);
     memset(b, 0, sizeof *b);
 }
 
@@ -32,8 +32,6 @@ void unlearn_batches_free(unlearn_ctx *u) {
     if (!bs) return;
     for (int i = 0; i < N_STREAMS; i++) free_batch(&bs->b[i]);
     free(bs->host);
-    free(bs->ca);
-    free(bs->cb);
     ops()->release(bs->dpred);
     free(bs);
     u->batches = NULL;
@@ -41,12 +39,9 @@ void unlearn_batches_free(unlearn_ctx *u) {
 
 static lethe_status ensure_coef(batch_store *bs, unlearn_ctx *u, int n) {
     if (n <= bs->coef_cap) return LETHE_OK;
-    float *ca = realloc(bs->ca, (size_t)n * sizeof(float)), *cb = ca ? realloc(bs->cb, (size_t)n * sizeof(float)) : NULL;
-    if (ca) bs->ca = ca;
-    if (cb) bs->cb = cb;
     ops()->release(bs->dpred);
     bs->dpred = ops()->alloc((size_t)n * u->numel * sizeof(float));
-    if (!ca || !cb || !bs->dpred) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for a batch of %d", n);
+    if (!bs->dpred) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for a batch of %d", n);
     bs->coef_cap = n;
     return LETHE_OK;
 }
@@ -62,7 +57,8 @@ lethe_status unlearn_batch_get(unlearn_ctx *u, unlearn_stream s, int n, unlearn_
         b->target = ops()->alloc(sz); b->pred = ops()->alloc(sz);
         b->t = malloc((size_t)n * sizeof(float));
         b->labels = malloc((size_t)n * sizeof(int));
-        if (!b->x0 || !b->xt || !b->eps || !b->target || !b->pred || !b->t || !b->labels) {
+        lethe_status cs = unlearn_cond_alloc(u, &b->cond, n);
+        if (cs || !b->x0 || !b->xt || !b->eps || !b->target || !b->pred || !b->t || !b->labels) {
             free_batch(b);
             bs->cap[s] = 0;
             return lethe_fail(LETHE_ERR_NOMEM, "out of memory for a batch of %d", n);
@@ -72,6 +68,7 @@ lethe_status unlearn_batch_get(unlearn_ctx *u, unlearn_stream s, int n, unlearn_
     lethe_status st = ensure_coef(bs, u, n);
     if (st) return st;
     b->n = n;
+    b->cond.n = n;
     *out = b;
     return LETHE_OK;
 }
@@ -95,38 +92,33 @@ lethe_status unlearn_sample_images(unlearn_ctx *u, const lethe_dataset *set, int
     free(idx);
     ops()->to_device(b->x0, bs->host, need * sizeof(float));
     b->n = n;
+    cond_set_classes(&b->cond, b->labels, n);
     return LETHE_OK;
 }
 
+lethe_status unlearn_cond_alloc(unlearn_ctx *u, lethe_cond *c, int n) { return denoiser_cond_alloc(&u->model->net, c, n); }
+
 void unlearn_diffuse(unlearn_ctx *u, int step, uint64_t stream, int n, int t_lo, int t_hi, const float *x0, float *t,
-                     float *ca, float *cb, float *eps, float *xt) {
-    uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)step, stream);
-    for (int i = 0; i < n; i++) {
-        int ti = t_lo + (int)lethe_rand_below(u->o->seed, ts, (uint64_t)i, (uint32_t)(t_hi - t_lo));
-        t[i] = (float)ti;
-        double abar = u->sched.alphas_cumprod[ti];
-        ca[i] = (float)sqrt(abar);
-        cb[i] = (float)sqrt(1.0 - abar);
-    }
-    ops()->randn(eps, (size_t)n * u->numel, u->o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, stream), 0);
-    ops()->axpbz_rows(xt, ca, x0, cb, eps, n, u->numel);
+                     float *eps, float *xt) {
+    schedule_add_noise(&u->sched, xt, t, eps, x0, n, u->numel, t_lo, t_hi, u->o->seed,
+                       lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)step, stream),
+                       lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, stream));
 }
 
 void unlearn_noise(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, int t_lo, int t_hi) {
-    batch_store *bs = u->batches;
-    unlearn_diffuse(u, step, (uint64_t)s, b->n, t_lo, t_hi, b->x0, b->t, bs->ca, bs->cb, b->eps, b->xt);
+    unlearn_diffuse(u, step, (uint64_t)s, b->n, t_lo, t_hi, b->x0, b->t, b->eps, b->xt);
 }
 
-lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, const float *t, const int *labels,
+lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, const float *t, const lethe_cond *c,
                              int n, float *out) {
     arena_mark_t mark = arena_mark(&u->arena);
     nn_ctx ctx = {.arena = &u->arena, .train = 0};
-    lethe_status st = unet_forward(&u->model->unet, W, &ctx, out, xt, t, u->null_label >= 0 ? labels : NULL, n);
+    lethe_status st = denoiser_forward(&u->model->net, W, &ctx, out, xt, t, c, n);
     arena_release(&u->arena, mark);
     return st;
 }
 
-lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, const int *labels, int n,
+lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, const lethe_cond *c, int n,
                               const float *target, float weight, double *loss_out) {
     batch_store *bs = u->batches;
     lethe_status st = ensure_coef(bs, u, n);
@@ -137,7 +129,7 @@ lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, c
     nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = (uint64_t)u->step};
     float *p = arena_floats(&u->arena, sz);
     if (!p) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for activations");
-    if ((st = unet_forward(&u->model->unet, u->params, &ctx, p, xt, t, u->null_label >= 0 ? labels : NULL, n))) {
+    if ((st = denoiser_forward(&u->model->net, u->params, &ctx, p, xt, t, c, n))) {
         arena_release(&u->arena, mark);
         return st;
     }
@@ -145,16 +137,14 @@ lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, c
     if (loss_out) *loss_out = loss;
     ops()->fill(pred, 0.0f, sz);
     ops()->mse_backward(pred, p, target, sz, weight);
-    st = unet_backward(&u->model->unet, u->params, u->grads, &u->arena, pred, NULL);
+    st = denoiser_backward(&u->model->net, u->params, u->grads, &u->arena, pred, NULL);
     arena_release(&u->arena, mark);
     return st;
 }
 
-void unlearn_drop_labels(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, float p) {
-    if (u->null_label < 0 || p <= 0) return;
-    uint64_t stream = lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)step, (uint64_t)s);
-    for (int i = 0; i < b->n; i++)
-        if (lethe_rand_uniform(u->o->seed, stream, (uint64_t)i) < p) b->labels[i] = u->null_label;
+void unlearn_drop_cond(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, float p) {
+    b->cond.n = b->n;
+    cond_drop(&b->cond, p, u->o->seed, lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)step, (uint64_t)s));
 }
 
 lethe_status unlearn_dsm(unlearn_ctx *u, const lethe_dataset *set, int step, unlearn_stream s, int n, float p_drop,
@@ -163,9 +153,9 @@ lethe_status unlearn_dsm(unlearn_ctx *u, const lethe_dataset *set, int step, unl
     lethe_status st = unlearn_batch_get(u, s, n, &b);
     if (!st) st = unlearn_sample_images(u, set, step, s, b, n);
     if (st) return st;
-    unlearn_drop_labels(u, step, s, b, p_drop);
+    unlearn_drop_cond(u, step, s, b, p_drop);
     unlearn_noise(u, step, s, b, 0, u->sched.cfg.num_train_timesteps);
-    return unlearn_mse_grad(u, b->xt, b->t, b->labels, n, b->eps, weight, loss);
+    return unlearn_mse_grad(u, b->xt, b->t, &b->cond, n, b->eps, weight, loss);
 }
 
 void unlearn_log_part(unlearn_ctx *u, const char *name, double value) {

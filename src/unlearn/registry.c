@@ -63,10 +63,10 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     const char *data = o->data ? o->data : m.dataset[0] ? m.dataset : "fashion-mnist";
     lethe_dataset train;
     if ((st = dataset_load(&train, data, LETHE_SPLIT_TRAIN))) { model_free(&m); return st; }
-    const unet_config *c = &m.unet.cfg;
-    if (train.c != c->in_channels || train.h != c->sample_size || train.w != c->sample_size)
+    const lethe_denoiser *c = &m.net;
+    if (train.c != c->channels || train.h != c->size || train.w != c->size)
         st = lethe_fail(LETHE_ERR_ARG, "dataset %s has %dx%dx%d images but the model %s takes %dx%dx%d", train.name, train.c,
-                        train.h, train.w, o->model_dir, c->in_channels, c->sample_size, c->sample_size);
+                        train.h, train.w, o->model_dir, c->channels, c->size, c->size);
     else if (m.n_trained_classes > 0) {
         // a parent trained on some classes only: its training data is those classes, so the
         // retain set (and retrain's data) holds no class it never learnt

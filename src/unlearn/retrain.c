@@ -88,7 +88,7 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
         fprintf(stderr, "lethe unlearn: retrain from scratch on %d retain images: %d steps, batch %d, lr %g (the parent's recipe)\n",
                 retain.n, t.steps, t.batch, (double)t.adam.lr);
     lethe_model m;
-    if ((st = model_create(&m, &parent->unet.cfg, t.init_seed))) { dataset_free(&retain); return st; }
+    if ((st = model_create_like(&m, parent, t.init_seed))) { dataset_free(&retain); return st; }
     m.sched = parent->sched;
     m.n_classes = parent->n_classes;
     memcpy(m.class_names, parent->class_names, sizeof m.class_names);

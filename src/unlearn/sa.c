@@ -47,7 +47,7 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "diffusion/denoiser.h"
+#include "diffusion/sampler.h"
 #include "diffusion/generate.h"
 #include "ops/ops.h"
 #include "unlearn/baselines.h"
@@ -89,12 +89,12 @@ const lethe_dataset *sa_replay_set(const unlearn_ctx *u) {
 // ---- setup ------------------------------------------------------------------------------------
 
 static lethe_status empty_set(unlearn_ctx *u, lethe_dataset *d, const char *name, int n) {
-    const unet_config *c = &u->model->unet.cfg;
+    const lethe_denoiser *net = &u->model->net;
     memset(d, 0, sizeof *d);
     snprintf(d->name, sizeof d->name, "%s", name);
     d->n = n;
-    d->c = c->in_channels;
-    d->h = d->w = c->sample_size;
+    d->c = net->channels;
+    d->h = d->w = net->size;
     d->n_classes = u->model->n_classes;
     memcpy(d->class_names, u->model->class_names, sizeof d->class_names);
     d->pixels = malloc((size_t)(n > 0 ? n : 1) * u->numel);
@@ -130,11 +130,9 @@ static lethe_status generate(unlearn_ctx *u, sa_state *s, int n_fisher, int n_re
         fprintf(stderr, "lethe unlearn: sa: generating %d samples of the original model (DDIM %d steps, guidance %g) "
                 "for the Fisher diagonal (%d) and replay (%d)\n", total, SA_GEN_STEPS, (double)SA_GEN_GUIDANCE,
                 n_fisher, n_replay);
-    unet_denoiser ud;
-    lethe_denoiser den;
-    unet_denoiser_init(&ud, &u->model->unet, u->teacher, &den);
+    denoiser_infer den;   // the parent (teacher) weights
+    denoiser_infer_init(&den, &u->model->net, u->teacher);
     sampler_opts so = {.kind = SAMPLER_DDIM, .steps = SA_GEN_STEPS, .eta = 0.0f, .guidance = SA_GEN_GUIDANCE,
-                       .null_label = u->null_label,
                        .seed = lethe_stream(LETHE_STREAM_SAMPLE, u->o->seed, SA_STREAM)};
     for (int k = 0; k < K && !st; k++) {
         int f = fslot[k] < 0 ? 0 : n_fisher / F + (fslot[k] < n_fisher % F),
@@ -152,25 +150,25 @@ static lethe_status generate(unlearn_ctx *u, sa_state *s, int n_fisher, int n_re
             s->replay.labels[q * R + rslot[k]] = k;
         }
     }
-    unet_denoiser_free(&ud);
+    denoiser_infer_free(&den);
     free(buf);
     return st;
 }
 
 // weight x mean((eps_theta(x_t) - target)^2) of the live weights, its gradient accumulated into
 // u->grads; dropout keyed by `key` (unlearn_mse_grad keys it by the step). dpred: n images.
-static lethe_status mse_grad_keyed(unlearn_ctx *u, const float *xt, const float *t, const int *labels, int n,
+static lethe_status mse_grad_keyed(unlearn_ctx *u, const float *xt, const float *t, const lethe_cond *c, int n,
                                    const float *target, float weight, uint64_t key, float *dpred) {
     const size_t sz = (size_t)n * u->numel;
     arena_mark_t mark = arena_mark(&u->arena);
     nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = key};
     float *p = arena_floats(&u->arena, sz);
-    lethe_status st = p ? unet_forward(&u->model->unet, u->params, &ctx, p, xt, t, labels, n)
+    lethe_status st = p ? denoiser_forward(&u->model->net, u->params, &ctx, p, xt, t, c, n)
                         : lethe_fail(LETHE_ERR_NOMEM, "out of memory for activations");
     if (!st) {
         ops()->fill(dpred, 0.0f, sz);
         ops()->mse_backward(dpred, p, target, sz, weight);
-        st = unet_backward(&u->model->unet, u->params, u->grads, &u->arena, dpred, NULL);
+        st = denoiser_backward(&u->model->net, u->params, u->grads, &u->arena, dpred, NULL);
     }
     arena_release(&u->arena, mark);
     return st;
@@ -181,13 +179,14 @@ static lethe_status mse_grad_keyed(unlearn_ctx *u, const float *xt, const float 
 static lethe_status fisher(unlearn_ctx *u, sa_state *s) {
     const int N = s->fisher_set.n, k = SA_FISHER_TIMESTEPS, T = u->sched.cfg.num_train_timesteps;
     const size_t numel = u->numel, sz = (size_t)k * numel;
-    float *host = malloc(sz * sizeof(float)), *t = malloc(k * sizeof(float)), *ca = malloc(k * sizeof(float)),
-          *cb = malloc(k * sizeof(float));
+    float *host = malloc(sz * sizeof(float)), *t = malloc(k * sizeof(float));
     int *idx = malloc(k * sizeof(int)), *labels = malloc(k * sizeof(int));
+    lethe_cond c = {0};
     float *x0 = ops()->alloc(sz * sizeof(float)), *eps = ops()->alloc(sz * sizeof(float)),
           *xt = ops()->alloc(sz * sizeof(float)), *dpred = ops()->alloc(sz * sizeof(float));
     lethe_status st = LETHE_OK;
-    if (!host || !t || !ca || !cb || !idx || !labels || !x0 || !eps || !xt || !dpred) {
+    if ((st = unlearn_cond_alloc(u, &c, k))) goto done;
+    if (!host || !t || !idx || !labels || !x0 || !eps || !xt || !dpred) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the Fisher diagonal");
         goto done;
     }
@@ -198,19 +197,18 @@ static lethe_status fisher(unlearn_ctx *u, sa_state *s) {
         for (int i = 0; i < k; i++) idx[i] = j;   // the sample k times, one row per timestep
         dataset_batch(&s->fisher_set, idx, k, host, labels);
         ops()->to_device(x0, host, sz * sizeof(float));
+        cond_set_classes(&c, labels, k);
         const uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)j, SA_STREAM);
         for (int i = 0; i < k; i++) {
             int lo = i * T / k, hi = (i + 1) * T / k;
             int tt = lo + (int)lethe_rand_below(u->o->seed, ts, (uint64_t)i, (uint32_t)(hi - lo));
             t[i] = (float)tt;
-            ca[i] = (float)sqrt(u->sched.alphas_cumprod[tt]);
-            cb[i] = (float)sqrt(1.0 - u->sched.alphas_cumprod[tt]);
         }
         ops()->randn(eps, sz, u->o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)j, SA_STREAM), 0);
-        ops()->axpbz_rows(xt, ca, x0, cb, eps, k, numel);
+        schedule_add_noise_at(&u->sched, xt, x0, eps, t, k, numel);
         ops()->fill(u->grads, 0.0f, u->n_params);
         // mean over k * numel elements x (k numel) = sum_i sum_pixels
-        if ((st = mse_grad_keyed(u, xt, t, labels, k, eps, (float)k * (float)numel, SA_DROPOUT_KEY + (uint64_t)j, dpred)))
+        if ((st = mse_grad_keyed(u, xt, t, &c, k, eps, (float)k * (float)numel, SA_DROPOUT_KEY + (uint64_t)j, dpred)))
             break;
         ops()->mul(s->scratch, u->grads, u->grads, u->n_params);
         ops()->axpbz(s->fisher, 1.0f, s->fisher, (float)T / (float)k / (float)N, s->scratch, u->n_params);
@@ -218,7 +216,8 @@ static lethe_status fisher(unlearn_ctx *u, sa_state *s) {
     if (!st && !ops()->all_finite(s->fisher, u->n_params))
         st = lethe_fail(LETHE_ERR_NUMERIC, "sa: the Fisher diagonal is not finite (the parent's gradients overflow)");
 done:
-    free(host); free(t); free(ca); free(cb); free(idx); free(labels);
+    free(host); free(t); free(idx); free(labels);
+    cond_free(&c);
     ops()->release(x0); ops()->release(eps); ops()->release(xt); ops()->release(dpred);
     return st;
 }
@@ -265,8 +264,9 @@ static lethe_status sa_step(unlearn_ctx *u, int step) {
     for (size_t i = 0; i < sz; i++) s->host[i] = 2.0f * lethe_rand_uniform(o->seed, us, i) - 1.0f;
     ops()->to_device(b->x0, s->host, sz * sizeof(float));
     for (int i = 0; i < n; i++) b->labels[i] = u->forget[i % u->n_forget];
+    cond_set_classes(&b->cond, b->labels, n);
     unlearn_noise(u, step, STREAM_FORGET, b, 0, T);
-    if ((st = unlearn_mse_grad(u, b->xt, b->t, b->labels, n, b->eps, numel, &lf))) return st;
+    if ((st = unlearn_mse_grad(u, b->xt, b->t, &b->cond, n, b->eps, numel, &lf))) return st;
 
     // generative replay of the parent's samples of the retained classes
     if (gamma > 0) {
@@ -275,7 +275,7 @@ static lethe_status sa_step(unlearn_ctx *u, int step) {
             (st = unlearn_sample_images(u, &s->replay, step, STREAM_EXTRA, r, n)))
             return st;
         unlearn_noise(u, step, STREAM_EXTRA, r, 0, T);
-        if ((st = unlearn_mse_grad(u, r->xt, r->t, r->labels, n, r->eps, gamma * numel, &lr))) return st;
+        if ((st = unlearn_mse_grad(u, r->xt, r->t, &r->cond, n, r->eps, gamma * numel, &lr))) return st;
     }
 
     // EWC

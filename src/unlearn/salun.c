@@ -50,20 +50,20 @@
 #define SALUN_DROPOUT_KEY (1ull << 40) // dropout keys of the saliency pass (steps use 0, 1, ...)
 
 typedef struct {
-    int *pseudo;              // batch random retained labels c'
+    lethe_cond pseudo;        // batch random retained classes c'
     int retained[LETHE_MAX_CLASSES], n_retained;
 } salun_state;
 
 // Gradient of the guided denoising loss  sum_pixels |eps - (w eps(x2[:n]) + (1 - w) eps(x2[n:]))|^2 / n
-// accumulated into u->grads; x2 = [x_t; x_t] with labels [c; null] (2n images). guided (n) and
+// accumulated into u->grads; x2 = [x_t; x_t] with cond c2 = [c; null] (2n images). guided (n) and
 // d2 (2n) are scratch tensors.
-static lethe_status guided_dsm_grad(unlearn_ctx *u, const float *x2, const float *t2, const int *l2, int n,
+static lethe_status guided_dsm_grad(unlearn_ctx *u, const float *x2, const float *t2, const lethe_cond *c2, int n,
                                     const float *eps, float w, uint64_t key, float *guided, float *d2, double *loss) {
     const size_t sz = (size_t)n * u->numel;
     arena_mark_t mark = arena_mark(&u->arena);
     nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = key};
     float *p = arena_floats(&u->arena, 2 * sz);
-    lethe_status st = p ? unet_forward(&u->model->unet, u->params, &ctx, p, x2, t2, l2, 2 * n)
+    lethe_status st = p ? denoiser_forward(&u->model->net, u->params, &ctx, p, x2, t2, c2, 2 * n)
                         : lethe_fail(LETHE_ERR_NOMEM, "out of memory for activations");
     if (!st) {
         ops()->axpbz(guided, w, p, 1.0f - w, p + sz, sz);
@@ -72,7 +72,7 @@ static lethe_status guided_dsm_grad(unlearn_ctx *u, const float *x2, const float
         ops()->mse_backward(d2, guided, eps, sz, (float)u->numel);   // d loss / d guided
         ops()->axpbz(d2 + sz, 1.0f - w, d2, 0.0f, NULL, sz);           // -> d eps(null)
         ops()->axpbz(d2, w, d2, 0.0f, NULL, sz);                       // -> d eps(c)
-        st = unet_backward(&u->model->unet, u->params, u->grads, &u->arena, d2, NULL);
+        st = denoiser_backward(&u->model->net, u->params, u->grads, &u->arena, d2, NULL);
     }
     arena_release(&u->arena, mark);
     return st;
@@ -83,14 +83,15 @@ static lethe_status saliency(unlearn_ctx *u, int n_images, int batch, float *sal
     const unlearn_opts *o = u->o;
     const int T = u->sched.cfg.num_train_timesteps;
     const size_t numel = u->numel, sz = (size_t)batch * numel;
-    float *host = malloc(sz * sizeof(float)), *ca = malloc((size_t)batch * sizeof(float)),
-          *cb = malloc((size_t)batch * sizeof(float)), *t2 = malloc(2 * (size_t)batch * sizeof(float));
-    int *idx = malloc((size_t)batch * sizeof(int)), *l2 = malloc(2 * (size_t)batch * sizeof(int));
+    float *host = malloc(sz * sizeof(float)), *t2 = malloc(2 * (size_t)batch * sizeof(float));
+    int *idx = malloc((size_t)batch * sizeof(int)), *labels = malloc((size_t)batch * sizeof(int));
     float *x0 = ops()->alloc(sz * sizeof(float)), *eps = ops()->alloc(sz * sizeof(float)),
           *x2 = ops()->alloc(2 * sz * sizeof(float)), *guided = ops()->alloc(sz * sizeof(float)),
           *d2 = ops()->alloc(2 * sz * sizeof(float));
+    lethe_cond c = {0}, c2 = {0};
     lethe_status st = LETHE_OK;
-    if (!host || !ca || !cb || !t2 || !idx || !l2 || !x0 || !eps || !x2 || !guided || !d2) {
+    if ((st = unlearn_cond_alloc(u, &c, batch)) || (st = unlearn_cond_alloc(u, &c2, 2 * batch))) goto done;
+    if (!host || !t2 || !idx || !labels || !x0 || !eps || !x2 || !guided || !d2) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the saliency pass");
         goto done;
     }
@@ -99,24 +100,23 @@ static lethe_status saliency(unlearn_ctx *u, int n_images, int batch, float *sal
         const int m = n_images - i0 < batch ? n_images - i0 : batch, h = m / 2 + 1;
         const size_t msz = (size_t)m * numel;
         for (int i = 0; i < m; i++) idx[i] = i0 + i;
-        dataset_batch(&u->forget_set, idx, m, host, l2);
+        dataset_batch(&u->forget_set, idx, m, host, labels);
         ops()->to_device(x0, host, msz * sizeof(float));
+        cond_set_classes(&c, labels, m);
+        cond_concat_null(&c2, &c);   // [c; null]
         // antithetic t, as the code: t_i for i < h, T - 1 - t_{i-h} after
         const uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)k, SALUN_STREAM);
         for (int i = 0; i < m; i++) {
             int t = (int)lethe_rand_below(o->seed, ts, (uint64_t)(i < h ? i : i - h), (uint32_t)T);
             if (i >= h) t = T - 1 - t;
             t2[i] = t2[m + i] = (float)t;
-            ca[i] = (float)sqrt(u->sched.alphas_cumprod[t]);
-            cb[i] = (float)sqrt(1.0 - u->sched.alphas_cumprod[t]);
-            l2[m + i] = u->null_label;
         }
         ops()->randn(eps, msz, o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)k, SALUN_STREAM), 0);
-        ops()->axpbz_rows(x2, ca, x0, cb, eps, m, numel);
+        schedule_add_noise_at(&u->sched, x2, x0, eps, t2, m, numel);
         ops()->copy(x2 + msz, x2, msz);
         ops()->fill(u->grads, 0.0f, u->n_params);
         double loss;
-        st = guided_dsm_grad(u, x2, t2, l2, m, eps, SALUN_SALIENCY_GUIDANCE, SALUN_DROPOUT_KEY + (uint64_t)k, guided,
+        st = guided_dsm_grad(u, x2, t2, &c2, m, eps, SALUN_SALIENCY_GUIDANCE, SALUN_DROPOUT_KEY + (uint64_t)k, guided,
                              d2, &loss);
         if (st) break;
         // clip the batch gradient (torch.nn.utils.clip_grad_norm_: max / (norm + 1e-6) when it exceeds max)
@@ -126,7 +126,8 @@ static lethe_status saliency(unlearn_ctx *u, int n_images, int batch, float *sal
         else ops()->axpbz(sal, 1.0f, sal, scale, u->grads, u->n_params);
     }
 done:
-    free(host); free(ca); free(cb); free(t2); free(idx); free(l2);
+    free(host); free(t2); free(idx); free(labels);
+    cond_free(&c); cond_free(&c2);
     ops()->release(x0); ops()->release(eps); ops()->release(x2); ops()->release(guided); ops()->release(d2);
     return st;
 }
@@ -144,11 +145,11 @@ static lethe_status salun_setup(unlearn_ctx *u) {
     u->state = s;
     for (int k = 0; k < u->model->n_classes; k++)
         if (u->is_kept[k]) s->retained[s->n_retained++] = k;
-    s->pseudo = malloc((size_t)o->batch * sizeof(int));
+    lethe_status st = unlearn_cond_alloc(u, &s->pseudo, o->batch);
+    if (st) return st;
     u->mask = ops()->alloc(u->n_train * sizeof(float));
     float *sal = ops()->alloc(u->n_params * sizeof(float));
-    lethe_status st = LETHE_OK;
-    if (!s->pseudo || !u->mask || !sal) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the saliency mask");
+    if (!u->mask || !sal) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the saliency mask");
     // forget_set is already cut to --forget-images when it was given
     const int n_images = o->forget_images > 0 || u->forget_set.n < SALUN_SALIENCY_IMAGES ? u->forget_set.n
                                                                                          : SALUN_SALIENCY_IMAGES;
@@ -174,11 +175,11 @@ static lethe_status salun_step(unlearn_ctx *u, int step) {
     unlearn_noise(u, step, STREAM_FORGET, b, 0, u->sched.cfg.num_train_timesteps);
     const uint64_t ps = lethe_stream(LETHE_STREAM_BATCH, (uint64_t)step, SALUN_STREAM);
     for (int i = 0; i < n; i++)
-        s->pseudo[i] = s->retained[lethe_rand_below(o->seed, ps, (uint64_t)i, (uint32_t)s->n_retained)];
+        cond_set_class(&s->pseudo, i, s->retained[lethe_rand_below(o->seed, ps, (uint64_t)i, (uint32_t)s->n_retained)]);
     // pseudo target: the current weights' prediction under c' (no gradient)
     double lf = 0, lr = 0;
-    if ((st = unlearn_predict(u, u->params, b->xt, b->t, s->pseudo, n, b->target)) ||
-        (st = unlearn_mse_grad(u, b->xt, b->t, b->labels, n, b->target, 1.0f, &lf)))
+    if ((st = unlearn_predict(u, u->params, b->xt, b->t, &s->pseudo, n, b->target)) ||
+        (st = unlearn_mse_grad(u, b->xt, b->t, &b->cond, n, b->target, 1.0f, &lf)))
         return st;
     // alpha x L_simple on the retain set, summed over pixels: alpha * numel x the per-pixel mean
     const float w_r = alpha * (float)u->numel;
@@ -193,7 +194,7 @@ static lethe_status salun_step(unlearn_ctx *u, int step) {
 static void salun_cleanup(unlearn_ctx *u) {
     salun_state *s = u->state;
     if (!s) return;
-    free(s->pseudo);
+    cond_free(&s->pseudo);
     free(s);
     u->state = NULL;
 }

@@ -51,14 +51,14 @@ typedef struct {
     float w[4];                    // loss weight of each term (enum above)
     int t_init, t_min, t_max, override;   // override: class index, or -1 for a random retained class
     double abar_init;
-    lethe_unet gen, tea, fake;     // one architecture, three sets of saved activations
+    lethe_denoiser gen, tea, fake; // clones of the model's network: three sets of saved activations
     float *theta, *psi, *ema;      // slices of u->train_params
     float *g_theta, *g_psi;        // slices of u->train_grads
     // one term's tensors (n, C, H, W), backend
     float *z, *x_in, *eps_g, *x_g, *noise, *x_t, *eps_p, *eps_s, *p, *s, *d1, *d2, *tmp, *g_p, *g_s, *g_xt, *g_xg, *g_eps;
     float *row_dev;                // n per-row values
     float *t_gen, *t, *ca, *cb, *ra, *rb, *omega, *cross, *sq, *r;   // n each, host
-    int *lab_gen, *lab_tea, *lab_fake;            // n each, host
+    lethe_cond c_gen, c_tea, c_fake;              // n rows each: the classes asked of each network
     int *retained;                 // the retained classes
     int n_retained;
     float *omega_kept[2];          // n each: the last omega of each generator term (host)
@@ -78,11 +78,12 @@ static lethe_status alloc_state(unlearn_ctx *u, sfd_state *s, int n) {
         if (!(*host[i] = malloc((size_t)n * sizeof(float)))) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (int k = 0; k < 2; k++)
         if (!(s->omega_kept[k] = malloc((size_t)n * sizeof(float)))) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    s->lab_gen = malloc((size_t)n * sizeof(int));
-    s->lab_tea = malloc((size_t)n * sizeof(int));
-    s->lab_fake = malloc((size_t)n * sizeof(int));
+    lethe_status st;
+    if ((st = unlearn_cond_alloc(u, &s->c_gen, n)) || (st = unlearn_cond_alloc(u, &s->c_tea, n)) ||
+        (st = unlearn_cond_alloc(u, &s->c_fake, n)))
+        return st;
     s->row_dev = ops()->alloc((size_t)n * sizeof(float));
-    if (!s->lab_gen || !s->lab_tea || !s->lab_fake || !s->row_dev) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!s->row_dev) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     return LETHE_OK;
 }
 
@@ -129,11 +130,12 @@ static lethe_status sfd_setup(unlearn_ctx *u) {
     if (!s->retained) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (int c = 0; c < u->model->n_classes; c++)
         if (u->is_kept[c]) s->retained[s->n_retained++] = c;
-    s->abar_init = u->sched.alphas_cumprod[s->t_init];
+    s->abar_init = schedule_abar(&u->sched, s->t_init);
 
     lethe_status st;
-    const unet_config *cfg = &u->model->unet.cfg;
-    if ((st = unet_build(&s->gen, cfg)) || (st = unet_build(&s->tea, cfg)) || (st = unet_build(&s->fake, cfg))) return st;
+    const lethe_denoiser *net = &u->model->net;
+    if ((st = denoiser_clone(net, &s->gen)) || (st = denoiser_clone(net, &s->tea)) || (st = denoiser_clone(net, &s->fake)))
+        return st;
     if ((st = alloc_state(u, s, o->batch))) return st;
 
     // [theta | psi | ema], all starting from the parent (the teacher's EMA weights); the
@@ -166,15 +168,18 @@ static void draw_labels(unlearn_ctx *u, sfd_state *s, int step, int term, int n)
         int c;
         if (forget_term) c = u->forget[lethe_rand_below(u->o->seed, stream, 2 * (uint64_t)i, (uint32_t)u->n_forget)];
         else c = s->retained[lethe_rand_below(u->o->seed, stream, 2 * (uint64_t)i, (uint32_t)s->n_retained)];
-        s->lab_gen[i] = s->lab_fake[i] = s->lab_tea[i] = c;
+        cond_set_class(&s->c_gen, i, c);
+        cond_set_class(&s->c_fake, i, c);
+        cond_set_class(&s->c_tea, i, c);
         if (forget_term)   // the teacher answers for a kept class: the cross-class score
-            s->lab_tea[i] = s->override >= 0 ? s->override
-                                             : s->retained[lethe_rand_below(u->o->seed, stream, 2 * (uint64_t)i + 1,
-                                                                            (uint32_t)s->n_retained)];
+            cond_set_class(&s->c_tea, i, s->override >= 0 ? s->override
+                                                          : s->retained[lethe_rand_below(u->o->seed, stream, 2 * (uint64_t)i + 1,
+                                                                                         (uint32_t)s->n_retained)]);
     }
+    s->c_gen.n = s->c_fake.n = s->c_tea.n = n;
 }
 
-// x_g = G_theta(z; lab_gen). train = 1 keeps the activations in s->gen for the backward.
+// x_g = G_theta(z; c_gen). train = 1 keeps the activations in s->gen for the backward.
 static lethe_status generate(unlearn_ctx *u, sfd_state *s, int step, int term, int n, int train) {
     const size_t sz = (size_t)n * u->numel;
     ops()->randn(s->z, sz, u->o->seed, lethe_stream(LETHE_STREAM_SAMPLE, (uint64_t)step, SFD_STREAM + (uint64_t)term), 0);
@@ -182,7 +187,7 @@ static lethe_status generate(unlearn_ctx *u, sfd_state *s, int step, int term, i
     ops()->axpbz(s->x_in, (float)sig, s->z, 0.0f, s->z, sz);
     for (int i = 0; i < n; i++) s->t_gen[i] = (float)s->t_init;
     nn_ctx ctx = {.arena = &u->arena, .train = train, .seed = u->o->seed, .step = (uint64_t)step};
-    lethe_status st = unet_forward(&s->gen, s->theta, &ctx, s->eps_g, s->x_in, s->t_gen, s->lab_gen, n);
+    lethe_status st = denoiser_forward(&s->gen, s->theta, &ctx, s->eps_g, s->x_in, s->t_gen, &s->c_gen, n);
     if (st) return st;
     ops()->axpbz(s->x_g, (float)(1.0 / ra), s->x_in, (float)(-sig / ra), s->eps_g, sz);
     return LETHE_OK;
@@ -190,11 +195,11 @@ static lethe_status generate(unlearn_ctx *u, sfd_state *s, int step, int term, i
 
 // t ~ U[t_min, t_max), eps ~ N(0, I), x_t = sqrt(abar_t) x_g + sqrt(1 - abar_t) eps; ca, cb per row.
 static void diffuse(unlearn_ctx *u, sfd_state *s, int step, int term, int n) {
-    unlearn_diffuse(u, step, SFD_STREAM + (uint64_t)term, n, s->t_min, s->t_max, s->x_g, s->t, s->ca, s->cb, s->noise,
-                    s->x_t);
+    unlearn_diffuse(u, step, SFD_STREAM + (uint64_t)term, n, s->t_min, s->t_max, s->x_g, s->t, s->noise, s->x_t);
+    for (int i = 0; i < n; i++) schedule_noise_coefs(&u->sched, (int)s->t[i], &s->ca[i], &s->cb[i]);
 }
 
-// Fake-score term: sum_pix |eps_psi(x_t, lab_fake) - eps|^2 (mean over the batch), gradient
+// Fake-score term: sum_pix |eps_psi(x_t, c_fake) - eps|^2 (mean over the batch), gradient
 // times weight into g_psi. Returns the loss.
 static lethe_status fake_term(unlearn_ctx *u, sfd_state *s, int step, int term, int n, double *loss) {
     draw_labels(u, s, step, term, n);
@@ -203,13 +208,13 @@ static lethe_status fake_term(unlearn_ctx *u, sfd_state *s, int step, int term, 
     if (st) goto done;
     diffuse(u, s, step, term, n);
     nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = (uint64_t)step};
-    if ((st = unet_forward(&s->fake, s->psi, &ctx, s->eps_s, s->x_t, s->t, s->lab_fake, n))) goto done;
+    if ((st = denoiser_forward(&s->fake, s->psi, &ctx, s->eps_s, s->x_t, s->t, &s->c_fake, n))) goto done;
     const size_t sz = (size_t)n * u->numel;
     // mse_forward is the mean over elements: times C*H*W for the spec's per-image sum
     *loss = ops()->mse_forward(s->eps_s, s->noise, sz) * (double)u->numel;
     ops()->fill(s->g_eps, 0.0f, sz);
     ops()->mse_backward(s->g_eps, s->eps_s, s->noise, sz, s->w[term] * (float)u->numel);
-    st = unet_backward(&s->fake, s->psi, s->g_psi, &u->arena, s->g_eps, NULL);
+    st = denoiser_backward(&s->fake, s->psi, s->g_psi, &u->arena, s->g_eps, NULL);
 done:
     arena_release(&u->arena, mark);
     return st;
@@ -218,13 +223,13 @@ done:
 // Adds to g_xt the input gradient of the x0-prediction x0 = (x_t - cb eps_net(x_t)) / ca of
 // the network whose training forward `net` holds, for the upstream gradient g (n rows):
 // g_xt += g / ca - J^T (cb / ca g).
-static lethe_status x0_vjp(unlearn_ctx *u, sfd_state *s, lethe_unet *net, const float *W, const float *g, int n) {
+static lethe_status x0_vjp(unlearn_ctx *u, sfd_state *s, lethe_denoiser *net, const float *W, const float *g, int n) {
     for (int i = 0; i < n; i++) {
         s->ra[i] = -s->cb[i] / s->ca[i];
         s->rb[i] = 0.0f;
     }
     ops()->axpbz_rows(s->tmp, s->ra, g, s->rb, g, n, u->numel);   // -cb/ca g
-    lethe_status st = unet_backward(net, W, NULL, &u->arena, s->tmp, s->g_xt);
+    lethe_status st = denoiser_backward(net, W, NULL, &u->arena, s->tmp, s->g_xt);
     if (st) return st;
     for (int i = 0; i < n; i++) {
         s->ra[i] = 1.0f;
@@ -245,8 +250,8 @@ static lethe_status gen_term(unlearn_ctx *u, sfd_state *s, int step, int term, i
     nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = (uint64_t)step};
     nn_ctx frozen = ctx;   // the teacher is queried as in inference, keeping what its input gradient needs
     frozen.no_dropout = 1;
-    if ((st = unet_forward(&s->tea, u->teacher, &frozen, s->eps_p, s->x_t, s->t, s->lab_tea, n)) ||
-        (st = unet_forward(&s->fake, s->psi, &ctx, s->eps_s, s->x_t, s->t, s->lab_fake, n)))
+    if ((st = denoiser_forward(&s->tea, u->teacher, &frozen, s->eps_p, s->x_t, s->t, &s->c_tea, n)) ||
+        (st = denoiser_forward(&s->fake, s->psi, &ctx, s->eps_s, s->x_t, s->t, &s->c_fake, n)))
         goto done;
     for (int i = 0; i < n; i++) {
         s->ra[i] = 1.0f / s->ca[i];
@@ -291,7 +296,7 @@ static lethe_status gen_term(unlearn_ctx *u, sfd_state *s, int step, int term, i
     ops()->axpbz_rows(s->g_xg, s->ra, s->g_xt, s->rb, s->d2, n, u->numel);   // ca g_xt - d2 r
     // x_g = (x_in - sig eps_G) / sqrt(abar_init): d eps_G = -(sig / sqrt(abar_init)) g_xg
     ops()->axpbz(s->g_eps, (float)(-sqrt(1.0 - s->abar_init) / sqrt(s->abar_init)), s->g_xg, 0.0f, s->g_xg, sz);
-    st = unet_backward(&s->gen, s->theta, s->g_theta, &u->arena, s->g_eps, NULL);
+    st = denoiser_backward(&s->gen, s->theta, s->g_theta, &u->arena, s->g_eps, NULL);
 done:
     arena_release(&u->arena, mark);
     return st;
@@ -371,10 +376,10 @@ static void sfd_cleanup(unlearn_ctx *u) {
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) ops()->release(dev[i]);
     free(s->t_gen); free(s->t); free(s->ca); free(s->cb); free(s->ra); free(s->rb);
     free(s->omega); free(s->cross); free(s->sq); free(s->r); free(s->omega_kept[0]); free(s->omega_kept[1]);
-    free(s->lab_gen); free(s->lab_tea); free(s->lab_fake); free(s->retained);
-    unet_free(&s->gen);
-    unet_free(&s->tea);
-    unet_free(&s->fake);
+    cond_free(&s->c_gen); cond_free(&s->c_tea); cond_free(&s->c_fake); free(s->retained);
+    denoiser_free(&s->gen);
+    denoiser_free(&s->tea);
+    denoiser_free(&s->fake);
     free(s);
     u->state = NULL;
 }

@@ -68,8 +68,8 @@ typedef struct {
     int T;
     double *cdf;        // T entries (concept mode)
     int cap;            // rows of the host buffers below
-    int *labels_s, *idx;
-    float *ca, *cb;     // per-row noising coefficients
+    int *idx;
+    lethe_cond sur;     // cap rows of the surrogate class c_s
     float *host;        // cap images, staging for the device
 } spare_state;
 
@@ -114,24 +114,20 @@ const lora_adapter *spare_adapter(const unlearn_ctx *u) {
 
 // ---- batches ---------------------------------------------------------------------------------
 
-// Forget images first .. first+n-1 (dataset order) into b->x0 and b->labels.
+// Forget images first .. first+n-1 (dataset order) into b->x0, b->labels and b->cond.
 static void load_forget_images(unlearn_ctx *u, spare_state *s, unlearn_batch *b, int first, int n) {
     for (int i = 0; i < n; i++) s->idx[i] = first + i;
     dataset_batch(&u->forget_set, s->idx, n, s->host, b->labels);
     ops()->to_device(b->x0, s->host, (size_t)n * u->numel * sizeof(float));
     b->n = n;
+    cond_set_classes(&b->cond, b->labels, n);
 }
 
 // x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps for the timesteps in b->t; eps is first
 // drawn from `noise_stream` when draw_eps (else b->eps is reused).
-static void make_xt(unlearn_ctx *u, spare_state *s, unlearn_batch *b, int draw_eps, uint64_t noise_stream) {
-    for (int i = 0; i < b->n; i++) {
-        const double abar = u->sched.alphas_cumprod[(int)b->t[i]];
-        s->ca[i] = (float)sqrt(abar);
-        s->cb[i] = (float)sqrt(1.0 - abar);
-    }
+static void make_xt(unlearn_ctx *u, unlearn_batch *b, int draw_eps, uint64_t noise_stream) {
     if (draw_eps) ops()->randn(b->eps, (size_t)b->n * u->numel, u->o->seed, noise_stream, 0);
-    ops()->axpbz_rows(b->xt, s->ca, b->x0, s->cb, b->eps, b->n, u->numel);
+    schedule_add_noise_at(&u->sched, b->xt, b->x0, b->eps, b->t, b->n, u->numel);
 }
 
 // ---- setup ---------------------------------------------------------------------------------
@@ -149,9 +145,9 @@ static lethe_status saliency_mask(unlearn_ctx *u, spare_state *s, float q) {
         load_forget_images(u, s, b, i, 1);
         b->t[0] = (float)lethe_rand_below(u->o->seed, lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)i, SPARE_KEY_SALIENCY), 0,
                                           (uint32_t)s->T);
-        make_xt(u, s, b, 1, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)i, SPARE_KEY_SALIENCY));
+        make_xt(u, b, 1, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)i, SPARE_KEY_SALIENCY));
         ops()->fill(u->grads, 0.0f, np);
-        if ((st = unlearn_mse_grad(u, b->xt, b->t, b->labels, 1, b->eps, 1.0f, NULL))) break;
+        if ((st = unlearn_mse_grad(u, b->xt, b->t, &b->cond, 1, b->eps, 1.0f, NULL))) break;
         ops()->abs_accumulate(sal, u->grads, np);
     }
     ops()->fill(u->grads, 0.0f, np);
@@ -194,14 +190,15 @@ static lethe_status concept_table(unlearn_ctx *u, spare_state *s) {
         ops()->copy(b->x0 + half, b->x0, half);
         for (int i = 0; i < k_img; i++) b->labels[k_img + i] = s->surrogate;
         b->n = 2 * k_img;
+        cond_set_classes(&b->cond, b->labels, 2 * k_img);
     }
     for (int c = 0; c < cells && !st; c++) {
         const int lo = c * SPARE_T_CELL, w = T - lo < SPARE_T_CELL ? T - lo : SPARE_T_CELL;
         for (int i = 0; i < 2 * k_img; i++) b->t[i] = (float)(lo + (w - 1) / 2);
         ops()->randn(b->eps, half, u->o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)c, SPARE_KEY_CONCEPT), 0);
         ops()->copy(b->eps + half, b->eps, half);
-        make_xt(u, s, b, 0, 0);
-        if ((st = unlearn_predict(u, u->teacher, b->xt, b->t, b->labels, 2 * k_img, b->pred))) break;
+        make_xt(u, b, 0, 0);
+        if ((st = unlearn_predict(u, u->teacher, b->xt, b->t, &b->cond, 2 * k_img, b->pred))) break;
         D[c] = ops()->mse_forward(b->pred, b->pred + half, half);
     }
     if (!st) {
@@ -260,18 +257,19 @@ static lethe_status sp_setup(unlearn_ctx *u) {
     s->w_retain = w_r;
     s->concept = concept;
     s->T = u->sched.cfg.num_train_timesteps;
-    if ((st = lora_init(&s->lora, &u->model->unet.table, rank, lora_alpha, NULL))) return lethe_fail_context(st, "spare");
+    // the weights the network says an adapter adapts (NULL hook: lora.h's rule)
+    const lethe_denoiser *net = &u->model->net;
+    if ((st = lora_init(&s->lora, net->table, rank, lora_alpha, net->vt->lora_target))) return lethe_fail_context(st, "spare");
     s->cap = o->batch > 2 * SPARE_CONCEPT_IMAGES ? o->batch : 2 * SPARE_CONCEPT_IMAGES;
-    s->labels_s = malloc((size_t)s->cap * sizeof(int));
+    if ((st = unlearn_cond_alloc(u, &s->sur, s->cap))) return st;
+    cond_fill_class(&s->sur, sur, s->cap);
     s->idx = malloc((size_t)s->cap * sizeof(int));
-    s->ca = malloc((size_t)s->cap * sizeof(float));
-    s->cb = malloc((size_t)s->cap * sizeof(float));
     s->host = malloc((size_t)s->cap * u->numel * sizeof(float));
     // the optimizer's buffer: the factors (the loop releases them since they are not u->params)
     u->train_params = ops()->alloc(s->lora.n_factors * sizeof(float));
     u->train_grads = ops()->alloc(s->lora.n_factors * sizeof(float));
     u->n_train = s->lora.n_factors;
-    if (!s->labels_s || !s->idx || !s->ca || !s->cb || !s->host || !u->train_params || !u->train_grads)
+    if (!s->idx || !s->host || !u->train_params || !u->train_grads)
         return lethe_fail(LETHE_ERR_NOMEM, "spare: out of memory for %zu LoRA factors", s->lora.n_factors);
     if ((st = lora_init_factors(&s->lora, u->train_params, o->seed))) return st;
     if (!o->quiet)
@@ -295,16 +293,17 @@ static lethe_status sp_step(unlearn_ctx *u, int step) {
     lethe_status st = unlearn_batch_get(u, STREAM_FORGET, n, &b);
     if (!st) st = unlearn_sample_images(u, &u->forget_set, step, STREAM_FORGET, b, n);
     if (st) return st;
-    unlearn_noise(u, step, STREAM_FORGET, b, 0, T);
-    if (s->concept) {   // same eps, t redrawn from p(t)
+    if (s->concept) {   // t from p(t), eps from the helpers' noise stream (their uniform t is not drawn:
+                        // draws are keyed by (seed, step, stream), so skipping one changes no other)
         const uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)step, SPARE_KEY_DRAW);
         for (int i = 0; i < n; i++)
             b->t[i] = (float)spare_draw_timestep(s->cdf, T, lethe_rand_uniform(u->o->seed, ts, (uint64_t)i));
-        make_xt(u, s, b, 0, 0);
+        make_xt(u, b, 1, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, STREAM_FORGET));
+    } else {
+        unlearn_noise(u, step, STREAM_FORGET, b, 0, T);
     }
-    for (int i = 0; i < n; i++) s->labels_s[i] = s->surrogate;
-    if ((st = unlearn_predict(u, u->teacher, b->xt, b->t, s->labels_s, n, b->target)) ||
-        (st = unlearn_mse_grad(u, b->xt, b->t, b->labels, n, b->target, s->w_forget, &lf)))
+    if ((st = unlearn_predict(u, u->teacher, b->xt, b->t, &s->sur, n, b->target)) ||
+        (st = unlearn_mse_grad(u, b->xt, b->t, &b->cond, n, b->target, s->w_forget, &lf)))
         return st;
 
     // retain: student at c_r towards the teacher at c_r
@@ -313,10 +312,10 @@ static lethe_status sp_step(unlearn_ctx *u, int step) {
         if ((st = unlearn_batch_get(u, STREAM_RETAIN, n, &r)) ||
             (st = unlearn_sample_images(u, &u->retain_set, step, STREAM_RETAIN, r, n)))
             return st;
-        unlearn_drop_labels(u, step, STREAM_RETAIN, r, UNLEARN_CLASS_DROPOUT);
+        unlearn_drop_cond(u, step, STREAM_RETAIN, r, UNLEARN_CLASS_DROPOUT);
         unlearn_noise(u, step, STREAM_RETAIN, r, 0, T);
-        if ((st = unlearn_predict(u, u->teacher, r->xt, r->t, r->labels, n, r->target)) ||
-            (st = unlearn_mse_grad(u, r->xt, r->t, r->labels, n, r->target, s->w_retain, &lr)))
+        if ((st = unlearn_predict(u, u->teacher, r->xt, r->t, &r->cond, n, r->target)) ||
+            (st = unlearn_mse_grad(u, r->xt, r->t, &r->cond, n, r->target, s->w_retain, &lr)))
             return st;
     }
     lora_chain(&s->lora, u->train_grads, u->grads, u->train_params);
@@ -337,10 +336,8 @@ static void sp_cleanup(unlearn_ctx *u) {
     if (!s) return;
     lora_free(&s->lora);
     free(s->cdf);
-    free(s->labels_s);
+    cond_free(&s->sur);
     free(s->idx);
-    free(s->ca);
-    free(s->cb);
     free(s->host);
     free(s);
     u->state = NULL;

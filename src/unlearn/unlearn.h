@@ -3,7 +3,7 @@
  *
  * The loop (loop.c) owns what every method shares: the parent model and its hash, the
  * forget and retain data streams, a frozen copy of the parent (the teacher) when a method
- * needs one, the optimizer over the trainable buffer (the UNet's weights unless a method
+ * needs one, the optimizer over the trainable buffer (the network's weights unless a method
  * substitutes its own, as SPARE's LoRA factors), an optional parameter mask, the learning
  * rate schedule, logging with a progress bar, atomic checkpoints, --resume, and writing the
  * result as a diffusers folder whose lethe.json records the parent's SHA-256, the method,
@@ -20,6 +20,12 @@
  *   cleanup(u) free method state.
  * Every random choice of step s is a pure function of (seed, s), so --resume reproduces an
  * uninterrupted run exactly.
+ *
+ * Methods reach the network only through the seam (diffusion/denoiser.h): the helpers below
+ * run u->model->net on the weights they are given, and conditioning is a lethe_cond made with
+ * unlearn_cond_alloc / the batches' cond and changed with cond.h's helpers. A method names
+ * classes only where it means classes (the forget class, a surrogate), so another network
+ * (another conditioning) needs no edit here.
  */
 #ifndef LETHE_UNLEARN_UNLEARN_H
 #define LETHE_UNLEARN_UNLEARN_H
@@ -28,6 +34,7 @@
 
 #include "ops/arena.h"
 #include "data/dataset.h"
+#include "diffusion/cond.h"
 #include "diffusion/schedule.h"
 #include "diffusion/model.h"
 #include "optim/adamw.h"
@@ -121,10 +128,10 @@ struct unlearn_ctx {
     int forget[LETHE_MAX_CLASSES], n_forget;
     int is_forget[LETHE_MAX_CLASSES];
     int is_kept[LETHE_MAX_CLASSES];   // trained on (model_trained_on) and not forgotten: what must be retained
-    int null_label;                // num_class_embeds - 1, or -1 for unconditional models
+    int null_label;                // the null class of a class-conditional network, else -1
     size_t numel;                  // C*H*W
-    size_t n_params;               // UNet parameters (table.total)
-    float *params, *grads;         // the UNet's live weights and a gradient buffer (backend)
+    size_t n_params;               // the network's parameters (model->net.table->total)
+    float *params, *grads;         // the network's live weights and a gradient buffer (backend)
     float *teacher;                // frozen parent weights, or NULL
     // what the optimizer updates: by default params/grads; a method may point these at its own
     float *train_params, *train_grads;
@@ -154,31 +161,35 @@ typedef struct {
     int n;
     float *x0, *xt, *eps, *target, *pred;   // (n, C, H, W)
     float *t;                                // n timesteps (host)
-    int *labels;                             // n labels (host)
+    int *labels;                             // n class labels of the images (host)
+    lethe_cond cond;                         // what the network is conditioned on: the images' classes
+                                             // as sampled (unlearn_drop_cond may null rows)
 } unlearn_batch;
 
-// n images of `set` chosen by Philox (seed, step, stream): x0 in [-1, 1] and their labels.
+// n images of `set` chosen by Philox (seed, step, stream): x0 in [-1, 1], their labels and b->cond.
 lethe_status unlearn_sample_images(unlearn_ctx *u, const lethe_dataset *set, int step, unlearn_stream s,
                                    unlearn_batch *b, int n);
 // t uniform in [t_lo, t_hi) per image (or `fixed_t` >= 0 for all), eps ~ N(0, I), and
 // x_t = sqrt(abar) x0 + sqrt(1 - abar) eps. Keyed by (seed, step, stream).
 void unlearn_noise(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, int t_lo, int t_hi);
-// The same on caller buffers, for a method's own streams: t (host), ca/cb = sqrt(abar),
-// sqrt(1 - abar) per row (host), eps and xt (backend), n rows of x0 (backend).
+// The same on caller buffers, for a method's own streams: t (host), eps and xt (backend),
+// n rows of x0 (backend) (schedule_add_noise keyed by (seed, step, stream)).
 void unlearn_diffuse(unlearn_ctx *u, int step, uint64_t stream, int n, int t_lo, int t_hi, const float *x0, float *t,
-                     float *ca, float *cb, float *eps, float *xt);
+                     float *eps, float *xt);
+// A cond of the network's kind with room for n rows (all null); cond_free it.
+lethe_status unlearn_cond_alloc(unlearn_ctx *u, lethe_cond *c, int n);
 // eps prediction of weights W (u->params, u->teacher, ...) without gradients: out (n, C, H, W).
-lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, const float *t, const int *labels,
+lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, const float *t, const lethe_cond *c,
                              int n, float *out);
 // loss = mean((eps_theta(x_t) - target)^2) with the live weights; accumulates
 // weight * d loss / d params into u->grads. *loss_out gets the unweighted loss.
-lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, const int *labels, int n,
+lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, const lethe_cond *c, int n,
                               const float *target, float weight, double *loss_out);
 // The batch for a stream (allocated on first use at size n; error if a larger n is asked).
 lethe_status unlearn_batch_get(unlearn_ctx *u, unlearn_stream s, int n, unlearn_batch **out);
-// Replaces each label by the null class with probability p (Philox keyed by step and
-// stream), as training did, so retain terms keep the unconditional branch trained.
-void unlearn_drop_labels(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, float p);
+// Makes each row of b->cond null with probability p (Philox keyed by step and stream), as
+// training did, so retain terms keep the unconditional branch trained (b->labels keep the classes).
+void unlearn_drop_cond(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, float p);
 #define UNLEARN_CLASS_DROPOUT 0.1f
 // Denoising loss of a batch drawn from `set` (t uniform on [0, T), fresh noise), with
 // class dropout p, its gradient accumulated into u->grads times `weight` (negative for

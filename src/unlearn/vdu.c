@@ -110,15 +110,15 @@ static lethe_status read_model_folder(const char *dir, const lethe_model *parent
     lethe_model c;
     lethe_status st = model_load(&c, dir);
     if (st) return lethe_fail_context(st, "vdu: checkpoint %s", dir);
-    char *cfg = unet_config_to_json(&c.unet.cfg);
+    char *cfg = model_net_config(&c);
     if (!cfg) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    else if (strcmp(cfg, parent_cfg) != 0 || c.unet.table.total != parent->unet.table.total) {
+    else if (strcmp(cfg, parent_cfg) != 0 || denoiser_num_params(&c.net) != denoiser_num_params(&parent->net)) {
         char diff[256];
         config_diff(parent_cfg, cfg, diff, sizeof diff);
         st = lethe_fail(LETHE_ERR_SHAPE, "vdu: checkpoint %s has another UNet config than the parent (%s); every "
                         "checkpoint must be the parent's architecture", dir, diff);
     } else {
-        ops()->to_host(host, c.params, parent->unet.table.total * sizeof(float));
+        ops()->to_host(host, c.params, denoiser_num_params(&parent->net) * sizeof(float));
     }
     free(cfg);
     model_free(&c);
@@ -165,7 +165,7 @@ static lethe_status read_snapshot(const char *path, int step, const lethe_model 
         config_diff(parent_cfg, cfg, diff, sizeof diff);
         st = lethe_fail(LETHE_ERR_SHAPE, "vdu: snapshot %s has another UNet config than the parent (%s); the snapshots "
                         "must come from a run of the parent's architecture", path, diff);
-    } else if ((st = model_read_weights(&parent->unet.table, host, &f, "", 1)))
+    } else if ((st = model_read_weights(parent->net.table, host, &f, "", 1)))
         st = lethe_fail_context(st, "vdu: snapshot %s", path);
     st_close(&f);
     return st;
@@ -236,18 +236,18 @@ lethe_status vdu_stats_load(vdu_stats *s, const lethe_model *parent, const char 
                                                  "or --snapshots DIR (a run trained with `lethe train --snapshots K`)");
     if (!(var_floor > 0) || !isfinite(var_floor))
         return lethe_fail(LETHE_ERR_ARG, "vdu: --var-floor must be positive and finite (got %g)", (double)var_floor);
-    const size_t n = parent->unet.table.total;
+    const size_t n = denoiser_num_params(&parent->net);
     s->n = n;
     welford w = {.mean = calloc(n, sizeof(double)), .m2 = calloc(n, sizeof(double)), .n = n};
     float *host = malloc(n * sizeof(float));
-    char *parent_cfg = unet_config_to_json(&parent->unet.cfg);
+    char *parent_cfg = model_net_config(parent);
     lethe_status st = LETHE_OK;
     if (!w.mean || !w.m2 || !host || !parent_cfg) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the vdu statistics");
     else if (has_c) st = load_checkpoints(s, &w, parent, parent_cfg, checkpoints, host);
     else st = load_snapshots(s, &w, parent, parent_cfg, snapshots, host);
     // Means run over the parameters (the table's entries): the flat buffer's alignment
     // padding is 0 in every checkpoint and gets mu = 0, prec = 0.
-    const param_table *t = &parent->unet.table;
+    const param_table *t = parent->net.table;
     size_t n_real = 0;
     for (int e = 0; e < t->n; e++) n_real += t->entries[e].numel;
     if (!st) {
