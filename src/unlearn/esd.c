@@ -9,8 +9,8 @@
  *   target = eps*(x_t, null, t) - eta (eps*(x_t, c_f, t) - eps*(x_t, null, t))   (eps* = the frozen parent)
  *   L = MSE(eps_theta(x_t, c_f, t), target)                                   (mean over elements)
  *
- * eta is ESD's negative guidance (--negative-guidance, was --alpha; default 1). Defaults as the code: lr 1e-5, 1000
- * iterations, all parameters trained ("full"; lethe's UNets have no cross-attention, so the
+ * eta is ESD's negative guidance (--negative-guidance, was --alpha; default 1). Defaults as
+ * the code: lr 1e-5, 1000 iterations, all parameters trained ("full"; lethe's UNets have no cross-attention, so the
  * ESD-x / ESD-u subsets do not apply). Guidance is lethe's convention (sampler.h), which for
  * w = 3 is the same formula as ESD's scale 3.
  *

@@ -2,7 +2,8 @@
  * ga.c: gradient ascent (methods spec 7.3, saliency_unlearn --method ga):
  *   L = -L_simple(theta; D_f) + alpha * L_simple(theta; D_r)
  * Forget images keep their class label. The pure form (alpha = 0) diverges quickly; the
- * code default alpha = 1 (--retain-weight, was --alpha) is ours too (SalUn's README uses 1e-3). Defaults: lr 1e-5, 200 steps.
+ * code default alpha = 1 (--retain-weight, was --alpha) is ours too (SalUn's README uses
+ * 1e-3). Defaults: lr 1e-5, 200 steps.
  */
 #include <stddef.h>
 

@@ -22,7 +22,8 @@
  *   forget: real forget images, x_t = add_noise(x0, eps, t),
  *           L_f = MSE(eps_student(x_t, t, c_f), stopgrad eps_teacher(x_t, t, c_s))
  *   retain: L_r = MSE(eps_student(x_t, t, c_r), stopgrad eps_teacher(x_t, t, c_r))
- *   loss = w_f L_f + w_r L_r,  w_f = 0.3, w_r = --retain-weight (was --alpha; 1.0): the tutorial's weights.
+ *   loss = w_f L_f + w_r L_r,  w_f = 0.3, w_r = --retain-weight (was --alpha; 1.0): the
+ *   tutorial's weights.
  * c_f is the forget image's own class, c_s = --surrogate (a retained class; required).
  * lethe adaptation: retain labels are replaced by the null class with p = 0.1 on both
  * sides, as in training, so the unconditional branch used by guidance is distilled too.
