@@ -231,18 +231,18 @@ static void test_bad_input(void **state) {
     (void)state;
     unlearn_opts o;
     toy_opts(&o, toy_path("bad"));
-    o.override = "c1";   // the forget class itself
+    assert_int_equal(unlearn_opts_set(&o, "override", "c1"), LETHE_OK);   // the forget class itself
     assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
     assert_non_null(strstr(lethe_last_error(), "forget class"));
     toy_opts(&o, toy_path("bad"));
-    o.override = "c7";
+    assert_int_equal(unlearn_opts_set(&o, "override", "c7"), LETHE_OK);
     assert_int_not_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_OK);
     toy_opts(&o, toy_path("bad"));
-    o.t_init = 1000;
+    assert_int_equal(unlearn_opts_set(&o, "t-init", "1000"), LETHE_OK);
     assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
     assert_non_null(strstr(lethe_last_error(), "t-init"));
     toy_opts(&o, toy_path("bad"));
-    o.t_init = 0;
+    assert_int_equal(unlearn_opts_set(&o, "t_init", "0"), LETHE_OK);
     assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
     toy_opts(&o, toy_path("bad"));
     o.model_dir = toy_uncond;

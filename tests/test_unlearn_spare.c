@@ -293,7 +293,7 @@ static void spare_opts(unlearn_opts *o, const char *out, int steps) {
     o->model_dir = parent_dir;
     o->out_dir = out;
     o->forget = "trouser";
-    o->surrogate = "pullover";
+    assert_int_equal(unlearn_opts_set(o, "surrogate", "pullover"), LETHE_OK);
     o->steps = steps;
     o->batch = 2;
     o->lr = 1e-3f;
@@ -401,9 +401,9 @@ static void test_uniform_timesteps_run(void **state) {
     snprintf(out, sizeof out, "%s/u", tmp);
     unlearn_opts o;
     spare_opts(&o, out, 2);
-    o.timesteps = "uniform";
-    o.lora_rank = 2;
-    o.mask_fraction = 0.25f;
+    assert_int_equal(unlearn_opts_set(&o, "timesteps", "uniform"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "lora-rank", "2"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "mask-fraction", "0.25"), LETHE_OK);
     lethe_status st = run(&o, parent_dir, 0);
     if (st) fail_msg("%s", lethe_last_error());
     lethe_model q;
@@ -424,25 +424,25 @@ static void test_bad_arguments(void **state) {
     snprintf(out, sizeof out, "%s/bad", tmp);
     unlearn_opts o;
     spare_opts(&o, out, 2);
-    o.surrogate = "trouser";   // the forget class itself
+    assert_int_equal(unlearn_opts_set(&o, "surrogate", "trouser"), LETHE_OK);   // the forget class itself
     expect_error(&o, parent_dir, "is a forget class");
-    o.surrogate = "1";         // the same, by index
+    assert_int_equal(unlearn_opts_set(&o, "surrogate", "1"), LETHE_OK);         // the same, by index
     expect_error(&o, parent_dir, "is a forget class");
-    o.surrogate = "hat";
+    assert_int_equal(unlearn_opts_set(&o, "surrogate", "hat"), LETHE_OK);
     expect_error(&o, parent_dir, "--surrogate");
     assert_non_null(strstr(lethe_last_error(), "hat"));
-    o.surrogate = NULL;
+    assert_int_equal(unlearn_opts_set(&o, "surrogate", NULL), LETHE_OK);
     expect_error(&o, parent_dir, "--surrogate CLASS is required");
-    o.surrogate = "pullover";
-    o.timesteps = "sometimes";
-    expect_error(&o, parent_dir, "--timesteps");
-    o.timesteps = NULL;
-    o.mask_fraction = 1.5f;
+    assert_int_equal(unlearn_opts_set(&o, "surrogate", "pullover"), LETHE_OK);
+    // a timestep scheme that is not one is refused when it is set
+    assert_int_equal(unlearn_opts_set(&o, "timesteps", "sometimes"), LETHE_ERR_ARG);
+    assert_non_null(strstr(lethe_last_error(), "--timesteps must be concept or uniform"));
+    assert_int_equal(unlearn_opts_set(&o, "mask-fraction", "1.5"), LETHE_OK);
     expect_error(&o, parent_dir, "--mask-fraction");
-    o.mask_fraction = NAN;
-    o.lora_rank = 0;
+    assert_int_equal(unlearn_opts_set(&o, "mask-fraction", NULL), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "lora-rank", "0"), LETHE_OK);
     expect_error(&o, parent_dir, "rank");
-    o.lora_rank = -1;
+    assert_int_equal(unlearn_opts_set(&o, "lora-rank", NULL), LETHE_OK);
     expect_error(&o, uncond_dir, "class-conditional");
 }
 

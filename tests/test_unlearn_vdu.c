@@ -314,7 +314,7 @@ static void test_errors(void **state) {
     path_in(out, sizeof out, "err_out");
     unlearn_opts o;
     quick_opts(&o, c1, out);
-    o.checkpoints = c1;
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", c1), LETHE_OK);
     expect_error(run_vdu(&o, &ds), "at least 2 checkpoints");
     char p[512];
     snprintf(p, sizeof p, "%s/lethe.json", out);
@@ -386,7 +386,7 @@ static void test_run_conditional(void **state) {
     snprintf(list, sizeof list, "%s,%s,%s", c1, c2, c3);
     unlearn_opts o;
     quick_opts(&o, c1, out);
-    o.checkpoints = list;
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
     lethe_status st = run_vdu(&o, &ds);
     if (st) fail_msg("%s", lethe_last_error());
     check_provenance(out, c1, list, 3);
@@ -397,7 +397,7 @@ static void test_run_conditional(void **state) {
     char out2[256];
     path_in(out2, sizeof out2, "run_cond_resume");
     quick_opts(&o, c1, out2);
-    o.checkpoints = list;
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
     o.stop_after = 2;
     assert_int_equal(run_vdu(&o, &ds), LETHE_OK);
     o.stop_after = 0;
@@ -416,8 +416,8 @@ static void test_run_unconditional(void **state) {
     snprintf(list, sizeof list, "%s,%s", u1, u2);
     unlearn_opts o;
     quick_opts(&o, u1, out);
-    o.checkpoints = list;
-    o.gamma = 1.0f;
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "gamma", "1"), LETHE_OK);
     lethe_status st = run_vdu(&o, &ds);
     if (st) fail_msg("%s", lethe_last_error());
     check_provenance(out, u1, list, 2);
@@ -443,7 +443,7 @@ static void test_data_constrained(void **state) {
     toy_dataset(&b, 1);
     unlearn_opts o;
     quick_opts(&o, c1, oa);
-    o.checkpoints = list;
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
     o.forget_images = 8;
     o.batch = 16;
     o.steps = 2;

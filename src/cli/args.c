@@ -2,7 +2,6 @@
 #include "cli/args.h"
 
 #include <cblas.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +9,18 @@
 #include <omp.h>
 #endif
 
+#include "core/options.h"
 #include "ops/ops.h"
 
-static int same_flag(const char *given, const char *name) {
-    for (; *given && *name; given++, name++) {
-        char g = *given == '_' ? '-' : *given;
-        if (g != *name) return 0;
-    }
-    return *given == 0 && *name == 0;
+int args_split(const char *arg, char *name, size_t cap, const char **value) {
+    if (strncmp(arg, "--", 2) != 0) return 1;
+    const char *eq = strchr(arg + 2, '=');
+    size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+    if (len >= cap) len = cap - 1;
+    memcpy(name, arg + 2, len);
+    name[len] = 0;
+    *value = eq ? eq + 1 : NULL;
+    return 0;
 }
 
 static void print_help(const char *cmd, const char *usage, const arg_spec *specs, int n) {
@@ -56,7 +59,9 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
             print_help(cmd, usage, specs, n_specs);
             return ARGS_HELP;
         }
-        if (strncmp(a, "--", 2) != 0) {
+        char name[64];
+        const char *eq;
+        if (args_split(a, name, sizeof name, &eq)) {
             if (*n_pos >= max_pos) {
                 fprintf(stderr, "lethe %s: unexpected argument '%s' (see lethe %s --help)\n", cmd, a, cmd);
                 return ARGS_ERROR;
@@ -64,15 +69,9 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
             pos[(*n_pos)++] = a;
             continue;
         }
-        char name[64];
-        const char *eq = strchr(a + 2, '=');
-        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (len >= sizeof name) len = sizeof name - 1;
-        memcpy(name, a + 2, len);
-        name[len] = 0;
         const arg_spec *s = NULL;
         for (int k = 0; k < n_specs && !s; k++)
-            if (same_flag(name, specs[k].name) || (specs[k].alias && same_flag(name, specs[k].alias))) s = &specs[k];
+            if (opt_same_name(name, specs[k].name) || (specs[k].alias && opt_same_name(name, specs[k].alias))) s = &specs[k];
         if (!s) {
             fprintf(stderr, "lethe %s: unknown option '--%s' (see lethe %s --help)\n", cmd, name, cmd);
             return ARGS_ERROR;
@@ -82,40 +81,26 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
             *(int *)s->target = 1;
             continue;
         }
-        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *val = eq ? eq : (i + 1 < argc ? argv[++i] : NULL);
         if (!val) {
             fprintf(stderr, "lethe %s: --%s needs a value\n", cmd, s->name);
             return ARGS_ERROR;
         }
-        char *end;
-        errno = 0;
+        // values are parsed as the library's option tables parse theirs (core/options.h)
+        const opt_spec os = {.name = s->name, .type = s->type == ARG_INT ? OPT_INT : s->type == ARG_U64 ? OPT_U64
+                                                   : s->type == ARG_FLOAT ? OPT_FLOAT : OPT_STRING};
+        opt_value v;
+        if (opt_parse(&os, val, &v)) {
+            fprintf(stderr, "lethe %s: %s\n", cmd, lethe_last_error());
+            return ARGS_ERROR;
+        }
         switch (s->type) {
-        case ARG_INT: {
-            long v = strtol(val, &end, 10);
-            if (*end || end == val || errno || v < -2147483647L || v > 2147483647L) goto bad;
-            *(int *)s->target = (int)v;
-            break;
-        }
-        case ARG_U64: {
-            unsigned long long v = strtoull(val, &end, 10);
-            if (*end || end == val || errno || val[0] == '-') goto bad;
-            *(uint64_t *)s->target = v;
-            break;
-        }
-        case ARG_FLOAT: {
-            float v = strtof(val, &end);
-            if (*end || end == val || errno || v != v) goto bad;
-            *(float *)s->target = v;
-            break;
-        }
-        case ARG_STRING: *(const char **)s->target = val; break;
+        case ARG_INT: *(int *)s->target = v.i; break;
+        case ARG_U64: *(uint64_t *)s->target = v.u; break;
+        case ARG_FLOAT: *(float *)s->target = v.f; break;
+        case ARG_STRING: *(const char **)s->target = v.s; break;
         case ARG_FLAG: break;
         }
-        continue;
-    bad:
-        fprintf(stderr, "lethe %s: --%s: '%s' is not a valid %s\n", cmd, s->name, val,
-                s->type == ARG_FLOAT ? "number" : "integer");
-        return ARGS_ERROR;
     }
     return ARGS_OK;
 }

@@ -7,6 +7,7 @@
 #ifndef LETHE_CLI_ARGS_H
 #define LETHE_CLI_ARGS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { ARG_INT, ARG_FLOAT, ARG_STRING, ARG_FLAG, ARG_U64 } arg_type;
@@ -25,6 +26,10 @@ enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_ERROR = 2 };
 // arguments go to pos[0..max_pos). Prints help or a one-line error to stderr.
 int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_specs, int argc, char **argv,
                const char **pos, int max_pos, int *n_pos);
+
+// "--name=value" or "--name" into name (without dashes, cut to cap) and *value (the text
+// after '=', or NULL). Returns 0, or 1 for an argument that is not an option.
+int args_split(const char *arg, char *name, size_t cap, const char **value);
 
 // The whole command line as one string (for provenance), caller frees.
 char *args_join(int argc, char **argv);

@@ -2,6 +2,13 @@
  * cmd_unlearn.c: `lethe unlearn`: make a model forget classes with one of the methods of
  * src/unlearn/, writing a diffusers folder whose lethe.json records the parent's SHA-256,
  * the method, every argument and the forgotten classes.
+ *
+ * The options are the library's (the loop's table and each method's, src/unlearn/): every
+ * --name VALUE goes through unlearn_opts_set, the function embedding programs call, so the
+ * command line and the API parse, check and record options alike. Only --threads and
+ * --device are the CLI's. --help lists the loop's options and each method's own with their
+ * defaults; `--method NAME --help` only that method's. --options-markdown (not listed)
+ * prints docs/unlearning.md's generated option tables.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,86 +18,84 @@
 #include "cli/cli.h"
 #include "unlearn/unlearn.h"
 
+static void print_help(const char *method) {
+    fprintf(stderr, "usage: lethe unlearn --model DIR --method NAME --forget CLASS[,CLASS...] --out DIR [options]\n\n"
+                    "Makes a model forget classes. Unset options take the method's defaults; an option of one\n"
+                    "method given to another is an error (docs/unlearning.md lists them, and what is\n"
+                    "reconstructed). Methods:\n");
+    for (int i = 0; i < unlearn_method_count(); i++) {
+        const unlearn_method *m = unlearn_method_at(i);
+        fprintf(stderr, "  %-9s %s%s\n", m->name, m->summary, m->reconstructed ? " [reconstructed]" : "");
+    }
+    char *loop = unlearn_options_help(NULL, 0), *own = unlearn_options_help(method, 1);
+    fprintf(stderr, "\noptions:\n%s", loop ? loop : "");
+    fprintf(stderr, "  %-26s %s\n", "--threads N", "CPU threads (default 0: all)");
+    fprintf(stderr, "  %-26s %s\n", "--device S", "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU) (default cpu)");
+    fprintf(stderr, "  %-26s %s\n", "-h, --help", "show this help (with --method NAME: that method's options only)");
+    fprintf(stderr, "%s", own ? own : "");
+    free(loop);
+    free(own);
+}
+
 int cmd_unlearn(int argc, char **argv) {
     unlearn_opts o;
     unlearn_opts_default(&o);
-    const char *lr_kind = "constant";
     int threads = 0;
     const char *device = "cpu";
-    char method_help[320];   // the registered methods, so --help never lists one that is missing
-    snprintf(method_help, sizeof method_help, "%s (required)", unlearn_method_names());
-    const arg_spec specs[] = {
-        {"model", ARG_STRING, &o.model_dir, "the model to unlearn from (diffusers folder; required)"},
-        {"method", ARG_STRING, &o.method, method_help},
-        {"forget", ARG_STRING, &o.forget, "class(es) to forget: names or indices, comma-separated (required)"},
-        {"out", ARG_STRING, &o.out_dir, "output folder (required)"},
-        {"data", ARG_STRING, &o.data, "training data (default: the model's dataset)"},
-        {"steps", ARG_INT, &o.steps, "optimisation steps (-1: the method's default)"},
-        {"batch", ARG_INT, &o.batch, "images per batch of each stream (-1: the method's default, 32; esd: 1)"},
-        {"lr", ARG_FLOAT, &o.lr, "learning rate (AdamW; default: the method's)"},
-        {"lr-schedule", ARG_STRING, &lr_kind, "constant or cosine"},
-        {"warmup", ARG_INT, &o.warmup, "learning-rate warm-up steps"},
-        {"weight-decay", ARG_FLOAT, &o.weight_decay, "AdamW decoupled weight decay"},
-        {"max-grad-norm", ARG_FLOAT, &o.max_grad_norm, "clip the global gradient norm (0: off)"},
-        {"seed", ARG_U64, &o.seed, "seed of every random choice"},
-        {"forget-images", ARG_INT, &o.forget_images, "use only the first N forget images (data-constrained runs; 0: all)"},
-        {"retain-images", ARG_INT, &o.retain_images, "use only the first N retain images (0: all)"},
-        {"alpha", ARG_FLOAT, &o.alpha, "ga/salun/spare: weight of the retain term; esd: negative guidance eta; sfd: SiD alpha (1.2)"},
-        {"gamma", ARG_FLOAT, &o.gamma, "sa: replay weight; vdu: stability weight"},
-        {"lambda", ARG_FLOAT, &o.lambda, "sa: EWC weight"},
-        {"mask-fraction", ARG_FLOAT, &o.mask_fraction, "salun/spare: top fraction of weights by saliency that may change"},
-        {"fisher-samples", ARG_INT, &o.fisher_samples, "sa: generated samples for the Fisher diagonal"},
-        {"replay-samples", ARG_INT, &o.replay_samples, "sa: generated samples of retained classes for replay"},
-        {"checkpoints", ARG_STRING, &o.checkpoints, "vdu: model folders for the parameter statistics (comma-separated)"},
-        {"snapshots", ARG_STRING, &o.snapshots, "vdu: a training folder with snapshots (lethe train --snapshots K)"},
-        {"var-floor", ARG_FLOAT, &o.var_floor, "vdu: floor of the checkpoint variance, relative to its mean"},
-        {"surrogate", ARG_STRING, &o.surrogate, "spare: the class the forget class is mapped to"},
-        {"lora-rank", ARG_INT, &o.lora_rank, "spare: LoRA rank"},
-        {"lora-alpha", ARG_FLOAT, &o.lora_alpha, "spare: LoRA alpha (scale alpha/rank)"},
-        {"timesteps", ARG_STRING, &o.timesteps, "spare: concept (targeted) or uniform timestep sampling"},
-        {"adam-beta1", ARG_FLOAT, &o.adam_beta1, "Adam beta1 (default 0.9; sfd: 0)"},
-        {"adam-beta2", ARG_FLOAT, &o.adam_beta2, "Adam beta2 (default 0.999)"},
-        {"override", ARG_STRING, &o.override, "sfd: the kept class whose teacher score the forget class learns (default: a random kept class per sample)"},
-        {"t-init", ARG_INT, &o.t_init, "sfd: the generator's timestep (default 440)"},
-        {"t-min", ARG_INT, &o.t_min, "sfd: lowest t of the score losses (default 38)"},
-        {"t-max", ARG_INT, &o.t_max, "sfd: t of the score losses is below this (default 712)"},
-        {"fake-lr", ARG_FLOAT, &o.fake_lr, "sfd: learning rate of the fake score (default: --lr)"},
-        {"fake-retain-weight", ARG_FLOAT, &o.w_fake_retain, "sfd: l_sr (default 1)"},
-        {"fake-forget-weight", ARG_FLOAT, &o.w_fake_forget, "sfd: l_sf (default 1)"},
-        {"gen-retain-weight", ARG_FLOAT, &o.w_gen_retain, "sfd: l_gr (default 1)"},
-        {"gen-forget-weight", ARG_FLOAT, &o.w_gen_forget, "sfd: l_gf (default 1)"},
-        {"gen-ema", ARG_FLOAT, &o.gen_ema, "sfd: maximum EMA decay of the generator, with warm-up (default 0.999; 0: off)"},
-        {"clip-value", ARG_FLOAT, &o.clip_value, "sfd: clip gradients by value to [-v, v] (default 1; 0: off)"},
-        {"checkpoint-every", ARG_INT, &o.checkpoint_every, "steps between checkpoints of the state"},
-        {"log-every", ARG_INT, &o.log_every, "steps between unlearn_log.jsonl records"},
-        {"resume", ARG_FLAG, &o.resume, "continue from OUT/unlearn_state.safetensors"},
-        {"stop-after", ARG_INT, &o.stop_after, "stop after N steps of this invocation (resume later)"},
-        {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
-        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
-    };
-    // usage: the registered methods with their one-line summaries
-    char usage[4096];
-    int at = snprintf(usage, sizeof usage, "unlearn --model DIR --method NAME --forget CLASS[,CLASS...] --out DIR [options]\n\n"
-                      "Makes a model forget classes; unset method options take the method's defaults\n"
-                      "(docs/unlearning.md lists them and what is reconstructed). Methods:\n");
-    for (int i = 0; i < unlearn_method_count() && at < (int)sizeof usage; i++) {
-        const unlearn_method *m = unlearn_method_at(i);
-        at += snprintf(usage + at, sizeof usage - (size_t)at, "  %-9s %s%s\n", m->name, m->summary,
-                       m->reconstructed ? " [reconstructed]" : "");
+    // --help wins over any error, and shows the options of --method when one is named
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            const char *method = NULL, *value;
+            char name[64];
+            for (int k = 0; k < argc; k++)
+                if (!args_split(argv[k], name, sizeof name, &value) && !strcmp(name, "method"))
+                    method = value ? value : k + 1 < argc ? argv[k + 1] : NULL;
+            print_help(method);
+            return 0;
+        }
+    for (int i = 0; i < argc; i++) {
+        char name[64];
+        const char *value;
+        if (args_split(argv[i], name, sizeof name, &value)) {
+            fprintf(stderr, "lethe unlearn: unexpected argument '%s' (see lethe unlearn --help)\n", argv[i]);
+            return 2;
+        }
+        if (!strcmp(name, "options-markdown")) {
+            char *md = unlearn_options_markdown();
+            fputs(md ? md : "", stdout);
+            free(md);
+            return md ? 0 : 1;
+        }
+        int is_flag = unlearn_option_is_flag(name);
+        int cli_own = opt_same_name(name, "threads") || opt_same_name(name, "device");
+        if (is_flag < 0 && !cli_own) {
+            fprintf(stderr, "lethe unlearn: unknown option '--%s' (see lethe unlearn --help)\n", name);
+            return 2;
+        }
+        if (is_flag == 1) {
+            if (value) { fprintf(stderr, "lethe unlearn: --%s takes no value\n", name); return 2; }
+            value = "1";
+        } else if (!value && !(value = i + 1 < argc ? argv[++i] : NULL)) {
+            fprintf(stderr, "lethe unlearn: --%s needs a value\n", name);
+            return 2;
+        }
+        lethe_status st = LETHE_OK;
+        if (opt_same_name(name, "device")) device = value;
+        else if (opt_same_name(name, "threads")) {
+            const opt_spec spec = {.name = "threads", .type = OPT_INT};
+            opt_value v;
+            if (!(st = opt_parse(&spec, value, &v))) threads = v.i;
+        } else st = unlearn_opts_set(&o, name, value);
+        if (st) {
+            fprintf(stderr, "lethe unlearn: %s\n", lethe_last_error());
+            return 2;
+        }
     }
-    const char *pos[1];
-    int npos;
-    int r = args_parse("unlearn", usage,
-                       specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
-    if (r) return r == ARGS_HELP ? 0 : 2;
     if (!o.method) { fprintf(stderr, "lethe unlearn: --method is required (%s)\n", unlearn_method_names()); return 2; }
     if (!o.model_dir || !o.out_dir || !o.forget) {
         fprintf(stderr, "lethe unlearn: --model, --forget and --out are required\n");
         return 2;
     }
-    if (!strcmp(lr_kind, "cosine")) o.lr_kind = LR_COSINE;
-    else if (!strcmp(lr_kind, "constant")) o.lr_kind = LR_CONSTANT;
-    else { fprintf(stderr, "lethe unlearn: --lr-schedule must be constant or cosine\n"); return 2; }
     cli_set_threads(threads);
     if (cli_set_device("unlearn", device)) return 1;
     char *cmd = args_join(argc, argv);

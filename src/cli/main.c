@@ -5,15 +5,17 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "unlearn/unlearn.h"
 
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *what;
+    const char *(*detail)(void);   // appended in parentheses, from where it is declared (NULL: none)
 } commands[] = {
     {"train", cmd_train, "train a diffusion model (DDPM, class-conditional UNet2DModel)"},
     {"sample", cmd_sample, "generate images with DDPM or DDIM, with classifier-free guidance"},
-    {"unlearn", cmd_unlearn, "make a model forget classes (retrain, finetune, ga, esd, salun, sa, vdu, spare)"},
+    {"unlearn", cmd_unlearn, "make a model forget classes", unlearn_method_names},   // the registered methods
     {"classifier", cmd_classifier, "train the evaluation classifier (accuracy, UA and FID features)"},
     {"eval", cmd_eval, "evaluate models: per-class accuracy, UA, FID, bits/dim, membership inference"},
     {"info", cmd_info, "describe a model folder: config, parameters, classes, provenance"},
@@ -28,8 +30,10 @@ int cli_fail(const char *cmd, lethe_status st) {
 
 static void usage(void) {
     fprintf(stderr, "usage: lethe <command> [options]   (lethe <command> --help for its options)\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(stderr, "  %-8s %s\n", commands[i].name, commands[i].what);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (commands[i].detail) fprintf(stderr, "  %-8s %s (%s)\n", commands[i].name, commands[i].what, commands[i].detail());
+        else fprintf(stderr, "  %-8s %s\n", commands[i].name, commands[i].what);
+    }
 }
 
 int main(int argc, char **argv) {

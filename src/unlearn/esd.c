@@ -9,8 +9,8 @@
  *   target = eps*(x_t, null, t) - eta (eps*(x_t, c_f, t) - eps*(x_t, null, t))   (eps* = the frozen parent)
  *   L = MSE(eps_theta(x_t, c_f, t), target)                                   (mean over elements)
  *
- * eta is ESD's negative guidance (--alpha, default 1). Defaults as the code: lr 1e-5, 1000
- * iterations, all parameters trained ("full"; lethe's UNets have no cross-attention, so the
+ * eta is ESD's negative guidance (--negative-guidance, was --alpha; default 1). Defaults as
+ * the code: lr 1e-5, 1000 iterations, all parameters trained ("full"; lethe's UNets have no cross-attention, so the
  * ESD-x / ESD-u subsets do not apply). Guidance is lethe's convention (sampler.h), which for
  * w = 3 is the same formula as ESD's scale 3.
  *
@@ -27,6 +27,7 @@
  * After a step, the forget batch (unlearn_batch_get(u, STREAM_FORGET, ...)) still holds
  * x_t (xt), t, the labels and the target, which is what the tests check.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,6 +39,15 @@
 #define ESD_DDIM_STEPS 50
 #define ESD_START_GUIDANCE 3.0f
 #define ESD_STREAM 16   // the b index of this method's Philox streams (the helpers use 1..3)
+
+typedef struct {
+    float negative_guidance;   // eta
+} esd_opts;
+
+static const opt_spec esd_options[] = {
+    {"negative-guidance", "alpha", OPT_FLOAT, offsetof(esd_opts, negative_guidance), {.f = 1.0f},
+     "ESD's eta: the target is eps*(null) - eta (eps*(forget class) - eps*(null))"},
+};
 
 typedef struct {
     denoiser_infer live;  // the live weights as the sampler's denoiser
@@ -63,7 +73,7 @@ static lethe_status esd_setup(unlearn_ctx *u) {
 static lethe_status esd_step(unlearn_ctx *u, int step) {
     esd_state *s = u->state;
     const unlearn_opts *o = u->o;
-    const float eta = knob_f(o->alpha, 1.0f);
+    const float eta = ((const esd_opts *)u->mopt)->negative_guidance;
     const int n = o->batch, N = ESD_DDIM_STEPS, T = u->sched.cfg.num_train_timesteps, slot = T / N;
     unlearn_batch *b;
     lethe_status st = unlearn_batch_get(u, STREAM_FORGET, n, &b);
@@ -112,7 +122,7 @@ static void esd_cleanup(unlearn_ctx *u) {
 const unlearn_method unlearn_esd = {
     .name = "esd",
     .summary = "ESD: pull eps(x_t, forget class) to the parent's negatively guided eps on the model's own samples "
-               "(eta = --alpha, 1; ESD's batch is 1: --batch 1)",
+               "(eta = --negative-guidance, 1; ESD's batch is 1: --batch 1)",
     .needs_teacher = 1,
     .default_lr = 1e-5f,
     .default_steps = 1000,
@@ -120,4 +130,5 @@ const unlearn_method unlearn_esd = {
     .setup = esd_setup,
     .step = esd_step,
     .cleanup = esd_cleanup,
+    UNLEARN_OPTIONS(esd_options, esd_opts),
 };

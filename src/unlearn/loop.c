@@ -1,6 +1,7 @@
 /* loop.c: the shared unlearning loop (see unlearn.h). */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,30 +17,38 @@
 #define STATE_FILE "unlearn_state.safetensors"
 #define LOG_FILE "unlearn_log.jsonl"
 
+// The loop's options, shared by every method (a method's own are in its file). Unset
+// sentinels (-1, NaN) take the method's defaults (unlearn_method, unlearn_resolve_defaults).
+#define L(field) offsetof(unlearn_opts, field)
+const opt_spec unlearn_loop_options[] = {
+    {"model", NULL, OPT_STRING, L(model_dir), {.s = NULL}, "the model to unlearn from (diffusers folder)", .flags = OPT_REQUIRED},
+    {"method", NULL, OPT_STRING, L(method), {.s = NULL}, "the method (help shows the registered ones)", .flags = OPT_REQUIRED},
+    {"forget", NULL, OPT_STRING, L(forget), {.s = NULL}, "class(es) to forget: names or indices, comma-separated", .flags = OPT_REQUIRED},
+    {"out", NULL, OPT_STRING, L(out_dir), {.s = NULL}, "output folder", .flags = OPT_REQUIRED | OPT_NO_RECORD},
+    {"data", NULL, OPT_STRING, L(data), {.s = NULL}, "training data", "the model's dataset"},
+    {"steps", NULL, OPT_INT, L(steps), {.i = -1}, "optimisation steps", "the method's"},
+    {"batch", NULL, OPT_INT, L(batch), {.i = -1}, "images per batch of each stream", "the method's"},
+    {"lr", NULL, OPT_FLOAT, L(lr), {.f = NAN}, "learning rate (AdamW)", "the method's"},
+    {"lr-schedule", NULL, OPT_CHOICE, L(lr_kind), {.i = LR_CONSTANT}, "learning-rate schedule", .choices = "constant|cosine"},
+    {"warmup", NULL, OPT_INT, L(warmup), {.i = 0}, "learning-rate warm-up steps"},
+    {"weight-decay", NULL, OPT_FLOAT, L(weight_decay), {.f = NAN}, "AdamW decoupled weight decay", "the method's"},
+    {"max-grad-norm", NULL, OPT_FLOAT, L(max_grad_norm), {.f = 1.0f}, "clip the global gradient norm (0: off)"},
+    {"adam-beta1", NULL, OPT_FLOAT, L(adam_beta1), {.f = NAN}, "Adam beta1", "0.9; sfd: 0"},
+    {"adam-beta2", NULL, OPT_FLOAT, L(adam_beta2), {.f = NAN}, "Adam beta2", "0.999"},
+    {"seed", NULL, OPT_U64, L(seed), {.u = 0}, "seed of every random choice"},
+    {"forget-images", NULL, OPT_INT, L(forget_images), {.i = 0}, "use only the first N forget images (data-constrained runs; 0: all)"},
+    {"retain-images", NULL, OPT_INT, L(retain_images), {.i = 0}, "use only the first N retain images (0: all)"},
+    {"checkpoint-every", NULL, OPT_INT, L(checkpoint_every), {.i = 100}, "steps between checkpoints of the state", .flags = OPT_NO_RECORD},
+    {"log-every", NULL, OPT_INT, L(log_every), {.i = 10}, "steps between unlearn_log.jsonl records", .flags = OPT_NO_RECORD},
+    {"resume", NULL, OPT_FLAG, L(resume), {.i = 0}, "continue from OUT/unlearn_state.safetensors", .flags = OPT_NO_RECORD},
+    {"stop-after", NULL, OPT_INT, L(stop_after), {.i = 0}, "stop after N steps of this invocation (resume later)", .flags = OPT_NO_RECORD},
+};
+#undef L
+const int unlearn_n_loop_options = (int)(sizeof unlearn_loop_options / sizeof unlearn_loop_options[0]);
+
 void unlearn_opts_default(unlearn_opts *o) {
     memset(o, 0, sizeof *o);
-    o->steps = -1;
-    o->batch = -1;
-    o->lr = NAN;
-    o->warmup = 0;
-    o->lr_kind = LR_CONSTANT;
-    o->weight_decay = NAN;
-    o->max_grad_norm = 1.0f;
-    o->checkpoint_every = 100;
-    o->log_every = 10;
-    o->alpha = NAN;
-    o->gamma = NAN;
-    o->lambda = NAN;
-    o->mask_fraction = NAN;
-    o->fisher_samples = -1;
-    o->replay_samples = -1;
-    o->var_floor = NAN;
-    o->adam_beta1 = o->adam_beta2 = NAN;
-    o->t_init = o->t_min = o->t_max = -1;
-    o->fake_lr = o->w_fake_retain = o->w_fake_forget = o->w_gen_retain = o->w_gen_forget = NAN;
-    o->gen_ema = o->clip_value = NAN;
-    o->lora_rank = -1;
-    o->lora_alpha = NAN;
+    opt_defaults(unlearn_loop_options, unlearn_n_loop_options, o);
 }
 
 void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m) {
@@ -167,32 +176,6 @@ static lethe_status load_state(unlearn_ctx *u) {
 
 // ---- provenance -----------------------------------------------------------------------------------
 
-static cJSON *arguments_json(const unlearn_opts *o) {
-    cJSON *a = cJSON_CreateObject();
-#define S(k, v) if (v) cJSON_AddStringToObject(a, k, v)
-#define F(k, v) if (isfinite(v)) cJSON_AddNumberToObject(a, k, float_as_decimal(v))
-#define I(k, v) if ((v) >= 0) cJSON_AddNumberToObject(a, k, (double)(v))
-    S("method", o->method); S("model", o->model_dir); S("forget", o->forget); S("data", o->data);
-    I("steps", o->steps); I("batch", o->batch); F("lr", o->lr); I("warmup", o->warmup);
-    cJSON_AddStringToObject(a, "lr_schedule", o->lr_kind == LR_COSINE ? "cosine" : "constant");
-    F("weight_decay", o->weight_decay); F("max_grad_norm", o->max_grad_norm);
-    cJSON_AddNumberToObject(a, "seed", (double)o->seed);
-    I("forget_images", o->forget_images); I("retain_images", o->retain_images);
-    F("alpha", o->alpha); F("gamma", o->gamma); F("lambda", o->lambda); F("mask_fraction", o->mask_fraction);
-    I("fisher_samples", o->fisher_samples); I("replay_samples", o->replay_samples);
-    S("checkpoints", o->checkpoints); S("snapshots", o->snapshots); F("var_floor", o->var_floor);
-    S("surrogate", o->surrogate); I("lora_rank", o->lora_rank); F("lora_alpha", o->lora_alpha); S("timesteps", o->timesteps);
-    F("adam_beta1", o->adam_beta1); F("adam_beta2", o->adam_beta2);
-    S("override", o->override); I("t_init", o->t_init); I("t_min", o->t_min); I("t_max", o->t_max);
-    F("fake_lr", o->fake_lr); F("fake_retain_weight", o->w_fake_retain); F("fake_forget_weight", o->w_fake_forget);
-    F("gen_retain_weight", o->w_gen_retain); F("gen_forget_weight", o->w_gen_forget);
-    F("gen_ema", o->gen_ema); F("clip_value", o->clip_value);
-#undef S
-#undef F
-#undef I
-    return a;
-}
-
 char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
                               int n_forget, const char *dataset, int steps_done, double seconds, const char *reconstructed) {
     cJSON *r = cJSON_CreateObject();
@@ -210,7 +193,7 @@ char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const
         snprintf(idx, sizeof idx, "%d", forget[i]);
         cJSON_AddItemToArray(f, cJSON_CreateString(name ? name : idx));
     }
-    cJSON_AddItemToObject(r, "arguments", arguments_json(o));
+    cJSON_AddItemToObject(r, "arguments", unlearn_arguments_json(o));
     cJSON_AddNumberToObject(r, "steps_done", steps_done);
     cJSON_AddNumberToObject(r, "seconds", seconds);
     // CPU time of the whole process (all threads): shows when the wall time was stretched by a busy machine
@@ -320,10 +303,14 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
     if (!(o->lr > 0)) return lethe_fail(LETHE_ERR_ARG, "--lr must be positive (got %g)", (double)o->lr);
     if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
+    max_align_t mopt[UNLEARN_OPTIONS_BYTES / sizeof(max_align_t)];
+    lethe_status st = unlearn_method_options(o, meth, mopt, sizeof mopt);
+    if (st) return st;
     unlearn_ctx u;
     memset(&u, 0, sizeof u);
     u.o = o;
     u.method = meth;
+    u.mopt = mopt;
     u.model = m;
     u.train = train;
     u.null_label = model_null_class(m);
@@ -332,7 +319,6 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     u.params = m->params;
     arena_init(&u.arena);
     double t0 = lethe_now();
-    lethe_status st;
     if ((st = model_weights_sha256(m, u.parent_sha256)) || (st = parse_forget(&u, train)) || (st = make_sets(&u)) ||
         (st = schedule_init(&u.sched, &m->sched)))
         goto done;

@@ -1,4 +1,5 @@
 /* registry.c: the method table and unlearn_run, the entry point (see unlearn.h). */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,13 +45,15 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     if (!meth) return lethe_fail(LETHE_ERR_ARG, "unknown method '%s' (methods: %s)", o->method ? o->method : "", unlearn_method_names());
     if (!o->model_dir) return lethe_fail(LETHE_ERR_ARG, "--model DIR (the model to unlearn from) is required");
     if (!o->out_dir) return lethe_fail(LETHE_ERR_ARG, "--out DIR is required");
+    max_align_t mopt[UNLEARN_OPTIONS_BYTES / sizeof(max_align_t)];   // before anything is read: every option given is the method's
+    lethe_status st = unlearn_method_options(o, meth, mopt, sizeof mopt);
+    if (st) return st;
     if (!meth->run) {   // a whole-run method (retrain) takes its own recipe
         unlearn_resolve_defaults(o, meth);
         if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
         if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
     }
-    lethe_status st = fs_ensure_writable_dir(o->out_dir);
-    if (st) return st;
+    if ((st = fs_ensure_writable_dir(o->out_dir))) return st;
     lethe_model m;
     if ((st = model_load(&m, o->model_dir))) return st;
     if (meth->data_free) {   // labels only: the classes come from the model, no image is read

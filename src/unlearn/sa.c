@@ -7,7 +7,8 @@
  *     + lambda sum_i F_i (theta_i - theta*_i)^2                            EWC, diagonal Fisher
  *   F_i = (1/N) sum_n ( sum_t d/dtheta_i L_simple(x_n, t) )^2   on N samples of the original model
  *
- * Defaults as the code's CIFAR-10 config: gamma 1 (--gamma), lambda 10 (--lambda), lr 1e-4;
+ * Defaults as the code's CIFAR-10 config: gamma 1 (--replay-weight, was --gamma), lambda 10
+ * (--ewc-weight, was --lambda), lr 1e-4;
  * L_simple sums over pixels and averages over the batch (spec section 1) in all three places,
  * so lambda keeps its calibration against the denoising terms. Both denoising terms keep
  * their labels (the code's cond_drop_prob = 0). SA reads no training image: the forget term
@@ -42,6 +43,7 @@
  * The EWC gradient 2 lambda F (theta - theta*) is computed with ops into u->grads.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,23 @@
 #define SA_GEN_BATCH 64                 // chains per sampler call (guidance doubles the network batch)
 #define SA_STREAM 18                    // the b index of this method's Philox streams
 #define SA_DROPOUT_KEY (1ull << 41)     // dropout keys of the Fisher pass (steps use 0, 1, ...)
+
+typedef struct {
+    float replay_weight;   // gamma
+    float ewc_weight;      // lambda
+    int fisher_samples, replay_samples;
+} sa_opts;
+
+static const opt_spec sa_options[] = {
+    {"replay-weight", "gamma", OPT_FLOAT, offsetof(sa_opts, replay_weight), {.f = 1.0f},
+     "weight gamma of the generative replay of the parent's samples of retained classes (0: none)"},
+    {"ewc-weight", "lambda", OPT_FLOAT, offsetof(sa_opts, ewc_weight), {.f = 10.0f},
+     "weight lambda of the EWC anchor with a diagonal Fisher (0: none)"},
+    {"fisher-samples", NULL, OPT_INT, offsetof(sa_opts, fisher_samples), {.i = 64},
+     "samples of the parent for the Fisher diagonal, over all classes"},
+    {"replay-samples", NULL, OPT_INT, offsetof(sa_opts, replay_samples), {.i = 256},
+     "samples of the parent's retained classes for the replay"},
+};
 
 typedef struct {
     float *fisher, *scratch;            // n_params each (backend)
@@ -227,12 +246,15 @@ static lethe_status sa_setup(unlearn_ctx *u) {
     if (u->null_label < 0)
         return lethe_fail(LETHE_ERR_ARG, "sa needs a class-conditional model: it teaches the forget class to produce "
                           "noise and replays the other classes, and this model is unconditional");
-    const float gamma = knob_f(o->gamma, 1.0f), lambda = knob_f(o->lambda, 10.0f);
-    const int n_fisher = lambda > 0 ? knob_i(o->fisher_samples, 64) : 0;
-    const int n_replay = gamma > 0 ? knob_i(o->replay_samples, 256) : 0;
-    if (gamma < 0 || lambda < 0) return lethe_fail(LETHE_ERR_ARG, "sa: --gamma and --lambda must be >= 0");
-    if (lambda > 0 && n_fisher < 1) return lethe_fail(LETHE_ERR_ARG, "sa: --fisher-samples must be >= 1 when --lambda > 0");
-    if (gamma > 0 && n_replay < 1) return lethe_fail(LETHE_ERR_ARG, "sa: --replay-samples must be >= 1 when --gamma > 0");
+    const sa_opts *p = u->mopt;
+    const float gamma = p->replay_weight, lambda = p->ewc_weight;
+    const int n_fisher = lambda > 0 ? p->fisher_samples : 0;
+    const int n_replay = gamma > 0 ? p->replay_samples : 0;
+    if (gamma < 0 || lambda < 0) return lethe_fail(LETHE_ERR_ARG, "sa: --replay-weight and --ewc-weight must be >= 0");
+    if (lambda > 0 && n_fisher < 1)
+        return lethe_fail(LETHE_ERR_ARG, "sa: --fisher-samples must be >= 1 when --ewc-weight > 0");
+    if (gamma > 0 && n_replay < 1)
+        return lethe_fail(LETHE_ERR_ARG, "sa: --replay-samples must be >= 1 when --replay-weight > 0");
     sa_state *s = calloc(1, sizeof *s);
     if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     u->state = s;
@@ -250,7 +272,8 @@ static lethe_status sa_setup(unlearn_ctx *u) {
 static lethe_status sa_step(unlearn_ctx *u, int step) {
     sa_state *s = u->state;
     const unlearn_opts *o = u->o;
-    const float gamma = knob_f(o->gamma, 1.0f), lambda = knob_f(o->lambda, 10.0f), numel = (float)u->numel;
+    const sa_opts *p = u->mopt;
+    const float gamma = p->replay_weight, lambda = p->ewc_weight, numel = (float)u->numel;
     const int n = o->batch, T = u->sched.cfg.num_train_timesteps;
     double lf = 0, lr = 0, ewc = 0;
 
@@ -314,4 +337,5 @@ const unlearn_method unlearn_sa = {
     .setup = sa_setup,
     .step = sa_step,
     .cleanup = sa_cleanup,
+    UNLEARN_OPTIONS(sa_options, sa_opts),
 };

@@ -37,6 +37,7 @@
  *   training-mode forward, which applies dropout).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,6 +49,18 @@
 #define SALUN_SALIENCY_GUIDANCE 3.0f   // the code's cond_scale 2: (1 + 2) eps(c) - 2 eps(null)
 #define SALUN_STREAM 17                // the b index of this method's Philox streams
 #define SALUN_DROPOUT_KEY (1ull << 40) // dropout keys of the saliency pass (steps use 0, 1, ...)
+
+typedef struct {
+    float retain_weight;   // alpha
+    float mask_fraction;
+} salun_opts;
+
+static const opt_spec salun_options[] = {
+    {"retain-weight", "alpha", OPT_FLOAT, offsetof(salun_opts, retain_weight), {.f = 1e-3f},
+     "weight alpha of the retain denoising loss (summed over pixels, as the code)"},
+    {"mask-fraction", NULL, OPT_FLOAT, offsetof(salun_opts, mask_fraction), {.f = 0.5f},
+     "top fraction of the weights by saliency that may change"},
+};
 
 typedef struct {
     lethe_cond pseudo;        // batch random retained classes c'
@@ -137,7 +150,7 @@ static lethe_status salun_setup(unlearn_ctx *u) {
     if (u->null_label < 0)
         return lethe_fail(LETHE_ERR_ARG, "salun needs a class-conditional model: its forget loss relabels forget "
                           "images with another class, and this model is unconditional");
-    const float fraction = knob_f(o->mask_fraction, 0.5f);
+    const float fraction = ((const salun_opts *)u->mopt)->mask_fraction;
     if (!(fraction > 0 && fraction <= 1))
         return lethe_fail(LETHE_ERR_ARG, "salun: --mask-fraction %g must be in (0, 1]", (double)fraction);
     salun_state *s = calloc(1, sizeof *s);
@@ -166,7 +179,7 @@ static lethe_status salun_setup(unlearn_ctx *u) {
 static lethe_status salun_step(unlearn_ctx *u, int step) {
     salun_state *s = u->state;
     const unlearn_opts *o = u->o;
-    const float alpha = knob_f(o->alpha, 1e-3f);
+    const float alpha = ((const salun_opts *)u->mopt)->retain_weight;
     const int n = o->batch;
     unlearn_batch *b;
     lethe_status st = unlearn_batch_get(u, STREAM_FORGET, n, &b);
@@ -210,4 +223,5 @@ const unlearn_method unlearn_salun = {
     .setup = salun_setup,
     .step = salun_step,
     .cleanup = salun_cleanup,
+    UNLEARN_OPTIONS(salun_options, salun_opts),
 };

@@ -33,6 +33,7 @@
  * defaults and docs/unlearning.md for the budget and why the learning rates are higher).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,34 @@
 #define SFD_STREAM 32   // Philox b indices 32..47: this method's draws (the helpers use 1..3)
 
 enum { TERM_FAKE_RETAIN, TERM_FAKE_FORGET, TERM_GEN_RETAIN, TERM_GEN_FORGET };
+
+typedef struct {
+    float sid_alpha;
+    int t_init, t_min, t_max;
+    float fake_lr;                 // NaN: --lr
+    float w[4];                    // loss weight of each term (enum above)
+    float gen_ema, clip_value;
+    const char *override;          // NULL: a random retained class per sample
+} sfd_opts;
+
+#define W(term) (offsetof(sfd_opts, w) + (term) * sizeof(float))
+static const opt_spec sfd_options[] = {
+    {"sid-alpha", "alpha", OPT_FLOAT, offsetof(sfd_opts, sid_alpha), {.f = 1.2f}, "SiD's alpha in the generator loss"},
+    {"t-init", NULL, OPT_INT, offsetof(sfd_opts, t_init), {.i = 440}, "the generator's timestep"},
+    {"t-min", NULL, OPT_INT, offsetof(sfd_opts, t_min), {.i = 38}, "lowest t of the score losses"},
+    {"t-max", NULL, OPT_INT, offsetof(sfd_opts, t_max), {.i = 712}, "t of the score losses is below this"},
+    {"fake-lr", NULL, OPT_FLOAT, offsetof(sfd_opts, fake_lr), {.f = NAN}, "learning rate of the fake score", "--lr"},
+    {"fake-retain-weight", NULL, OPT_FLOAT, W(TERM_FAKE_RETAIN), {.f = 1.0f}, "weight l_sr of the fake score's retain term"},
+    {"fake-forget-weight", NULL, OPT_FLOAT, W(TERM_FAKE_FORGET), {.f = 1.0f}, "weight l_sf of the fake score's forget term"},
+    {"gen-retain-weight", NULL, OPT_FLOAT, W(TERM_GEN_RETAIN), {.f = 1.0f}, "weight l_gr of the generator's retain term"},
+    {"gen-forget-weight", NULL, OPT_FLOAT, W(TERM_GEN_FORGET), {.f = 1.0f}, "weight l_gf of the generator's forget term"},
+    {"gen-ema", NULL, OPT_FLOAT, offsetof(sfd_opts, gen_ema), {.f = 0.999f},
+     "maximum EMA decay of the generator, reached after a warm-up (0: off)"},
+    {"clip-value", NULL, OPT_FLOAT, offsetof(sfd_opts, clip_value), {.f = 1.0f}, "clip gradients by value to [-v, v] (0: off)"},
+    {"override", NULL, OPT_STRING, offsetof(sfd_opts, override), {.s = NULL},
+     "the kept class whose teacher score the forget class learns", "a random kept class per sample"},
+};
+#undef W
 
 typedef struct {
     float alpha, fake_lr, clip, ema_max;
@@ -95,36 +124,34 @@ static lethe_status sfd_setup(unlearn_ctx *u) {
     sfd_state *s = calloc(1, sizeof *s);
     if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     u->state = s;
-    s->alpha = knob_f(o->alpha, 1.2f);
-    s->t_init = knob_i(o->t_init, 440);
-    s->t_min = knob_i(o->t_min, 38);
-    s->t_max = knob_i(o->t_max, 712);
-    s->fake_lr = knob_f(o->fake_lr, o->lr);
-    s->w[TERM_FAKE_RETAIN] = knob_f(o->w_fake_retain, 1.0f);
-    s->w[TERM_FAKE_FORGET] = knob_f(o->w_fake_forget, 1.0f);
-    s->w[TERM_GEN_RETAIN] = knob_f(o->w_gen_retain, 1.0f);
-    s->w[TERM_GEN_FORGET] = knob_f(o->w_gen_forget, 1.0f);
-    s->clip = knob_f(o->clip_value, 1.0f);
-    s->ema_max = knob_f(o->gen_ema, 0.999f);
+    const sfd_opts *p = u->mopt;
+    s->alpha = p->sid_alpha;
+    s->t_init = p->t_init;
+    s->t_min = p->t_min;
+    s->t_max = p->t_max;
+    s->fake_lr = knob_f(p->fake_lr, o->lr);
+    for (int i = 0; i < 4; i++) s->w[i] = p->w[i];
+    s->clip = p->clip_value;
+    s->ema_max = p->gen_ema;
     if (s->t_init < 1 || s->t_init > T - 1)
         return lethe_fail(LETHE_ERR_ARG, "sfd: --t-init %d is outside [1, %d]", s->t_init, T - 1);
     if (s->t_min < 0 || s->t_max > T || s->t_min >= s->t_max)
         return lethe_fail(LETHE_ERR_ARG, "sfd: the t range [%d, %d) must satisfy 0 <= t-min < t-max <= %d", s->t_min, s->t_max, T);
-    if (!(s->alpha > 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: --alpha must be positive (got %g)", (double)s->alpha);
+    if (!(s->alpha > 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: --sid-alpha must be positive (got %g)", (double)s->alpha);
     if (!(s->fake_lr > 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: --fake-lr must be positive (got %g)", (double)s->fake_lr);
     if (!(s->clip >= 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: --clip-value must be >= 0");
     if (!(s->ema_max >= 0 && s->ema_max < 1)) return lethe_fail(LETHE_ERR_ARG, "sfd: --gen-ema must be in [0, 1)");
     for (int i = 0; i < 4; i++)
         if (!(s->w[i] >= 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: loss weights must be >= 0");
     s->override = -1;
-    if (o->override) {
-        lethe_status st = model_class_index(u->model, o->override, &s->override);
+    if (p->override) {
+        lethe_status st = model_class_index(u->model, p->override, &s->override);
         if (st) return st;
         if (u->is_forget[s->override])
             return lethe_fail(LETHE_ERR_ARG, "sfd: --override %s is a forget class: the teacher must be asked for a class "
-                              "that is kept", o->override);
+                              "that is kept", p->override);
         if (!u->is_kept[s->override])
-            return lethe_fail(LETHE_ERR_ARG, "sfd: --override %s: the model was never trained on that class", o->override);
+            return lethe_fail(LETHE_ERR_ARG, "sfd: --override %s: the model was never trained on that class", p->override);
     }
     s->retained = malloc((size_t)u->model->n_classes * sizeof(int));
     if (!s->retained) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -386,7 +413,7 @@ static void sfd_cleanup(unlearn_ctx *u) {
 
 const unlearn_method unlearn_sfd = {
     .name = "sfd",
-    .summary = "SFD: distil into a one-step generator (SiD, alpha = --alpha 1.2) whose forget class follows the "
+    .summary = "SFD: distil into a one-step generator (SiD, alpha = --sid-alpha 1.2) whose forget class follows the "
                "teacher's score of --override (or a random kept class); data-free",
     .reconstructed = "budget: lethe's defaults (steps, batch, learning rates, loss weights, EMA) are its own for "
                      "2-core runs; the losses, t_init, t range, alpha, Adam betas and clipping are the spec's",
@@ -399,4 +426,5 @@ const unlearn_method unlearn_sfd = {
     .step = sfd_step,
     .finish = sfd_finish,
     .cleanup = sfd_cleanup,
+    UNLEARN_OPTIONS(sfd_options, sfd_opts),
 };

@@ -22,7 +22,8 @@
  *   forget: real forget images, x_t = add_noise(x0, eps, t),
  *           L_f = MSE(eps_student(x_t, t, c_f), stopgrad eps_teacher(x_t, t, c_s))
  *   retain: L_r = MSE(eps_student(x_t, t, c_r), stopgrad eps_teacher(x_t, t, c_r))
- *   loss = w_f L_f + w_r L_r,  w_f = 0.3, w_r = --alpha (1.0): the tutorial's weights.
+ *   loss = w_f L_f + w_r L_r,  w_f = 0.3, w_r = --retain-weight (was --alpha; 1.0): the
+ *   tutorial's weights.
  * c_f is the forget image's own class, c_s = --surrogate (a retained class; required).
  * lethe adaptation: retain labels are replaced by the null class with p = 0.1 on both
  * sides, as in training, so the unconditional branch used by guidance is distilled too.
@@ -44,6 +45,7 @@
 #include "unlearn/spare.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,31 @@
 #define SPARE_KEY_SALIENCY 0x535001u
 #define SPARE_KEY_CONCEPT 0x535002u
 #define SPARE_KEY_DRAW 0x535003u
+
+enum { SPARE_T_CONCEPT, SPARE_T_UNIFORM };   // --timesteps, in the order of its choices
+
+typedef struct {
+    const char *surrogate;
+    float retain_weight;   // w_r
+    float mask_fraction;
+    int lora_rank;
+    float lora_alpha;      // NaN: the rank
+    int timesteps;         // SPARE_T_*
+} spare_opts;
+
+static const opt_spec spare_options[] = {
+    {"surrogate", NULL, OPT_STRING, offsetof(spare_opts, surrogate), {.s = NULL},
+     "the retained class the forget class is mapped to", .flags = OPT_REQUIRED},
+    {"retain-weight", "alpha", OPT_FLOAT, offsetof(spare_opts, retain_weight), {.f = SPARE_W_RETAIN},
+     "weight w_r of the retain distillation term"},
+    {"mask-fraction", NULL, OPT_FLOAT, offsetof(spare_opts, mask_fraction), {.f = 0.5f},
+     "top fraction of the weights by saliency that the LoRA update may change"},
+    {"lora-rank", NULL, OPT_INT, offsetof(spare_opts, lora_rank), {.i = 4}, "LoRA rank"},
+    {"lora-alpha", NULL, OPT_FLOAT, offsetof(spare_opts, lora_alpha), {.f = NAN}, "LoRA alpha (scale alpha/rank)",
+     "the rank"},
+    {"timesteps", NULL, OPT_CHOICE, offsetof(spare_opts, timesteps), {.i = SPARE_T_CONCEPT},
+     "t of the forget term: concept (where the teacher tells forget class from surrogate) or uniform", .choices = "concept|uniform"},
+};
 
 typedef struct {
     lora_adapter lora;
@@ -223,31 +250,29 @@ static lethe_status concept_table(unlearn_ctx *u, spare_state *s) {
 
 static lethe_status sp_setup(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
+    const spare_opts *p = u->mopt;
     if (u->null_label < 0)
         return lethe_fail(LETHE_ERR_ARG, "spare needs a class-conditional model (the surrogate is a class label); %s is "
                           "unconditional", o->model_dir ? o->model_dir : "this model");
-    if (!o->surrogate || !o->surrogate[0])
+    if (!p->surrogate || !p->surrogate[0])
         return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate CLASS is required (the retained class the forget class is "
                           "mapped to)");
     int sur;
-    lethe_status st = model_class_index(u->model, o->surrogate, &sur);
+    lethe_status st = model_class_index(u->model, p->surrogate, &sur);
     if (st) return lethe_fail_context(st, "spare: --surrogate");
     if (u->is_forget[sur])
         return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s is a forget class; it must be a retained class, different "
-                          "from every forget class", o->surrogate);
+                          "from every forget class", p->surrogate);
     if (!u->is_kept[sur])
         return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s: the model was never trained on that class, so it has no "
-                          "images of it to map the forget class to", o->surrogate);
-    int concept;
-    if (!o->timesteps || !strcmp(o->timesteps, "concept")) concept = 1;
-    else if (!strcmp(o->timesteps, "uniform")) concept = 0;
-    else return lethe_fail(LETHE_ERR_ARG, "spare: --timesteps must be concept or uniform (got '%s')", o->timesteps);
-    const float q = knob_f(o->mask_fraction, 0.5f), w_r = knob_f(o->alpha, SPARE_W_RETAIN);
+                          "images of it to map the forget class to", p->surrogate);
+    const int concept = p->timesteps == SPARE_T_CONCEPT;
+    const float q = p->mask_fraction, w_r = p->retain_weight;
     if (!(q > 0 && q <= 1)) return lethe_fail(LETHE_ERR_ARG, "spare: --mask-fraction must be in (0, 1] (got %g)", (double)q);
     if (!(w_r >= 0) || !isfinite(w_r))
-        return lethe_fail(LETHE_ERR_ARG, "spare: --alpha (the retain weight) must be >= 0 (got %g)", (double)w_r);
-    const int rank = knob_i(o->lora_rank, 4);
-    const float lora_alpha = knob_f(o->lora_alpha, (float)rank);
+        return lethe_fail(LETHE_ERR_ARG, "spare: --retain-weight must be >= 0 (got %g)", (double)w_r);
+    const int rank = p->lora_rank;
+    const float lora_alpha = knob_f(p->lora_alpha, (float)rank);
 
     spare_state *s = calloc(1, sizeof *s);
     if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -274,7 +299,7 @@ static lethe_status sp_setup(unlearn_ctx *u) {
     if ((st = lora_init_factors(&s->lora, u->train_params, o->seed))) return st;
     if (!o->quiet)
         fprintf(stderr, "spare: LoRA rank %d, alpha %g on %d layers (%zu factors); surrogate class %s; %s timesteps\n", rank,
-                (double)lora_alpha, s->lora.n_layers, s->lora.n_factors, o->surrogate, concept ? "concept" : "uniform");
+                (double)lora_alpha, s->lora.n_layers, s->lora.n_factors, p->surrogate, concept ? "concept" : "uniform");
     if ((st = saliency_mask(u, s, q))) return st;
     if (concept && (st = concept_table(u, s))) return st;
     return LETHE_OK;
@@ -360,4 +385,5 @@ const unlearn_method unlearn_spare = {
     .step = sp_step,
     .finish = sp_finish,
     .cleanup = sp_cleanup,
+    UNLEARN_OPTIONS(spare_options, spare_opts),
 };

@@ -32,6 +32,7 @@
 
 #include <stdint.h>
 
+#include "core/options.h"
 #include "ops/arena.h"
 #include "data/dataset.h"
 #include "diffusion/cond.h"
@@ -42,8 +43,21 @@
 #define UNLEARN_MAX_CHECKPOINTS 16
 #define UNLEARN_DEFAULT_BATCH 32
 
-// Every knob of every method; a method reads the ones it documents. Unset method-specific
-// values are NaN (floats) or -1 (ints) and replaced by the method's defaults in setup.
+#define UNLEARN_MAX_GIVEN 32      // method options set on one unlearn_opts
+#define UNLEARN_OPTIONS_BYTES 256 // room for the largest method's options struct (u->mopt)
+
+// A method option as set by name, kept until the run binds it to the method's table.
+typedef struct {
+    char name[32];                 // the method's name for it; an alias ("alpha") until the method is known
+    opt_value v;                   // parsed with the option's type when it was set
+} unlearn_given;
+
+// Options are declared once, as tables (core/options.h): the loop's, the fields below, in
+// loop.c (unlearn_loop_options); each method's in its own file (unlearn_method.options, a
+// struct of the method's own that it reads as u->mopt). CLI flags, --help, the defaults,
+// lethe.json's "arguments" and docs/unlearning.md's option tables are generated from them.
+// Set options by name with unlearn_opts_set, as the CLI does; a method option is kept in
+// given[] and checked against the method's table when the method is set and when it runs.
 typedef struct {
     const char *method;
     const char *model_dir;         // the parent (original) model
@@ -56,37 +70,39 @@ typedef struct {
     lr_schedule lr_kind;
     float weight_decay;            // NaN: the method's default
     float max_grad_norm;
+    float adam_beta1, adam_beta2;  // NaN: the method's (0.9, 0.999; SFD: 0, 0.999)
     uint64_t seed;
     int forget_images;             // > 0: only the first N forget images (data-constrained runs)
     int retain_images;             // > 0: only the first N retain images
     int checkpoint_every, log_every, stop_after;
     int resume;                    // continue from OUT/unlearn_state.safetensors
     int quiet;
-    // method knobs (see each method's file for its defaults)
-    float alpha;                   // weight of the retain term (ga, salun, spare), ESD's eta
-    float gamma;                   // SA: replay weight; VDU: stability weight
-    float lambda;                  // SA: EWC weight
-    float mask_fraction;           // salun / spare: top fraction of weights kept trainable
-    int fisher_samples;            // SA: generated samples for the Fisher diagonal
-    int replay_samples;            // SA: generated samples of retained classes for replay
-    const char *checkpoints;       // VDU: comma-separated model folders (the parent may be one)
-    const char *snapshots;         // VDU: a folder written by `lethe train --snapshots K`
-    float var_floor;               // VDU: floor of the checkpoint variance (relative to its mean)
-    const char *surrogate;         // SPARE: class the forget class is mapped to
-    int lora_rank;                 // SPARE
-    float lora_alpha;              // SPARE
-    const char *timesteps;         // SPARE: "concept" (targeted) or "uniform"
-    float adam_beta1, adam_beta2;  // NaN: the method's (0.9, 0.999; SFD: 0, 0.999)
-    const char *override;          // SFD: class the teacher is asked for in place of the forget class (NULL: random retained)
-    int t_init, t_min, t_max;      // SFD: generator timestep; t range [t_min, t_max) of the score losses
-    float fake_lr;                 // SFD: learning rate of the fake score (--lr is the generator's)
-    float w_fake_retain, w_fake_forget, w_gen_retain, w_gen_forget;   // SFD: loss weights l_sr, l_sf, l_gr, l_gf
-    float gen_ema;                 // SFD: maximum EMA decay of the generator (0: no EMA)
-    float clip_value;              // SFD: gradients clipped by value to [-v, v] (0: off)
     const char *command_line;      // recorded in lethe.json
+    int n_given;                   // the method's own options, in the order they were set
+    unlearn_given given[UNLEARN_MAX_GIVEN];
 } unlearn_opts;
 
+// Every loop option at its declared default, no method option given.
 void unlearn_opts_default(unlearn_opts *o);
+// Sets an option by its name or alias, without leading dashes ('_' may stand for '-'), from
+// its text as on the command line ("1e-4", "cosine"; a switch takes "1" or "0"). NULL
+// returns the option to its default. Strings are kept by pointer, not copied: they must
+// outlive o. LETHE_ERR_ARG with a message for an unknown name, a bad value, an unknown
+// method, or an option the method (once set) does not use; an old shared spelling such as
+// "alpha" takes the meaning it has for the method (ga: retain-weight, esd:
+// negative-guidance, ...).
+lethe_status unlearn_opts_set(unlearn_opts *o, const char *name, const char *value);
+// 1 if option `name` is a switch (no value on the command line), 0 if it takes a value,
+// -1 if no table declares it.
+int unlearn_option_is_flag(const char *name);
+// The loop's table (loop.c).
+extern const opt_spec unlearn_loop_options[];
+extern const int unlearn_n_loop_options;
+// `lethe unlearn --help` (caller frees): the loop's options (part 0), or the options of
+// `method` (part 1; NULL or unknown: of every method), one line each with its default.
+char *unlearn_options_help(const char *method, int part);
+// docs/unlearning.md's generated option tables, as Markdown (caller frees).
+char *unlearn_options_markdown(void);
 
 typedef struct unlearn_ctx unlearn_ctx;
 
@@ -109,7 +125,15 @@ typedef struct {
     void (*cleanup)(unlearn_ctx *u);
     // a method that is not a loop over steps (retrain) replaces the whole run
     lethe_status (*run)(const unlearn_opts *o, lethe_model *parent, const lethe_dataset *train);
+    // the method's own options: its table, and the struct of options_size bytes it fills (u->mopt)
+    const opt_spec *options;
+    int n_options;
+    size_t options_size;
 } unlearn_method;
+
+// In a method's record: UNLEARN_OPTIONS(ga_options, ga_opts).
+#define UNLEARN_OPTIONS(table, type) \
+    .options = table, .n_options = (int)(sizeof table / sizeof table[0]), .options_size = sizeof(type)
 
 const unlearn_method *unlearn_find(const char *name);   // NULL if unknown
 int unlearn_method_count(void);
@@ -120,6 +144,7 @@ const char *unlearn_method_names(void);
 struct unlearn_ctx {
     const unlearn_opts *o;
     const unlearn_method *method;
+    const void *mopt;              // the method's options struct: its table's defaults, then what was given
     lethe_model *model;            // the parent, being changed in place: model->params are live
     char parent_sha256[65];
     lethe_schedule sched;

@@ -16,6 +16,13 @@ char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const
 void unlearn_batches_free(unlearn_ctx *u);
 // Unset knobs (steps, batch, lr, weight decay) take the method's defaults.
 void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m);
+// The method's options struct (m->options_size bytes, at most cap) into out: its table's
+// defaults, then the options given in o (options.c). LETHE_ERR_ARG when one was given that
+// the method does not use.
+lethe_status unlearn_method_options(const unlearn_opts *o, const unlearn_method *m, void *out, size_t cap);
+// lethe.json's "arguments": every recorded loop option that is set and every option of the
+// method, under its name with '_' for '-' (options.c).
+struct cJSON *unlearn_arguments_json(const unlearn_opts *o);
 
 // the methods (one file each)
 extern const unlearn_method unlearn_retrain, unlearn_finetune, unlearn_ga, unlearn_esd, unlearn_salun, unlearn_sa,

@@ -17,7 +17,7 @@
  * retain data is read. theta starts at the parent.
  *
  * Knobs and defaults (none is from the paper; spec 3.4 gives only a sweep):
- *   --gamma 1       stability weight (spec sweep: 1e-3..1e1). With prec of mean 1, B's
+ *   --stability-weight 1  gamma (was --gamma; spec sweep: 1e-3..1e1). With prec of mean 1, B's
  *                   gradient is about gamma * (theta_i - mu_i): an L2 pull re-weighted per
  *                   parameter. On the tiny Fashion-MNIST model (1000 steps) A's gradient has
  *                   an rms of ~4e-4 per parameter, and Adam at lr 1e-5 moves a parameter at
@@ -42,6 +42,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,23 @@ double vdu_anchor(const vdu_stats *s, const float *theta, float *grad, float wei
 // ---- the method ------------------------------------------------------------------------------
 
 typedef struct {
+    float stability_weight;   // gamma
+    float var_floor;
+    const char *checkpoints, *snapshots;
+} vdu_opts;
+
+static const opt_spec vdu_options[] = {
+    {"stability-weight", "gamma", OPT_FLOAT, offsetof(vdu_opts, stability_weight), {.f = VDU_DEFAULT_GAMMA},
+     "weight gamma of the stability term B"},
+    {"var-floor", NULL, OPT_FLOAT, offsetof(vdu_opts, var_floor), {.f = VDU_DEFAULT_VAR_FLOOR},
+     "floor of the checkpoint variance, relative to its mean"},
+    {"checkpoints", NULL, OPT_STRING, offsetof(vdu_opts, checkpoints), {.s = NULL},
+     "model folders for the parameter statistics, comma-separated", "none; this or --snapshots"},
+    {"snapshots", NULL, OPT_STRING, offsetof(vdu_opts, snapshots), {.s = NULL},
+     "a training folder with snapshots (lethe train --snapshots K)", "none; this or --checkpoints"},
+};
+
+typedef struct {
     vdu_stats stats;
     float *scratch;
     float gamma;
@@ -349,14 +367,15 @@ static void vdu_cleanup(unlearn_ctx *u) {
 // Deterministic (re-run on --resume): reads the same files, computes the same statistics.
 static lethe_status vdu_setup(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
-    const float gamma = knob_f(o->gamma, VDU_DEFAULT_GAMMA), var_floor = knob_f(o->var_floor, VDU_DEFAULT_VAR_FLOOR);
+    const vdu_opts *p = u->mopt;
+    const float gamma = p->stability_weight, var_floor = p->var_floor;
     if (!(gamma >= 0) || !isfinite(gamma))
-        return lethe_fail(LETHE_ERR_ARG, "vdu: --gamma must be finite and >= 0 (got %g)", (double)gamma);
+        return lethe_fail(LETHE_ERR_ARG, "vdu: --stability-weight must be finite and >= 0 (got %g)", (double)gamma);
     vdu_state *v = calloc(1, sizeof *v);
     if (!v) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     u->state = v;
     v->gamma = gamma;
-    lethe_status st = vdu_stats_load(&v->stats, u->model, o->checkpoints, o->snapshots, var_floor);
+    lethe_status st = vdu_stats_load(&v->stats, u->model, p->checkpoints, p->snapshots, var_floor);
     if (st) return st;
     if (!(v->scratch = ops()->alloc(u->n_params * sizeof(float))))
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for the vdu anchor");
@@ -393,4 +412,5 @@ const unlearn_method unlearn_vdu = {
     .setup = vdu_setup,
     .step = vdu_step,
     .cleanup = vdu_cleanup,
+    UNLEARN_OPTIONS(vdu_options, vdu_opts),
 };
