@@ -600,7 +600,7 @@ static void test_toy_train_sample_unlearn(void **state) {
     snprintf(m.weights_path, sizeof m.weights_path, "%s/unet/diffusion_pytorch_model.safetensors", trained);
     unlearn_opts o;
     unlearn_opts_default(&o);
-    o.method = "ga";
+    assert_int_equal(unlearn_opts_set(&o, "method", "ga"), LETHE_OK);
     o.model_dir = trained;
     o.out_dir = unlearned;
     o.forget = "grey1";
@@ -608,7 +608,7 @@ static void test_toy_train_sample_unlearn(void **state) {
     o.batch = 8;
     o.lr = 1e-3f;
     o.weight_decay = 0.0f;
-    o.alpha = 1.0f;
+    assert_int_equal(unlearn_opts_set(&o, "retain-weight", "1"), LETHE_OK);
     o.seed = 7;
     o.quiet = 1;
     assert_int_equal(fs_mkdir_p(unlearned), LETHE_OK);
