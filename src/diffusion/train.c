@@ -11,13 +11,12 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/fsutil.h"
+#include "diffusion/snapshots.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 
 #define STATE_FILE "train_state.safetensors"
 #define LOG_FILE "train_log.jsonl"
-#define SNAP_DIR "snapshots"
-#define SNAP_MANIFEST "snapshots.json"
 
 void train_opts_default(train_opts *o) {
     memset(o, 0, sizeof *o);
@@ -51,6 +50,7 @@ typedef struct {
     lethe_arena arena;
     size_t numel;
     int step;                           // optimisation steps done
+    snapshot_plan snaps;
     int next_snap;                      // index of the next snapshot to take (o->snapshots: none left)
 } trainer;
 
@@ -196,174 +196,6 @@ static lethe_status checkpoint(trainer *tr) {
     return st;
 }
 
-// ---- snapshots (train.h) -------------------------------------------------------------------
-
-int train_snapshot_step(int steps, int k, int K) {
-    const int h = steps / 2, rest = steps - h;
-    return h + (int)(((int64_t)(k + 1) * rest + K - 1) / K);
-}
-
-static void snapshot_name(int step, char *out, size_t cap) { snprintf(out, cap, "snapshot_%08d.safetensors", step); }
-
-static void snapshot_path(const trainer *tr, int step, char *out, size_t cap) {
-    char name[64];
-    snapshot_name(step, name, sizeof name);
-    snprintf(out, cap, "%s/" SNAP_DIR "/%s", tr->o->out_dir, name);
-}
-
-// The exported weights (EMA when on) after step tr->step, under their diffusers names.
-static lethe_status save_snapshot(trainer *tr) {
-    const param_table *t = &tr->m->unet.table;
-    float *host = malloc(t->total * sizeof(float));
-    st_entry *e = calloc((size_t)t->n, sizeof *e);
-    char *cfg = unet_config_to_json(&tr->m->unet.cfg);
-    if (!host || !e || !cfg) {
-        free(host); free(e); free(cfg);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing a snapshot");
-    }
-    ops()->to_host(host, tr->o->use_ema ? tr->ema : tr->m->params, t->total * sizeof(float));
-    for (int i = 0; i < t->n; i++) {
-        const param_entry *p = &t->entries[i];
-        e[i] = (st_entry){.name = p->name, .data = host + p->offset, .ndim = p->ndim};
-        for (int d = 0; d < p->ndim; d++) e[i].shape[d] = p->shape[d];
-    }
-    char step_s[32], total_s[32], seed_s[32], path[4096];
-    snprintf(step_s, sizeof step_s, "%d", tr->step);
-    snprintf(total_s, sizeof total_s, "%d", tr->o->steps);
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)tr->o->seed);
-    const char *meta[] = {"format", "pt", "lethe_format", "lethe-snapshot-1", "step", step_s, "steps_total", total_s,
-                          "seed", seed_s, "weights", tr->o->use_ema ? "ema" : "live", "unet_config", cfg};
-    snapshot_path(tr, tr->step, path, sizeof path);
-    lethe_status st = st_write(path, e, t->n, meta, 7);
-    free(cfg);
-    free(e);
-    free(host);
-    return st;
-}
-
-// The manifest of a previous invocation: *k = its K (-1 if there is none), and its file names.
-static lethe_status read_manifest(const char *path, int *k, int *steps_total, uint64_t *seed, cJSON **files_out) {
-    *k = -1;
-    *files_out = NULL;
-    if (!fs_exists(path)) return LETHE_OK;
-    uint8_t *bytes;
-    size_t size;
-    lethe_status st = fs_read_all(path, &bytes, &size);
-    if (st) return st;
-    cJSON *j = cJSON_ParseWithLength((const char *)bytes, size);
-    free(bytes);
-    const cJSON *kk = j ? cJSON_GetObjectItemCaseSensitive(j, "snapshots") : NULL,
-                *tt = j ? cJSON_GetObjectItemCaseSensitive(j, "steps_total") : NULL,
-                *ss = j ? cJSON_GetObjectItemCaseSensitive(j, "seed") : NULL;
-    cJSON *files = j ? cJSON_DetachItemFromObjectCaseSensitive(j, "files") : NULL;
-    if (!cJSON_IsNumber(kk) || !cJSON_IsNumber(tt) || !cJSON_IsString(ss) || !cJSON_IsArray(files))
-        st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe snapshot list", path);
-    else {
-        *k = kk->valueint;
-        *steps_total = tt->valueint;
-        *seed = strtoull(ss->valuestring, NULL, 10);
-        *files_out = files;
-        files = NULL;
-    }
-    cJSON_Delete(files);
-    cJSON_Delete(j);
-    return st;
-}
-
-static lethe_status write_manifest(trainer *tr, const char *path) {
-    const train_opts *o = tr->o;
-    char seed_s[32], name[64];
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "format", "lethe-snapshots-1");
-    cJSON_AddNumberToObject(r, "snapshots", o->snapshots);
-    cJSON_AddNumberToObject(r, "steps_total", o->steps);
-    cJSON_AddStringToObject(r, "seed", seed_s);
-    cJSON_AddStringToObject(r, "weights", o->use_ema ? "ema" : "live");
-    cJSON *a = cJSON_AddArrayToObject(r, "files");
-    for (int k = 0; k < o->snapshots; k++) {
-        int step = train_snapshot_step(o->steps, k, o->snapshots);
-        snapshot_name(step, name, sizeof name);
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "step", step);
-        cJSON_AddStringToObject(e, "file", name);
-        cJSON_AddItemToArray(a, e);
-    }
-    char *text = cJSON_Print(r);
-    cJSON_Delete(r);
-    lethe_status st = text ? fs_write_text_atomic(path, text) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    free(text);
-    return st;
-}
-
-// A snapshot due before the resume step: it must be there, from this run.
-static lethe_status check_snapshot(trainer *tr, int step) {
-    char path[4096];
-    snapshot_path(tr, step, path, sizeof path);
-    if (!fs_exists(path))
-        return lethe_fail(LETHE_ERR_IO, "%s is missing: the snapshot of step %d was due before the resumed step %d and "
-                          "cannot be recreated (train again without --resume)", path, step, tr->step);
-    st_file f;
-    lethe_status st = st_open(&f, path);
-    if (st) return st;
-    const char *step_s = st_metadata(&f, "step"), *total_s = st_metadata(&f, "steps_total"), *seed_s = st_metadata(&f, "seed"),
-               *cfg_s = st_metadata(&f, "unet_config");
-    char *cfg = unet_config_to_json(&tr->m->unet.cfg);
-    if (!step_s || !total_s || !seed_s || !cfg_s || !cfg || atoi(step_s) != step || atoi(total_s) != tr->o->steps ||
-        strtoull(seed_s, NULL, 10) != tr->o->seed || strcmp(cfg_s, cfg) != 0)
-        st = lethe_fail(LETHE_ERR_ARG, "%s is not the snapshot of step %d of this run (another seed, --steps or config); "
-                        "train again without --resume", path, step);
-    free(cfg);
-    st_close(&f);
-    return st;
-}
-
-// Before the first step of this invocation: clear a previous run's snapshots (fresh run) or
-// check the ones already taken (resume), then write the manifest and find the next one.
-static lethe_status snapshots_prepare(trainer *tr, int resume) {
-    const train_opts *o = tr->o;
-    char dir[4096], mpath[4096], path[4096];
-    snprintf(dir, sizeof dir, "%s/" SNAP_DIR, o->out_dir);
-    snprintf(mpath, sizeof mpath, "%s/" SNAP_MANIFEST, dir);
-    int old_k, old_total = 0;
-    uint64_t old_seed = 0;
-    cJSON *old_files;
-    lethe_status st = read_manifest(mpath, &old_k, &old_total, &old_seed, &old_files);
-    if (st) return st;
-    if (resume && old_k >= 0 && (old_k != o->snapshots || old_total != o->steps || old_seed != o->seed))
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the run keeps %d snapshot(s) of %d steps; resume with --snapshots %d and the "
-                        "same --steps and --seed", mpath, old_k, old_total, old_k);
-    else if (resume && old_k < 0 && o->snapshots > 0 && train_snapshot_step(o->steps, 0, o->snapshots) <= tr->step)
-        st = lethe_fail(LETHE_ERR_ARG, "--snapshots %d: the run was started without snapshots and is resumed at step %d, "
-                        "after the first snapshot (step %d) was due; train again without --resume", o->snapshots,
-                        tr->step, train_snapshot_step(o->steps, 0, o->snapshots));
-    else if (!resume && old_k >= 0) {   // a fresh run: the old snapshots are of another run
-        const cJSON *e;
-        cJSON_ArrayForEach(e, old_files) {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "file");
-            if (!cJSON_IsString(name) || strchr(name->valuestring, '/')) continue;
-            snprintf(path, sizeof path, "%s/%s", dir, name->valuestring);
-            remove(path);
-        }
-        remove(mpath);
-    }
-    cJSON_Delete(old_files);
-    if (st || o->snapshots == 0) return st;
-    if ((st = fs_mkdir_p(dir))) return st;
-    tr->next_snap = 0;
-    for (int k = 0; k < o->snapshots; k++) {
-        int step = train_snapshot_step(o->steps, k, o->snapshots);
-        if (step <= tr->step) {
-            if (resume && (st = check_snapshot(tr, step))) return st;
-            tr->next_snap = k + 1;
-        } else if (!resume) {
-            snapshot_path(tr, step, path, sizeof path);
-            remove(path);   // a file of another run under a planned name
-        }
-    }
-    return write_manifest(tr, mpath);
-}
-
 // ---- one step -----------------------------------------------------------------------------
 
 static lethe_status train_step(trainer *tr, float *loss_out, double *grad_norm, float *lr_out) {
@@ -480,7 +312,9 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
         snprintf(path, sizeof path, "%s/" LOG_FILE, o->out_dir);
         if ((st = fs_write_text_atomic(path, ""))) { trainer_free(&tr); return st; }
     }
-    if ((st = snapshots_prepare(&tr, resume))) { trainer_free(&tr); return st; }
+    tr.snaps = (snapshot_plan){.out_dir = o->out_dir, .steps = o->steps, .count = o->snapshots, .seed = o->seed,
+                               .use_ema = o->use_ema};
+    if ((st = snapshots_prepare(&tr.snaps, m, resume, tr.step, &tr.next_snap))) { trainer_free(&tr); return st; }
 
     char log_path[4096];
     snprintf(log_path, sizeof log_path, "%s/" LOG_FILE, o->out_dir);
@@ -497,7 +331,7 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
         double gnorm = 0;
         if ((st = train_step(&tr, &loss, &gnorm, &lr))) break;
         if (tr.next_snap < o->snapshots && tr.step == train_snapshot_step(o->steps, tr.next_snap, o->snapshots)) {
-            if ((st = save_snapshot(&tr))) break;
+            if ((st = snapshot_save(&tr.snaps, m, o->use_ema ? tr.ema : m->params, tr.step))) break;
             tr.next_snap++;
         }
         loss_avg = avg_n ? 0.9 * loss_avg + 0.1 * loss : loss;
