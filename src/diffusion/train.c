@@ -11,12 +11,9 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/fsutil.h"
+#include "diffusion/run.h"
 #include "diffusion/snapshots.h"
-#include "io/safetensors.h"
 #include "ops/ops.h"
-
-#define STATE_FILE "train_state.safetensors"
-#define LOG_FILE "train_log.jsonl"
 
 void train_opts_default(train_opts *o) {
     memset(o, 0, sizeof *o);
@@ -52,107 +49,13 @@ typedef struct {
     int step;                           // optimisation steps done
     snapshot_plan snaps;
     int next_snap;                      // index of the next snapshot to take (o->snapshots: none left)
+    lethe_run run;                      // state file, log, checkpoints (diffusion/run.h)
+    run_buffer state[4];
+    run_meta state_meta[1];
+    char *cfg_json;                     // the UNet config, recorded in the state
+    double loss_avg;                    // smoothed loss for the progress bar (this invocation)
+    int avg_n;
 } trainer;
-
-// ---- state (resume) ------------------------------------------------------------------------
-
-static lethe_status save_state(trainer *tr) {
-    const lethe_model *m = tr->m;
-    size_t total = m->unet.table.total;
-    // st_write sorts by name; the order here does not matter.
-    const char *names[4] = {"adam_m", "adam_v", "ema", "params"};
-    const float *src[4] = {tr->adam.m, tr->adam.v, tr->ema, m->params};
-    float *host = malloc(4 * total * sizeof(float));
-    if (!host) return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing the training state");
-    st_entry e[4];
-    for (int i = 0; i < 4; i++) {
-        ops()->to_host(host + i * total, src[i], total * sizeof(float));
-        e[i] = (st_entry){.name = names[i], .data = host + i * total, .ndim = 1, .shape = {(int64_t)total}};
-    }
-    char step_s[32], seed_s[32], path[4096];
-    snprintf(step_s, sizeof step_s, "%d", tr->step);
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)tr->o->seed);
-    char *cfg = unet_config_to_json(&m->unet.cfg);
-    const char *meta[] = {"format", "lethe-train-state-1", "step", step_s, "seed", seed_s, "unet_config", cfg};
-    snprintf(path, sizeof path, "%s/" STATE_FILE, tr->o->out_dir);
-    lethe_status st = st_write(path, e, 4, meta, 4);
-    free(cfg);
-    free(host);
-    return st;
-}
-
-static lethe_status load_state(trainer *tr) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/" STATE_FILE, tr->o->out_dir);
-    if (!fs_exists(path))
-        return lethe_fail(LETHE_ERR_IO, "%s: nothing to resume (no training state in %s)", path, tr->o->out_dir);
-    st_file f;
-    lethe_status st = st_open(&f, path);
-    if (st) return st;
-    lethe_model *m = tr->m;
-    size_t total = m->unet.table.total;
-    const char *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed"), *cfg_s = st_metadata(&f, "unet_config");
-    char *cfg = unet_config_to_json(&m->unet.cfg);
-    if (!step_s || !seed_s || !cfg_s) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe training state (metadata missing)", path);
-    else if (strcmp(cfg_s, cfg) != 0)
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the saved model config differs from this run's config; resume with the same --config", path);
-    else if (strtoull(seed_s, NULL, 10) != tr->o->seed)
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the run used --seed %s; resume with the same seed", path, seed_s);
-    free(cfg);
-    float *host = st ? NULL : malloc(total * sizeof(float));
-    if (!st && !host) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    const char *names[4] = {"params", "ema", "adam_m", "adam_v"};
-    float *dst[4] = {m->params, tr->ema, tr->adam.m, tr->adam.v};
-    for (int i = 0; !st && i < 4; i++) {
-        if ((st = st_read_f32(&f, names[i], host, total))) break;
-        ops()->to_device(dst[i], host, total * sizeof(float));
-    }
-    if (!st) {
-        tr->step = atoi(step_s);
-        tr->adam.step = tr->step;
-        if (tr->step < 0 || tr->step > tr->o->steps)
-            st = lethe_fail(LETHE_ERR_ARG, "%s: saved step %d is beyond --steps %d", path, tr->step, tr->o->steps);
-    }
-    free(host);
-    st_close(&f);
-    return st;
-}
-
-// Keeps only the log lines of steps <= tr->step (a resumed run rewrites what came after).
-static lethe_status trim_log(trainer *tr) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/" LOG_FILE, tr->o->out_dir);
-    if (!fs_exists(path)) return LETHE_OK;
-    uint8_t *bytes;
-    size_t size;
-    lethe_status st = fs_read_all(path, &bytes, &size);
-    if (st) return st;
-    char *out = malloc(size + 1);
-    size_t o = 0;
-    if (!out) { free(bytes); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
-    for (size_t i = 0; i < size;) {
-        size_t j = i;
-        while (j < size && bytes[j] != '\n') j++;
-        char line[4096];
-        size_t len = j - i < sizeof line - 1 ? j - i : sizeof line - 1;
-        memcpy(line, bytes + i, len);
-        line[len] = 0;
-        cJSON *r = cJSON_Parse(line);
-        const cJSON *s = r ? cJSON_GetObjectItemCaseSensitive(r, "step") : NULL;
-        if (s && cJSON_IsNumber(s) && s->valueint <= tr->step) {
-            memcpy(out + o, bytes + i, j - i);
-            o += j - i;
-            out[o++] = '\n';
-        }
-        cJSON_Delete(r);
-        i = j + 1;
-    }
-    out[o] = 0;
-    st = fs_write_text_atomic(path, out);
-    free(out);
-    free(bytes);
-    return st;
-}
 
 static char *provenance_json(trainer *tr) {
     const train_opts *o = tr->o;
@@ -187,8 +90,12 @@ static char *provenance_json(trainer *tr) {
     return s;
 }
 
-static lethe_status checkpoint(trainer *tr) {
-    lethe_status st = save_state(tr);
+// ---- the run's hooks (diffusion/run.h) --------------------------------------------------------
+
+// A checkpoint: the state for --resume and the model folder as it stands.
+static lethe_status checkpoint(void *ctx) {
+    trainer *tr = ctx;
+    lethe_status st = run_state_save(&tr->run);
     if (st) return st;
     char *prov = provenance_json(tr);
     st = model_save(tr->m, tr->o->use_ema ? tr->ema : tr->m->params, tr->o->out_dir, prov);
@@ -251,6 +158,30 @@ static lethe_status train_step(trainer *tr, float *loss_out, double *grad_norm, 
     return LETHE_OK;
 }
 
+// One step, then the snapshot due after it, the log record and the progress text.
+static lethe_status run_one_step(void *ctx, char *record, size_t cap, char *extra, size_t extra_cap) {
+    trainer *tr = ctx;
+    const train_opts *o = tr->o;
+    float loss = 0, lr = 0;
+    double gnorm = 0;
+    lethe_status st = train_step(tr, &loss, &gnorm, &lr);
+    if (st) return st;
+    if (tr->next_snap < o->snapshots && tr->step == train_snapshot_step(o->steps, tr->next_snap, o->snapshots)) {
+        if ((st = snapshot_save(&tr->snaps, tr->m, o->use_ema ? tr->ema : tr->m->params, tr->step))) return st;
+        tr->next_snap++;
+    }
+    tr->loss_avg = tr->avg_n ? 0.9 * tr->loss_avg + 0.1 * loss : loss;
+    tr->avg_n++;
+    if (record) {
+        double el = lethe_now() - tr->run.t0;
+        snprintf(record, cap, "{\"step\": %d, \"loss\": %.8g, \"lr\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.2f, "
+                 "\"elapsed_s\": %.2f}", tr->step, (double)loss, (double)lr, gnorm,
+                 (tr->step - tr->run.start) * (double)o->batch / (el > 0 ? el : 1), el);
+    }
+    snprintf(extra, extra_cap, "loss %.4f", tr->loss_avg);
+    return LETHE_OK;
+}
+
 // ---- loop ------------------------------------------------------------------------------------
 
 static void trainer_free(trainer *tr) {
@@ -261,6 +192,7 @@ static void trainer_free(trainer *tr) {
     free(tr->host_x0); free(tr->labels); free(tr->idx); free(tr->t); free(tr->ca); free(tr->cb);
     arena_free(&tr->arena);
     schedule_free(&tr->sched);
+    free(tr->cfg_json);
 }
 
 lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_opts *o, int resume) {
@@ -305,55 +237,28 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     for (int i = 0; i < data->n_classes && i < m->n_classes; i++) snprintf(m->class_names[i], 32, "%s", data->class_names[i]);
     model_set_trained_classes(m, data->labels, data->n);   // lethe.json "trained_classes": what unlearning may keep
 
-    if (resume) {
-        if ((st = load_state(&tr)) || (st = trim_log(&tr))) { trainer_free(&tr); return st; }
-    } else {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/" LOG_FILE, o->out_dir);
-        if ((st = fs_write_text_atomic(path, ""))) { trainer_free(&tr); return st; }
-    }
+    if (!(tr.cfg_json = unet_config_to_json(c))) { trainer_free(&tr); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
+    tr.state[0] = (run_buffer){"params", m->params, total};
+    tr.state[1] = (run_buffer){"ema", tr.ema, total};
+    tr.state[2] = (run_buffer){"adam_m", tr.adam.m, total};
+    tr.state[3] = (run_buffer){"adam_v", tr.adam.v, total};
+    tr.state_meta[0] = (run_meta){"unet_config", tr.cfg_json,
+                                  "the saved model config differs from this run's config; resume with the same --config"};
+    const run_config rc = {.out_dir = o->out_dir, .what = "training", .state_file = "train_state.safetensors",
+                           .state_format = "lethe-train-state-1", .log_file = "train_log.jsonl", .steps = o->steps,
+                           .checkpoint_every = o->checkpoint_every, .log_every = o->log_every, .stop_after = o->stop_after,
+                           .seed = o->seed, .buffers = tr.state, .n_buffers = 4, .meta = tr.state_meta, .n_meta = 1,
+                           .label = "train", .unit = "img/s", .rate_scale = o->batch};
+    if ((st = run_begin(&tr.run, &rc, &tr.step, resume))) { run_end(&tr.run); trainer_free(&tr); return st; }
+    tr.adam.step = tr.step;
     tr.snaps = (snapshot_plan){.out_dir = o->out_dir, .steps = o->steps, .count = o->snapshots, .seed = o->seed,
                                .use_ema = o->use_ema};
-    if ((st = snapshots_prepare(&tr.snaps, m, resume, tr.step, &tr.next_snap))) { trainer_free(&tr); return st; }
-
-    char log_path[4096];
-    snprintf(log_path, sizeof log_path, "%s/" LOG_FILE, o->out_dir);
-    FILE *log = fopen(log_path, "a");
-    if (!log) { trainer_free(&tr); return lethe_fail(LETHE_ERR_IO, "%s: cannot open the training log for appending", log_path); }
-
-    lethe_progress bar;
-    progress_start(&bar, "train", o->steps, tr.step, "img/s");
-    double t0 = lethe_now(), loss_avg = 0;
-    int start = tr.step, avg_n = 0;
-    char extra[96] = "";
-    while (tr.step < o->steps && !(o->stop_after > 0 && tr.step - start >= o->stop_after)) {
-        float loss = 0, lr = 0;
-        double gnorm = 0;
-        if ((st = train_step(&tr, &loss, &gnorm, &lr))) break;
-        if (tr.next_snap < o->snapshots && tr.step == train_snapshot_step(o->steps, tr.next_snap, o->snapshots)) {
-            if ((st = snapshot_save(&tr.snaps, m, o->use_ema ? tr.ema : m->params, tr.step))) break;
-            tr.next_snap++;
-        }
-        loss_avg = avg_n ? 0.9 * loss_avg + 0.1 * loss : loss;
-        avg_n++;
-        if (tr.step % o->log_every == 0 || tr.step == o->steps) {
-            double el = lethe_now() - t0;
-            fprintf(log, "{\"step\": %d, \"loss\": %.8g, \"lr\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.2f, \"elapsed_s\": %.2f}\n",
-                    tr.step, (double)loss, (double)lr, gnorm, (tr.step - start) * (double)o->batch / (el > 0 ? el : 1), el);
-            fflush(log);
-        }
-        snprintf(extra, sizeof extra, "loss %.4f", loss_avg);
-        progress_update(&bar, tr.step, o->batch, extra);
-        if (o->checkpoint_every > 0 && tr.step % o->checkpoint_every == 0 && tr.step < o->steps)
-            if ((st = checkpoint(&tr))) break;
-    }
-    if (fclose(log) != 0 && !st) st = lethe_fail(LETHE_ERR_IO, "%s: could not write the training log (disk full?)", log_path);
-    if (!st) {
-        progress_finish(&bar, extra);
-        st = checkpoint(&tr);
-    } else {
-        fprintf(stderr, "\n");
-    }
+    st = snapshots_prepare(&tr.snaps, m, resume, tr.step, &tr.next_snap);
+    int stopped = 0;
+    const run_hooks hooks = {.ctx = &tr, .step = run_one_step, .checkpoint = checkpoint};
+    if (!st) st = run_loop(&tr.run, &hooks, &stopped);
+    lethe_status log_st = run_end(&tr.run);
+    if (!st) st = log_st;
     // Leave the weights the run exports (EMA) in the model for the caller (e.g. demo sampling).
     if (!st && o->use_ema) ops()->copy(m->params, tr.ema, total);
     trainer_free(&tr);
