@@ -11,13 +11,9 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/fsutil.h"
-#include "io/safetensors.h"
+#include "diffusion/run.h"
+#include "diffusion/snapshots.h"
 #include "ops/ops.h"
-
-#define STATE_FILE "train_state.safetensors"
-#define LOG_FILE "train_log.jsonl"
-#define SNAP_DIR "snapshots"
-#define SNAP_MANIFEST "snapshots.json"
 
 void train_opts_default(train_opts *o) {
     memset(o, 0, sizeof *o);
@@ -47,112 +43,19 @@ typedef struct {
     float *x0, *noise, *xt, *pred, *dpred;
     float *host_x0;                     // host staging for a batch
     int *labels, *idx;
-    float *t, *ca, *cb;
+    float *t;
     lethe_arena arena;
     size_t numel;
     int step;                           // optimisation steps done
+    snapshot_plan snaps;
     int next_snap;                      // index of the next snapshot to take (o->snapshots: none left)
+    lethe_run run;                      // state file, log, checkpoints (diffusion/run.h)
+    run_buffer state[4];
+    run_meta state_meta[1];
+    char *cfg_json;                     // the UNet config, recorded in the state
+    double loss_avg;                    // smoothed loss for the progress bar (this invocation)
+    int avg_n;
 } trainer;
-
-// ---- state (resume) ------------------------------------------------------------------------
-
-static lethe_status save_state(trainer *tr) {
-    const lethe_model *m = tr->m;
-    size_t total = denoiser_num_params(&m->net);
-    // st_write sorts by name; the order here does not matter.
-    const char *names[4] = {"adam_m", "adam_v", "ema", "params"};
-    const float *src[4] = {tr->adam.m, tr->adam.v, tr->ema, m->params};
-    float *host = malloc(4 * total * sizeof(float));
-    if (!host) return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing the training state");
-    st_entry e[4];
-    for (int i = 0; i < 4; i++) {
-        ops()->to_host(host + i * total, src[i], total * sizeof(float));
-        e[i] = (st_entry){.name = names[i], .data = host + i * total, .ndim = 1, .shape = {(int64_t)total}};
-    }
-    char step_s[32], seed_s[32], path[4096];
-    snprintf(step_s, sizeof step_s, "%d", tr->step);
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)tr->o->seed);
-    char *cfg = model_net_config(m);
-    const char *meta[] = {"format", "lethe-train-state-1", "step", step_s, "seed", seed_s, "unet_config", cfg};
-    snprintf(path, sizeof path, "%s/" STATE_FILE, tr->o->out_dir);
-    lethe_status st = st_write(path, e, 4, meta, 4);
-    free(cfg);
-    free(host);
-    return st;
-}
-
-static lethe_status load_state(trainer *tr) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/" STATE_FILE, tr->o->out_dir);
-    if (!fs_exists(path))
-        return lethe_fail(LETHE_ERR_IO, "%s: nothing to resume (no training state in %s)", path, tr->o->out_dir);
-    st_file f;
-    lethe_status st = st_open(&f, path);
-    if (st) return st;
-    lethe_model *m = tr->m;
-    size_t total = denoiser_num_params(&m->net);
-    const char *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed"), *cfg_s = st_metadata(&f, "unet_config");
-    char *cfg = model_net_config(m);
-    if (!step_s || !seed_s || !cfg_s) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe training state (metadata missing)", path);
-    else if (strcmp(cfg_s, cfg) != 0)
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the saved model config differs from this run's config; resume with the same --config", path);
-    else if (strtoull(seed_s, NULL, 10) != tr->o->seed)
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the run used --seed %s; resume with the same seed", path, seed_s);
-    free(cfg);
-    float *host = st ? NULL : malloc(total * sizeof(float));
-    if (!st && !host) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    const char *names[4] = {"params", "ema", "adam_m", "adam_v"};
-    float *dst[4] = {m->params, tr->ema, tr->adam.m, tr->adam.v};
-    for (int i = 0; !st && i < 4; i++) {
-        if ((st = st_read_f32(&f, names[i], host, total))) break;
-        ops()->to_device(dst[i], host, total * sizeof(float));
-    }
-    if (!st) {
-        tr->step = atoi(step_s);
-        tr->adam.step = tr->step;
-        if (tr->step < 0 || tr->step > tr->o->steps)
-            st = lethe_fail(LETHE_ERR_ARG, "%s: saved step %d is beyond --steps %d", path, tr->step, tr->o->steps);
-    }
-    free(host);
-    st_close(&f);
-    return st;
-}
-
-// Keeps only the log lines of steps <= tr->step (a resumed run rewrites what came after).
-static lethe_status trim_log(trainer *tr) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/" LOG_FILE, tr->o->out_dir);
-    if (!fs_exists(path)) return LETHE_OK;
-    uint8_t *bytes;
-    size_t size;
-    lethe_status st = fs_read_all(path, &bytes, &size);
-    if (st) return st;
-    char *out = malloc(size + 1);
-    size_t o = 0;
-    if (!out) { free(bytes); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
-    for (size_t i = 0; i < size;) {
-        size_t j = i;
-        while (j < size && bytes[j] != '\n') j++;
-        char line[4096];
-        size_t len = j - i < sizeof line - 1 ? j - i : sizeof line - 1;
-        memcpy(line, bytes + i, len);
-        line[len] = 0;
-        cJSON *r = cJSON_Parse(line);
-        const cJSON *s = r ? cJSON_GetObjectItemCaseSensitive(r, "step") : NULL;
-        if (s && cJSON_IsNumber(s) && s->valueint <= tr->step) {
-            memcpy(out + o, bytes + i, j - i);
-            o += j - i;
-            out[o++] = '\n';
-        }
-        cJSON_Delete(r);
-        i = j + 1;
-    }
-    out[o] = 0;
-    st = fs_write_text_atomic(path, out);
-    free(out);
-    free(bytes);
-    return st;
-}
 
 static char *provenance_json(trainer *tr) {
     const train_opts *o = tr->o;
@@ -187,181 +90,17 @@ static char *provenance_json(trainer *tr) {
     return s;
 }
 
-static lethe_status checkpoint(trainer *tr) {
-    lethe_status st = save_state(tr);
+// ---- the run's hooks (diffusion/run.h) --------------------------------------------------------
+
+// A checkpoint: the state for --resume and the model folder as it stands.
+static lethe_status checkpoint(void *ctx) {
+    trainer *tr = ctx;
+    lethe_status st = run_state_save(&tr->run);
     if (st) return st;
     char *prov = provenance_json(tr);
     st = model_save(tr->m, tr->o->use_ema ? tr->ema : tr->m->params, tr->o->out_dir, prov);
     free(prov);
     return st;
-}
-
-// ---- snapshots (train.h) -------------------------------------------------------------------
-
-int train_snapshot_step(int steps, int k, int K) {
-    const int h = steps / 2, rest = steps - h;
-    return h + (int)(((int64_t)(k + 1) * rest + K - 1) / K);
-}
-
-static void snapshot_name(int step, char *out, size_t cap) { snprintf(out, cap, "snapshot_%08d.safetensors", step); }
-
-static void snapshot_path(const trainer *tr, int step, char *out, size_t cap) {
-    char name[64];
-    snapshot_name(step, name, sizeof name);
-    snprintf(out, cap, "%s/" SNAP_DIR "/%s", tr->o->out_dir, name);
-}
-
-// The exported weights (EMA when on) after step tr->step, under their diffusers names.
-static lethe_status save_snapshot(trainer *tr) {
-    const param_table *t = tr->m->net.table;
-    float *host = malloc(t->total * sizeof(float));
-    st_entry *e = calloc((size_t)t->n, sizeof *e);
-    char *cfg = model_net_config(tr->m);
-    if (!host || !e || !cfg) {
-        free(host); free(e); free(cfg);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing a snapshot");
-    }
-    ops()->to_host(host, tr->o->use_ema ? tr->ema : tr->m->params, t->total * sizeof(float));
-    for (int i = 0; i < t->n; i++) {
-        const param_entry *p = &t->entries[i];
-        e[i] = (st_entry){.name = p->name, .data = host + p->offset, .ndim = p->ndim};
-        for (int d = 0; d < p->ndim; d++) e[i].shape[d] = p->shape[d];
-    }
-    char step_s[32], total_s[32], seed_s[32], path[4096];
-    snprintf(step_s, sizeof step_s, "%d", tr->step);
-    snprintf(total_s, sizeof total_s, "%d", tr->o->steps);
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)tr->o->seed);
-    const char *meta[] = {"format", "pt", "lethe_format", "lethe-snapshot-1", "step", step_s, "steps_total", total_s,
-                          "seed", seed_s, "weights", tr->o->use_ema ? "ema" : "live", "unet_config", cfg};
-    snapshot_path(tr, tr->step, path, sizeof path);
-    lethe_status st = st_write(path, e, t->n, meta, 7);
-    free(cfg);
-    free(e);
-    free(host);
-    return st;
-}
-
-// The manifest of a previous invocation: *k = its K (-1 if there is none), and its file names.
-static lethe_status read_manifest(const char *path, int *k, int *steps_total, uint64_t *seed, cJSON **files_out) {
-    *k = -1;
-    *files_out = NULL;
-    if (!fs_exists(path)) return LETHE_OK;
-    uint8_t *bytes;
-    size_t size;
-    lethe_status st = fs_read_all(path, &bytes, &size);
-    if (st) return st;
-    cJSON *j = cJSON_ParseWithLength((const char *)bytes, size);
-    free(bytes);
-    const cJSON *kk = j ? cJSON_GetObjectItemCaseSensitive(j, "snapshots") : NULL,
-                *tt = j ? cJSON_GetObjectItemCaseSensitive(j, "steps_total") : NULL,
-                *ss = j ? cJSON_GetObjectItemCaseSensitive(j, "seed") : NULL;
-    cJSON *files = j ? cJSON_DetachItemFromObjectCaseSensitive(j, "files") : NULL;
-    if (!cJSON_IsNumber(kk) || !cJSON_IsNumber(tt) || !cJSON_IsString(ss) || !cJSON_IsArray(files))
-        st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe snapshot list", path);
-    else {
-        *k = kk->valueint;
-        *steps_total = tt->valueint;
-        *seed = strtoull(ss->valuestring, NULL, 10);
-        *files_out = files;
-        files = NULL;
-    }
-    cJSON_Delete(files);
-    cJSON_Delete(j);
-    return st;
-}
-
-static lethe_status write_manifest(trainer *tr, const char *path) {
-    const train_opts *o = tr->o;
-    char seed_s[32], name[64];
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "format", "lethe-snapshots-1");
-    cJSON_AddNumberToObject(r, "snapshots", o->snapshots);
-    cJSON_AddNumberToObject(r, "steps_total", o->steps);
-    cJSON_AddStringToObject(r, "seed", seed_s);
-    cJSON_AddStringToObject(r, "weights", o->use_ema ? "ema" : "live");
-    cJSON *a = cJSON_AddArrayToObject(r, "files");
-    for (int k = 0; k < o->snapshots; k++) {
-        int step = train_snapshot_step(o->steps, k, o->snapshots);
-        snapshot_name(step, name, sizeof name);
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "step", step);
-        cJSON_AddStringToObject(e, "file", name);
-        cJSON_AddItemToArray(a, e);
-    }
-    char *text = cJSON_Print(r);
-    cJSON_Delete(r);
-    lethe_status st = text ? fs_write_text_atomic(path, text) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    free(text);
-    return st;
-}
-
-// A snapshot due before the resume step: it must be there, from this run.
-static lethe_status check_snapshot(trainer *tr, int step) {
-    char path[4096];
-    snapshot_path(tr, step, path, sizeof path);
-    if (!fs_exists(path))
-        return lethe_fail(LETHE_ERR_IO, "%s is missing: the snapshot of step %d was due before the resumed step %d and "
-                          "cannot be recreated (train again without --resume)", path, step, tr->step);
-    st_file f;
-    lethe_status st = st_open(&f, path);
-    if (st) return st;
-    const char *step_s = st_metadata(&f, "step"), *total_s = st_metadata(&f, "steps_total"), *seed_s = st_metadata(&f, "seed"),
-               *cfg_s = st_metadata(&f, "unet_config");
-    char *cfg = model_net_config(tr->m);
-    if (!step_s || !total_s || !seed_s || !cfg_s || !cfg || atoi(step_s) != step || atoi(total_s) != tr->o->steps ||
-        strtoull(seed_s, NULL, 10) != tr->o->seed || strcmp(cfg_s, cfg) != 0)
-        st = lethe_fail(LETHE_ERR_ARG, "%s is not the snapshot of step %d of this run (another seed, --steps or config); "
-                        "train again without --resume", path, step);
-    free(cfg);
-    st_close(&f);
-    return st;
-}
-
-// Before the first step of this invocation: clear a previous run's snapshots (fresh run) or
-// check the ones already taken (resume), then write the manifest and find the next one.
-static lethe_status snapshots_prepare(trainer *tr, int resume) {
-    const train_opts *o = tr->o;
-    char dir[4096], mpath[4096], path[4096];
-    snprintf(dir, sizeof dir, "%s/" SNAP_DIR, o->out_dir);
-    snprintf(mpath, sizeof mpath, "%s/" SNAP_MANIFEST, dir);
-    int old_k, old_total = 0;
-    uint64_t old_seed = 0;
-    cJSON *old_files;
-    lethe_status st = read_manifest(mpath, &old_k, &old_total, &old_seed, &old_files);
-    if (st) return st;
-    if (resume && old_k >= 0 && (old_k != o->snapshots || old_total != o->steps || old_seed != o->seed))
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the run keeps %d snapshot(s) of %d steps; resume with --snapshots %d and the "
-                        "same --steps and --seed", mpath, old_k, old_total, old_k);
-    else if (resume && old_k < 0 && o->snapshots > 0 && train_snapshot_step(o->steps, 0, o->snapshots) <= tr->step)
-        st = lethe_fail(LETHE_ERR_ARG, "--snapshots %d: the run was started without snapshots and is resumed at step %d, "
-                        "after the first snapshot (step %d) was due; train again without --resume", o->snapshots,
-                        tr->step, train_snapshot_step(o->steps, 0, o->snapshots));
-    else if (!resume && old_k >= 0) {   // a fresh run: the old snapshots are of another run
-        const cJSON *e;
-        cJSON_ArrayForEach(e, old_files) {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "file");
-            if (!cJSON_IsString(name) || strchr(name->valuestring, '/')) continue;
-            snprintf(path, sizeof path, "%s/%s", dir, name->valuestring);
-            remove(path);
-        }
-        remove(mpath);
-    }
-    cJSON_Delete(old_files);
-    if (st || o->snapshots == 0) return st;
-    if ((st = fs_mkdir_p(dir))) return st;
-    tr->next_snap = 0;
-    for (int k = 0; k < o->snapshots; k++) {
-        int step = train_snapshot_step(o->steps, k, o->snapshots);
-        if (step <= tr->step) {
-            if (resume && (st = check_snapshot(tr, step))) return st;
-            tr->next_snap = k + 1;
-        } else if (!resume) {
-            snapshot_path(tr, step, path, sizeof path);
-            remove(path);   // a file of another run under a planned name
-        }
-    }
-    return write_manifest(tr, mpath);
 }
 
 // ---- one step -----------------------------------------------------------------------------
@@ -409,6 +148,30 @@ static lethe_status train_step(trainer *tr, float *loss_out, double *grad_norm, 
     return LETHE_OK;
 }
 
+// One step, then the snapshot due after it, the log record and the progress text.
+static lethe_status run_one_step(void *ctx, char *record, size_t cap, char *extra, size_t extra_cap) {
+    trainer *tr = ctx;
+    const train_opts *o = tr->o;
+    float loss = 0, lr = 0;
+    double gnorm = 0;
+    lethe_status st = train_step(tr, &loss, &gnorm, &lr);
+    if (st) return st;
+    if (tr->next_snap < o->snapshots && tr->step == train_snapshot_step(o->steps, tr->next_snap, o->snapshots)) {
+        if ((st = snapshot_save(&tr->snaps, tr->m, o->use_ema ? tr->ema : tr->m->params, tr->step))) return st;
+        tr->next_snap++;
+    }
+    tr->loss_avg = tr->avg_n ? 0.9 * tr->loss_avg + 0.1 * loss : loss;
+    tr->avg_n++;
+    if (record) {
+        double el = lethe_now() - tr->run.t0;
+        snprintf(record, cap, "{\"step\": %d, \"loss\": %.8g, \"lr\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.2f, "
+                 "\"elapsed_s\": %.2f}", tr->step, (double)loss, (double)lr, gnorm,
+                 (tr->step - tr->run.start) * (double)o->batch / (el > 0 ? el : 1), el);
+    }
+    snprintf(extra, extra_cap, "loss %.4f", tr->loss_avg);
+    return LETHE_OK;
+}
+
 // ---- loop ------------------------------------------------------------------------------------
 
 static void trainer_free(trainer *tr) {
@@ -416,9 +179,10 @@ static void trainer_free(trainer *tr) {
     ops()->release(tr->grads); ops()->release(tr->ema);
     ops()->release(tr->x0); ops()->release(tr->noise); ops()->release(tr->xt);
     ops()->release(tr->pred); ops()->release(tr->dpred);
-    free(tr->host_x0); free(tr->labels); free(tr->idx); free(tr->t); free(tr->ca); free(tr->cb);
+    free(tr->host_x0); free(tr->labels); free(tr->idx); free(tr->t);
     arena_free(&tr->arena);
     schedule_free(&tr->sched);
+    free(tr->cfg_json);
 }
 
 lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_opts *o, int resume) {
@@ -451,10 +215,9 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     tr.dpred = ops()->alloc(sz * sizeof(float));
     tr.host_x0 = malloc(sz * sizeof(float));
     tr.labels = malloc((size_t)o->batch * sizeof(int)); tr.idx = malloc((size_t)o->batch * sizeof(int));
-    tr.t = malloc((size_t)o->batch * sizeof(float)); tr.ca = malloc((size_t)o->batch * sizeof(float));
-    tr.cb = malloc((size_t)o->batch * sizeof(float));
+    tr.t = malloc((size_t)o->batch * sizeof(float));
     if (!tr.grads || !tr.ema || !tr.x0 || !tr.noise || !tr.xt || !tr.pred || !tr.dpred || !tr.host_x0 || !tr.labels ||
-        !tr.idx || !tr.t || !tr.ca || !tr.cb) {
+        !tr.idx || !tr.t) {
         trainer_free(&tr);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for training buffers (batch %d)", o->batch);
     }
@@ -463,53 +226,28 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     for (int i = 0; i < data->n_classes && i < m->n_classes; i++) snprintf(m->class_names[i], 32, "%s", data->class_names[i]);
     model_set_trained_classes(m, data->labels, data->n);   // lethe.json "trained_classes": what unlearning may keep
 
-    if (resume) {
-        if ((st = load_state(&tr)) || (st = trim_log(&tr))) { trainer_free(&tr); return st; }
-    } else {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/" LOG_FILE, o->out_dir);
-        if ((st = fs_write_text_atomic(path, ""))) { trainer_free(&tr); return st; }
-    }
-    if ((st = snapshots_prepare(&tr, resume))) { trainer_free(&tr); return st; }
-
-    char log_path[4096];
-    snprintf(log_path, sizeof log_path, "%s/" LOG_FILE, o->out_dir);
-    FILE *log = fopen(log_path, "a");
-    if (!log) { trainer_free(&tr); return lethe_fail(LETHE_ERR_IO, "%s: cannot open the training log for appending", log_path); }
-
-    lethe_progress bar;
-    progress_start(&bar, "train", o->steps, tr.step, "img/s");
-    double t0 = lethe_now(), loss_avg = 0;
-    int start = tr.step, avg_n = 0;
-    char extra[96] = "";
-    while (tr.step < o->steps && !(o->stop_after > 0 && tr.step - start >= o->stop_after)) {
-        float loss = 0, lr = 0;
-        double gnorm = 0;
-        if ((st = train_step(&tr, &loss, &gnorm, &lr))) break;
-        if (tr.next_snap < o->snapshots && tr.step == train_snapshot_step(o->steps, tr.next_snap, o->snapshots)) {
-            if ((st = save_snapshot(&tr))) break;
-            tr.next_snap++;
-        }
-        loss_avg = avg_n ? 0.9 * loss_avg + 0.1 * loss : loss;
-        avg_n++;
-        if (tr.step % o->log_every == 0 || tr.step == o->steps) {
-            double el = lethe_now() - t0;
-            fprintf(log, "{\"step\": %d, \"loss\": %.8g, \"lr\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.2f, \"elapsed_s\": %.2f}\n",
-                    tr.step, (double)loss, (double)lr, gnorm, (tr.step - start) * (double)o->batch / (el > 0 ? el : 1), el);
-            fflush(log);
-        }
-        snprintf(extra, sizeof extra, "loss %.4f", loss_avg);
-        progress_update(&bar, tr.step, o->batch, extra);
-        if (o->checkpoint_every > 0 && tr.step % o->checkpoint_every == 0 && tr.step < o->steps)
-            if ((st = checkpoint(&tr))) break;
-    }
-    if (fclose(log) != 0 && !st) st = lethe_fail(LETHE_ERR_IO, "%s: could not write the training log (disk full?)", log_path);
-    if (!st) {
-        progress_finish(&bar, extra);
-        st = checkpoint(&tr);
-    } else {
-        fprintf(stderr, "\n");
-    }
+    if (!(tr.cfg_json = model_net_config(m))) { trainer_free(&tr); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
+    tr.state[0] = (run_buffer){"params", m->params, total};
+    tr.state[1] = (run_buffer){"ema", tr.ema, total};
+    tr.state[2] = (run_buffer){"adam_m", tr.adam.m, total};
+    tr.state[3] = (run_buffer){"adam_v", tr.adam.v, total};
+    tr.state_meta[0] = (run_meta){"unet_config", tr.cfg_json,
+                                  "the saved model config differs from this run's config; resume with the same --config"};
+    const run_config rc = {.out_dir = o->out_dir, .what = "training", .state_file = "train_state.safetensors",
+                           .state_format = "lethe-train-state-1", .log_file = "train_log.jsonl", .steps = o->steps,
+                           .checkpoint_every = o->checkpoint_every, .log_every = o->log_every, .stop_after = o->stop_after,
+                           .seed = o->seed, .buffers = tr.state, .n_buffers = 4, .meta = tr.state_meta, .n_meta = 1,
+                           .label = "train", .unit = "img/s", .rate_scale = o->batch};
+    if ((st = run_begin(&tr.run, &rc, &tr.step, resume))) { run_end(&tr.run); trainer_free(&tr); return st; }
+    tr.adam.step = tr.step;
+    tr.snaps = (snapshot_plan){.out_dir = o->out_dir, .steps = o->steps, .count = o->snapshots, .seed = o->seed,
+                               .use_ema = o->use_ema};
+    st = snapshots_prepare(&tr.snaps, m, resume, tr.step, &tr.next_snap);
+    int stopped = 0;
+    const run_hooks hooks = {.ctx = &tr, .step = run_one_step, .checkpoint = checkpoint};
+    if (!st) st = run_loop(&tr.run, &hooks, &stopped);
+    lethe_status log_st = run_end(&tr.run);
+    if (!st) st = log_st;
     // Leave the weights the run exports (EMA) in the model for the caller (e.g. demo sampling).
     if (!st && o->use_ema) ops()->copy(m->params, tr.ema, total);
     trainer_free(&tr);

@@ -12,20 +12,11 @@
  * --resume, and train_log.jsonl (one JSON object per logged step).
  *
  * Snapshots (snapshots = K > 0), for VDU's parameter statistics (unlearn --snapshots DIR):
- * the weights the run exports (EMA when EMA is on, else the live weights) after each of K
- * steps evenly spaced over the run's second half: with S steps and H = floor(S/2), the
- * k-th (k = 1..K) is taken after step H + ceil(k (S - H) / K), so the last one is the final
- * step (bit-identical to the exported model). E.g. S = 3000, K = 5: 1800, 2100, 2400, 2700,
- * 3000; S = 4, K = 2: 3, 4. K must be at most S - H. Files:
- *   OUT/snapshots/snapshot_SSSSSSSS.safetensors   the UNet tensors under their diffusers
- *       names (a valid diffusers weights file, "format": "pt"), metadata lethe_format
- *       "lethe-snapshot-1", step, steps_total, seed, weights ("ema" or "live") and
- *       unet_config; each written atomically (st_write);
- *   OUT/snapshots/snapshots.json   the K planned steps and file names, K, steps_total,
- *       seed, weights (rewritten at the start of every invocation).
- * A fresh run first deletes the planned files of a previous run in OUT; a resumed run
- * checks that every snapshot due at or before its resume step exists and belongs to this
- * run (same seed, steps and config), and writes the rest exactly as an uninterrupted run.
+ * K copies of the exported weights over the run's second half, in OUT/snapshots (the layout
+ * and the step formula are in diffusion/snapshots.h). A fresh run first deletes the planned
+ * files of a previous run in OUT; a resumed run checks that every snapshot due at or before
+ * its resume step exists and belongs to this run (same seed, steps and config), and writes
+ * the rest exactly as an uninterrupted run.
  */
 #ifndef LETHE_DIFFUSION_TRAIN_H
 #define LETHE_DIFFUSION_TRAIN_H
@@ -34,6 +25,7 @@
 
 #include "data/dataset.h"
 #include "diffusion/model.h"
+#include "diffusion/snapshots.h"   // train_snapshot_step
 #include "optim/adamw.h"
 
 typedef struct {
@@ -61,8 +53,5 @@ void train_opts_default(train_opts *o);
 // out_dir/train_state.safetensors (the model config must match). On NaN/Inf loss it stops
 // with LETHE_ERR_NUMERIC and leaves the last checkpoint as it was.
 lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_opts *o, int resume);
-
-// The training step after which snapshot k (0-based, k < K) of an S-step run is taken.
-int train_snapshot_step(int steps, int k, int K);
 
 #endif

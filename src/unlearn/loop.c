@@ -8,14 +8,10 @@
 
 #include "core/numfmt.h"
 #include "core/progress.h"
-#include "core/fsutil.h"
-#include "io/safetensors.h"
+#include "diffusion/run.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn.h"
 #include "unlearn/unlearn_internal.h"
-
-#define STATE_FILE "unlearn_state.safetensors"
-#define LOG_FILE "unlearn_log.jsonl"
 
 // The loop's options, shared by every method (a method's own are in its file). Unset
 // sentinels (-1, NaN) take the method's defaults (unlearn_method, unlearn_resolve_defaults).
@@ -115,65 +111,6 @@ static lethe_status make_sets(unlearn_ctx *u) {
     return LETHE_OK;
 }
 
-// ---- state (resume) -----------------------------------------------------------------------------
-
-static lethe_status save_state(unlearn_ctx *u) {
-    const size_t n = u->n_train;
-    const char *names[3] = {"adam_m", "adam_v", "train"};
-    const float *src[3] = {u->adam.m, u->adam.v, u->train_params};
-    float *host = malloc(3 * n * sizeof(float));
-    if (!host) return lethe_fail(LETHE_ERR_NOMEM, "out of memory writing the unlearning state");
-    st_entry e[3];
-    for (int i = 0; i < 3; i++) {
-        ops()->to_host(host + i * n, src[i], n * sizeof(float));
-        e[i] = (st_entry){.name = names[i], .data = host + i * n, .ndim = 1, .shape = {(int64_t)n}};
-    }
-    char step_s[32], seed_s[32], path[4096];
-    snprintf(step_s, sizeof step_s, "%d", u->step);
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)u->o->seed);
-    const char *meta[] = {"format", "lethe-unlearn-state-1", "step", step_s, "seed", seed_s,
-                          "method", u->method->name, "parent_sha256", u->parent_sha256};
-    snprintf(path, sizeof path, "%s/" STATE_FILE, u->o->out_dir);
-    lethe_status st = st_write(path, e, 3, meta, 5);
-    free(host);
-    return st;
-}
-
-static lethe_status load_state(unlearn_ctx *u) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/" STATE_FILE, u->o->out_dir);
-    if (!fs_exists(path)) return lethe_fail(LETHE_ERR_IO, "%s: nothing to resume (no unlearning state)", path);
-    st_file f;
-    lethe_status st = st_open(&f, path);
-    if (st) return st;
-    const char *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed"), *meth = st_metadata(&f, "method"),
-               *sha = st_metadata(&f, "parent_sha256");
-    if (!step_s || !seed_s || !meth || !sha) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe unlearning state", path);
-    else if (strcmp(meth, u->method->name) != 0)
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the run used --method %s; resume with the same method", path, meth);
-    else if (strcmp(sha, u->parent_sha256) != 0)
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the run started from another parent model (SHA-256 differs)", path);
-    else if (strtoull(seed_s, NULL, 10) != u->o->seed)
-        st = lethe_fail(LETHE_ERR_ARG, "%s: the run used --seed %s; resume with the same seed", path, seed_s);
-    float *host = st ? NULL : malloc(u->n_train * sizeof(float));
-    if (!st && !host) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    const char *names[3] = {"train", "adam_m", "adam_v"};
-    float *dst[3] = {u->train_params, u->adam.m, u->adam.v};
-    for (int i = 0; !st && i < 3; i++) {
-        if ((st = st_read_f32(&f, names[i], host, u->n_train))) break;
-        ops()->to_device(dst[i], host, u->n_train * sizeof(float));
-    }
-    if (!st) {
-        u->step = atoi(step_s);
-        u->adam.step = u->step;
-        if (u->step < 0 || u->step > u->o->steps)
-            st = lethe_fail(LETHE_ERR_ARG, "%s: saved step %d is beyond --steps %d", path, u->step, u->o->steps);
-    }
-    free(host);
-    st_close(&f);
-    return st;
-}
-
 // ---- provenance -----------------------------------------------------------------------------------
 
 char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
@@ -230,7 +167,15 @@ static void ctx_free(unlearn_ctx *u) {
     dataset_free(&u->retain_set);
 }
 
-static lethe_status append_log(unlearn_ctx *u, float lr, double grad_norm, double seconds) {
+// ---- the run's hooks (diffusion/run.h) -------------------------------------------------------------
+
+typedef struct {
+    unlearn_ctx *u;
+    lethe_run run;   // state file, log, checkpoints
+    double t0;       // when this invocation began (the log's "seconds")
+} unlearn_harness;
+
+static void log_record(const unlearn_ctx *u, float lr, double grad_norm, double seconds, char *out, size_t cap) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "step", u->step);
     cJSON_AddNumberToObject(r, "loss", u->loss);
@@ -242,59 +187,37 @@ static lethe_status append_log(unlearn_ctx *u, float lr, double grad_norm, doubl
     cJSON_AddNumberToObject(r, "cpu_seconds", round(lethe_cpu_seconds() * 100) / 100);
     char *line = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/" LOG_FILE, u->o->out_dir);
-    FILE *f = fopen(path, "a");
-    lethe_status st = LETHE_OK;
-    if (!f || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0)
-        st = lethe_fail(LETHE_ERR_IO, "%s: cannot append to the log", path);
+    snprintf(out, cap, "%s", line ? line : "");
     free(line);
-    return st;
 }
 
-// *stopped = 1 when --stop-after ended this invocation before the last step
-static lethe_status run_steps(unlearn_ctx *u, double t0, int *stopped) {
+// One step of the method, its finiteness check and the AdamW update.
+static lethe_status run_one_step(void *ctx, char *record, size_t cap, char *extra, size_t extra_cap) {
+    unlearn_harness *ur = ctx;
+    unlearn_ctx *u = ur->u;
     const unlearn_opts *o = u->o;
-    lethe_progress bar;
-    progress_start(&bar, o->method, o->steps, u->step, "step/s");
-    bar.enabled = bar.enabled && !o->quiet;
-    lethe_status st = LETHE_OK;
-    int done_here = 0;
-    char extra[128];
-    while (u->step < o->steps && !st) {
-        const int s = u->step;
-        ops()->fill(u->grads, 0.0f, u->n_params);
-        if (u->train_grads != u->grads) ops()->fill(u->train_grads, 0.0f, u->n_train);
-        u->loss = 0;
-        u->n_parts = 0;
-        arena_reset(&u->arena);
-        if ((st = u->method->step(u, s))) break;
-        if (!isfinite(u->loss) || !ops()->all_finite(u->train_grads, u->n_train)) {
-            st = lethe_fail(LETHE_ERR_NUMERIC, "%s: loss %g or its gradient is not finite at step %d: stopping; the last "
-                            "checkpoint is kept (try a lower --lr)", o->method, u->loss, s + 1);
-            break;
-        }
-        float lr = lr_at(o->lr_kind, o->lr, s, o->warmup, o->steps);
-        double gn = 0;
-        adamw_update(&u->adam, u->train_params, u->train_grads, u->mask, lr, &gn);
-        u->step++;
-        done_here++;
-        if (o->log_every > 0 && (u->step % o->log_every == 0 || u->step == o->steps))
-            if ((st = append_log(u, lr, gn, lethe_now() - t0))) break;
-        snprintf(extra, sizeof extra, "loss %.4f", u->loss);
-        progress_update(&bar, u->step, 1.0, extra);
-        int last = u->step == o->steps, stop = o->stop_after > 0 && done_here >= o->stop_after;
-        if ((o->checkpoint_every > 0 && u->step % o->checkpoint_every == 0) || last || stop)
-            if ((st = save_state(u))) break;
-        if (stop && !last) {
-            progress_finish(&bar, "stopped (resume with --resume)");
-            *stopped = 1;
-            return LETHE_OK;
-        }
-    }
-    progress_finish(&bar, st ? "stopped" : extra);
-    return st;
+    const int s = u->step;
+    ops()->fill(u->grads, 0.0f, u->n_params);
+    if (u->train_grads != u->grads) ops()->fill(u->train_grads, 0.0f, u->n_train);
+    u->loss = 0;
+    u->n_parts = 0;
+    arena_reset(&u->arena);
+    lethe_status st = u->method->step(u, s);
+    if (st) return st;
+    if (!isfinite(u->loss) || !ops()->all_finite(u->train_grads, u->n_train))
+        return lethe_fail(LETHE_ERR_NUMERIC, "%s: loss %g or its gradient is not finite at step %d: stopping; the last "
+                          "checkpoint is kept (try a lower --lr)", o->method, u->loss, s + 1);
+    float lr = lr_at(o->lr_kind, o->lr, s, o->warmup, o->steps);
+    double gn = 0;
+    adamw_update(&u->adam, u->train_params, u->train_grads, u->mask, lr, &gn);
+    u->step++;
+    if (record) log_record(u, lr, gn, lethe_now() - ur->t0, record, cap);
+    snprintf(extra, extra_cap, "loss %.4f", u->loss);
+    return LETHE_OK;
 }
+
+// The state for --resume (the model is written once, after the last step).
+static lethe_status checkpoint(void *ctx) { return run_state_save(&((unlearn_harness *)ctx)->run); }
 
 lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *meth, lethe_model *m,
                               const lethe_dataset *train, int resume) {
@@ -308,6 +231,8 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     if (st) return st;
     unlearn_ctx u;
     memset(&u, 0, sizeof u);
+    unlearn_harness ur;
+    memset(&ur, 0, sizeof ur);
     u.o = o;
     u.method = meth;
     u.mopt = mopt;
@@ -343,14 +268,25 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     if (meth->setup && (st = meth->setup(&u))) goto done;
     adamw_config ac = u.adam.cfg;   // setup may have changed it
     if ((st = adamw_init(&u.adam, &ac, u.n_train))) goto done;
-    if (resume && (st = load_state(&u))) goto done;
-    if (!resume) {   // a fresh run starts a fresh log
-        char path[4096];
-        snprintf(path, sizeof path, "%s/" LOG_FILE, o->out_dir);
-        remove(path);
-    }
+    ur.u = &u;
+    ur.t0 = t0;
+    const run_buffer state[3] = {{"train", u.train_params, u.n_train}, {"adam_m", u.adam.m, u.n_train},
+                                 {"adam_v", u.adam.v, u.n_train}};
+    const run_meta state_meta[2] = {
+        {"method", meth->name, "the run used --method %s; resume with the same method"},
+        {"parent_sha256", u.parent_sha256, "the run started from another parent model (SHA-256 differs)"}};
+    const run_config rc = {.out_dir = o->out_dir, .what = "unlearning", .state_file = "unlearn_state.safetensors",
+                           .state_format = "lethe-unlearn-state-1", .log_file = "unlearn_log.jsonl", .steps = o->steps,
+                           .checkpoint_every = o->checkpoint_every, .log_every = o->log_every, .stop_after = o->stop_after,
+                           .seed = o->seed, .buffers = state, .n_buffers = 3, .meta = state_meta, .n_meta = 2,
+                           .label = o->method, .unit = "step/s", .rate_scale = 1.0, .quiet = o->quiet};
+    if ((st = run_begin(&ur.run, &rc, &u.step, resume))) goto done;
+    u.adam.step = u.step;
     int stopped = 0;
-    if ((st = run_steps(&u, t0, &stopped))) goto done;
+    const run_hooks hooks = {.ctx = &ur, .step = run_one_step, .checkpoint = checkpoint};
+    st = run_loop(&ur.run, &hooks, &stopped);
+    lethe_status log_st = run_end(&ur.run);
+    if (st || (st = log_st)) goto done;
     if (stopped) {
         if (!o->quiet) fprintf(stderr, "lethe unlearn: stopped after step %d of %d; continue with --resume\n", u.step, o->steps);
         goto done;
@@ -361,6 +297,7 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     st = prov ? model_save(m, u.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     free(prov);
 done:
+    run_end(&ur.run);   // after an error: closes the log
     ctx_free(&u);
     return st;
 }

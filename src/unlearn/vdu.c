@@ -49,6 +49,7 @@
 
 #include "core/numfmt.h"
 #include "core/fsutil.h"
+#include "diffusion/snapshots.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn_internal.h"
@@ -60,8 +61,6 @@
     "B = 0.5 * sum_i prec_i (theta_i - mu_i)^2 with mu and var the per-parameter mean and variance over K >= 2 "      \
     "checkpoints and prec = 1/(var + var_floor*mean(var)) normalised to mean 1; gamma multiplies B. The paper's exact " \
     "A, B, placement of gamma, q and hyperparameters are unverified"
-
-#define SNAPSHOT_MANIFEST "snapshots.json"
 
 // ---- statistics ------------------------------------------------------------------------------
 
@@ -157,10 +156,10 @@ static lethe_status read_snapshot(const char *path, int step, const lethe_model 
     if (st) return lethe_fail_context(st, "vdu: snapshot");
     const char *fmt = st_metadata(&f, "lethe_format"), *cfg = st_metadata(&f, "unet_config"),
                *step_s = st_metadata(&f, "step");
-    if (!fmt || strcmp(fmt, "lethe-snapshot-1") != 0 || !cfg || !step_s)
+    if (!fmt || strcmp(fmt, SNAPSHOT_FORMAT) != 0 || !cfg || !step_s)
         st = lethe_fail(LETHE_ERR_FORMAT, "vdu: %s is not a lethe training snapshot (metadata missing)", path);
     else if (atoi(step_s) != step)
-        st = lethe_fail(LETHE_ERR_FORMAT, "vdu: %s holds step %s but snapshots.json says step %d", path, step_s, step);
+        st = lethe_fail(LETHE_ERR_FORMAT, "vdu: %s holds step %s but " SNAPSHOT_MANIFEST " says step %d", path, step_s, step);
     else if (strcmp(cfg, parent_cfg) != 0) {
         char diff[256];
         config_diff(parent_cfg, cfg, diff, sizeof diff);
@@ -175,42 +174,23 @@ static lethe_status read_snapshot(const char *path, int step, const lethe_model 
 static lethe_status load_snapshots(vdu_stats *s, welford *w, const lethe_model *parent, const char *parent_cfg,
                                    const char *dir, float *host) {
     char mpath[4096], sdir[4096];
-    snprintf(sdir, sizeof sdir, "%s/snapshots", dir);
-    snprintf(mpath, sizeof mpath, "%s/" SNAPSHOT_MANIFEST, sdir);
-    if (!fs_exists(mpath)) {   // DIR may be the snapshots folder itself
-        snprintf(sdir, sizeof sdir, "%s", dir);
-        snprintf(mpath, sizeof mpath, "%s/" SNAPSHOT_MANIFEST, sdir);
-    }
-    if (!fs_exists(mpath))
-        return lethe_fail(LETHE_ERR_IO, "vdu: %s has no snapshots (expected %s/snapshots/" SNAPSHOT_MANIFEST ", written by "
-                          "`lethe train --snapshots K --out %s`)", dir, dir, dir);
-    uint8_t *bytes;
-    size_t size;
-    lethe_status st = fs_read_all(mpath, &bytes, &size);
+    if (!snapshots_locate(dir, sdir, sizeof sdir, mpath, sizeof mpath))
+        return lethe_fail(LETHE_ERR_IO, "vdu: %s has no snapshots (expected %s/" SNAPSHOT_DIR "/" SNAPSHOT_MANIFEST ", written "
+                          "by `lethe train --snapshots K --out %s`)", dir, dir, dir);
+    snapshot_manifest man;
+    lethe_status st = snapshot_manifest_read(mpath, &man);
     if (st) return st;
-    cJSON *j = cJSON_ParseWithLength((const char *)bytes, size);
-    free(bytes);
-    const cJSON *files = j ? cJSON_GetObjectItemCaseSensitive(j, "files") : NULL;
-    if (!files || !cJSON_IsArray(files)) {
-        cJSON_Delete(j);
-        return lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe snapshot list (no \"files\" array)", mpath);
-    }
-    int planned = cJSON_GetArraySize(files), missing = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, files) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "file"), *step = cJSON_GetObjectItemCaseSensitive(e, "step");
-        if (!cJSON_IsString(name) || !cJSON_IsNumber(step) || strchr(name->valuestring, '/')) {
-            st = lethe_fail(LETHE_ERR_FORMAT, "%s: an entry of \"files\" lacks \"file\" or \"step\"", mpath);
-            break;
-        }
+    int missing = 0;
+    for (int i = 0; i < man.n; i++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", sdir, name->valuestring);
+        snprintf(path, sizeof path, "%s/%s", sdir, man.files[i].file);
         if (!fs_exists(path)) { missing++; continue; }   // the run has not reached that step
-        if ((st = add_source(s, path, step->valueint))) break;
-        if ((st = read_snapshot(path, step->valueint, parent, parent_cfg, host))) break;
+        if ((st = add_source(s, path, man.files[i].step))) break;
+        if ((st = read_snapshot(path, man.files[i].step, parent, parent_cfg, host))) break;
         welford_add(w, host);
     }
-    cJSON_Delete(j);
+    int planned = man.n;
+    snapshot_manifest_free(&man);
     if (!st && s->k < 2)
         st = lethe_fail(LETHE_ERR_ARG, "vdu needs at least 2 checkpoints for its parameter mean and variance, but %s has "
                         "%d snapshot(s) of the %d its run keeps%s; train with --snapshots K (K >= 2) and let the run "
