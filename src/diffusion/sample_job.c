@@ -155,6 +155,13 @@ lethe_status sample_images_write_png(const sample_images *s, const char *path) {
     return png_write_grid(path, s->images, s->total, s->channels, s->size, s->size, s->cols, 2, 0);
 }
 
+lethe_status sample_images_write_png_range(const sample_images *s, int first, int count, const char *path) {
+    if (first < 0 || count < 1 || first + count > s->total)
+        return lethe_fail(LETHE_ERR_ARG, "images %d..%d of %d asked for a grid", first, first + count - 1, s->total);
+    size_t numel = (size_t)s->channels * s->size * s->size;
+    return png_write_grid(path, s->images + (size_t)first * numel, count, s->channels, s->size, s->size, s->cols, 2, 0);
+}
+
 lethe_status sample_images_write_npy(const sample_images *s, const char *path) {
     int64_t shape[4] = {s->total, s->channels, s->size, s->size};
     return npy_write_f32(path, s->images, 4, shape);

@@ -43,6 +43,8 @@ void sample_images_free(sample_images *s);
 
 // One row per class (cols per row).
 lethe_status sample_images_write_png(const sample_images *s, const char *path);
+// Images [first, first + count) only, cols per row.
+lethe_status sample_images_write_png_range(const sample_images *s, int first, int count, const char *path);
 // (N, C, H, W) float32.
 lethe_status sample_images_write_npy(const sample_images *s, const char *path);
 // PREFIX-images-idx3-ubyte (idx4 when C > 1) and PREFIX-labels-idx1-ubyte, 8-bit as a PNG holds them.

@@ -3,6 +3,10 @@
  */
 #include "diffusion/train_new.h"
 
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "core/fsutil.h"
 
 void train_source_default(train_source *s) { *s = (train_source){.data = "fashion-mnist", .config = "tiny"}; }
@@ -38,4 +42,17 @@ lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
     model_free(&m);
     dataset_free(&ds);
     return st;
+}
+
+int train_finished(const char *dir, int steps) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/lethe.json", dir);
+    char *text;
+    if (!fs_exists(p) || fs_read_text(p, &text)) return 0;
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    const cJSON *done = r ? cJSON_GetObjectItemCaseSensitive(r, "steps_done") : NULL;
+    int ok = done && cJSON_IsNumber(done) && done->valueint >= steps;
+    cJSON_Delete(r);
+    return ok;
 }

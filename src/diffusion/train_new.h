@@ -22,5 +22,7 @@ typedef struct {
 void train_source_default(train_source *s);   // fashion-mnist, tiny, every class, conditional
 // Creates the model and trains it into o->out_dir (resume: continue from its state).
 lethe_status train_new(const train_source *s, const train_opts *o, int resume);
+// 1 if DIR holds a model whose lethe.json says training finished at least `steps` steps.
+int train_finished(const char *dir, int steps);
 
 #endif
