@@ -20,7 +20,8 @@
 #include "io/safetensors.h"
 #include "nn/unet.h"
 
-typedef struct {
+// Tagged so that include/lethe.h's opaque `typedef struct lethe_model lethe_model` names this struct.
+typedef struct lethe_model {
     lethe_unet unet;
     float *params;                                   // backend memory, unet.table.total floats
     schedule_config sched;
