@@ -5,6 +5,7 @@
 #   make SANITIZE=1 test the same under ASan+UBSan (build-san/)
 #   make DEBUG=1         -O0 -g
 #   make demo            set up nothing, just build and run the main job
+#   make install         include/lethe.h, the public liblethe.a and lethe.pc into PREFIX (/usr/local; DESTDIR honoured)
 #   make fuzz            libFuzzer harnesses for the file readers (clang)
 #   make CUDA=1          also the CUDA backend (nvcc, cuBLAS; build-cuda/); runs without a GPU
 #                        on the CPU and says so when --device cuda finds none
@@ -15,6 +16,11 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 PKG     ?= pkg-config
+OBJCOPY ?= objcopy
+VERSION := $(shell sed -n 's/.*lethe_version(void) { return "\([0-9.]*\)".*/\1/p' src/api/status.c)
+# the pkg-config packages and linker flags of lethe.pc (static linking needs all of them)
+PC_REQUIRES := openblas lapacke zlib libcjson nettle
+PC_LIBS :=
 
 BUILD   := build
 OPT     := -O3
@@ -49,6 +55,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -Wno-unused-parameter 
            -Isrc -Iinclude
 LDFLAGS := $(filter -fsanitize=%,$(OPT))
 LDLIBS  := -lm
+PC_LIBS += $(LDFLAGS)
 
 # ---- probes -------------------------------------------------------------------
 have = $(shell $(PKG) --exists $(1) 2>/dev/null && echo 1)
@@ -100,6 +107,7 @@ else
   ifeq ($(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1),1)
     CFLAGS += -fopenmp
     LDFLAGS += -fopenmp
+    PC_LIBS += -fopenmp
     $(info ✓ OpenMP found)
   else
     CFLAGS += -fopenmp-simd
@@ -126,6 +134,7 @@ ifeq ($(CUDA),1)
                $(if $(filter -g%,$(OPT)),-g -lineinfo)
   CFLAGS  += -DLETHE_CUDA
   LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  PC_LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
   $(info ✓ CUDA backend: $(NVCC) ($(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')), sm_80 sm_90 + PTX, cuBLAS from $(CUDA_HOME))
 else ifneq ($(NVCC),)
   $(info ✓ nvcc found (CUDA backend off: make CUDA=1 to build it))
@@ -140,10 +149,11 @@ endif
 
 # ---- sources ----------------------------------------------------------------------
 LIB_SRC   := $(sort $(wildcard src/core/*.c src/ops/*.c src/ops/cpu/*.c src/nn/*.c src/diffusion/*.c \
-                               src/optim/*.c src/io/*.c src/data/*.c src/eval/*.c src/unlearn/*.c))
+                               src/optim/*.c src/io/*.c src/data/*.c src/eval/*.c src/unlearn/*.c src/api/*.c))
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 
 ifeq ($(CUDA),1)
 LIB_SRC   += $(sort $(wildcard src/ops/cuda/*.c))
@@ -152,14 +162,20 @@ endif
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+# liblethe.a in $(BUILD) is the internal archive (every symbol; the CLI, tests and benchmarks
+# link it); public/liblethe.a, the one `make install` installs, is one prelinked object whose
+# only global symbols are the functions of include/lethe.h (public/symbols.txt).
 LIB       := $(BUILD)/liblethe.a
+PUBLIC_LIB := $(BUILD)/public/liblethe.a
+API_SYMS  := $(BUILD)/public/symbols.txt
+EXAMPLES  := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BIN       := $(BUILD)/lethe
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test test-quick valgrind demo fuzz clean
-all: $(LIB) $(BIN) $(TESTS) $(BENCHES)
-lib: $(LIB)
+.PHONY: all lib test test-quick valgrind demo fuzz install clean
+all: $(LIB) $(BIN) $(PUBLIC_LIB) $(EXAMPLES) $(TESTS) $(BENCHES)
+lib: $(LIB) $(PUBLIC_LIB)
 
 V ?= 0
 ifeq ($(V),0)
@@ -181,6 +197,23 @@ $(LIB): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR    $@")
 	$(Q)ar rcs $@ $^
 
+# every lethe_* function the public header declares
+$(API_SYMS): include/lethe.h
+	@mkdir -p $(dir $@)
+	$(Q)grep -o '\blethe_[a-z0-9_]*(' $< | tr -d '(' | sort -u >$@
+
+$(PUBLIC_LIB): $(LIB_OBJ) $(API_SYMS)
+	@$(if $(Q),echo "  AR    $@ (public: lethe_* only)")
+	$(Q)$(LD) -r -o $(BUILD)/public/lethe.o $(LIB_OBJ)
+	$(Q)$(OBJCOPY) --keep-global-symbols=$(API_SYMS) $(BUILD)/public/lethe.o
+	$(Q)rm -f $@ && ar rcs $@ $(BUILD)/public/lethe.o
+
+# the examples see include/lethe.h only, and link the public archive as an embedding program would
+$(BUILD)/examples/%: examples/%.c include/lethe.h $(PUBLIC_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) -std=c11 -Wall -Wextra $(WERROR) $(OPT) -Iinclude $< $(PUBLIC_LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
 $(BIN): $(CLI_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
@@ -194,6 +227,18 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the header, the public archive and lethe.pc
+# (static linking needs the dependencies: pkg-config --cflags --libs lethe lists them).
+PREFIX  ?= /usr/local
+install: $(PUBLIC_LIB)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/lethe.h $(DESTDIR)$(PREFIX)/include/lethe.h
+	install -m 644 $(PUBLIC_LIB) $(DESTDIR)$(PREFIX)/lib/liblethe.a
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: lethe' 'Description: machine unlearning for diffusion models (static library)' 'Version: $(VERSION)' \
+	  'Requires: $(PC_REQUIRES)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -llethe $(strip $(PC_LIBS))' \
+	  >$(DESTDIR)$(PREFIX)/lib/pkgconfig/lethe.pc
 
 test: all
 	BUILD=$(BUILD) tests/run_all.sh
@@ -221,5 +266,7 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC)
 
 clean:
 	rm -rf build build-san build-debug build-vg build-fuzz build-cuda build-debug-cuda build-san-cuda
+
+PC_LIBS += -lm
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

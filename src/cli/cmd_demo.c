@@ -3,43 +3,21 @@
  * from scratch (or reuses / resumes the one in OUT/model), then writes a sample grid
  * per class and one grid of all classes.
  */
-#include <cjson/cJSON.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "core/progress.h"
-#include "diffusion/sampler.h"
-#include "diffusion/train.h"
 #include "core/fsutil.h"
-#include "io/png.h"
-#include "ops/ops.h"
+#include "core/progress.h"
+#include "diffusion/sample_job.h"
+#include "diffusion/train_new.h"
 
-// 1 if DIR holds a model whose lethe.json says training finished `steps` steps.
-static int finished_model(const char *dir, int steps) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s/lethe.json", dir);
-    uint8_t *bytes;
-    size_t size;
-    if (!fs_exists(p) || fs_read_all(p, &bytes, &size)) return 0;
-    char *text = malloc(size + 1);
-    if (!text) { free(bytes); return 0; }
-    memcpy(text, bytes, size);
-    text[size] = 0;
-    free(bytes);
-    cJSON *r = cJSON_Parse(text);
-    free(text);
-    const cJSON *done = r ? cJSON_GetObjectItemCaseSensitive(r, "steps_done") : NULL;
-    int ok = done && cJSON_IsNumber(done) && done->valueint >= steps;
-    cJSON_Delete(r);
-    return ok;
-}
+typedef struct { int resume; const train_opts *o; } banner_args;
 
-static void on_sample_step(void *user, int step, int total) {
-    (void)total;
-    progress_update(user, step, 1.0, NULL);
+static void banner(void *user, const lethe_model *m, const lethe_dataset *ds) {
+    const banner_args *b = user;
+    fprintf(stderr, "lethe demo: %s the tiny model (%zu parameters) on %s for %d steps of %d images\n",
+            b->resume ? "resuming" : "training", unet_num_params(&m->unet), ds->name, b->o->steps, b->o->batch);
 }
 
 int cmd_demo(int argc, char **argv) {
@@ -91,63 +69,42 @@ int cmd_demo(int argc, char **argv) {
     if ((st = fs_mkdir_p(samples_dir))) return cli_fail("demo", st);
 
     lethe_model m;
-    if (!retrain && finished_model(model_dir, o.steps) && model_load(&m, model_dir) == LETHE_OK) {
+    if (!retrain && train_finished(model_dir, o.steps) && model_load(&m, model_dir) == LETHE_OK) {
         fprintf(stderr, "lethe demo: reusing the finished model in %s (--retrain to train again)\n", model_dir);
     } else {
-        unet_config cfg;
-        lethe_dataset ds;
-        if ((st = unet_config_named(&cfg, "tiny"))) return cli_fail("demo", st);
-        if ((st = dataset_load(&ds, data, LETHE_SPLIT_TRAIN))) return cli_fail("demo", st);
-        if ((st = model_create(&m, &cfg, o.init_seed))) { dataset_free(&ds); return cli_fail("demo", st); }
-        int resume = !retrain && fs_exists(state);
-        fprintf(stderr, "lethe demo: %s the tiny model (%zu parameters) on %s for %d steps of %d images\n",
-                resume ? "resuming" : "training", unet_num_params(&m.unet), ds.name, o.steps, o.batch);
+        train_source src;
+        train_source_default(&src);
+        src.data = data;
+        banner_args ba = {!retrain && fs_exists(state), &o};
+        src.on_ready = banner;
+        src.user = &ba;
         o.out_dir = model_dir;
         o.command_line = "lethe demo";
-        st = train_run(&m, &ds, &o, resume);
-        dataset_free(&ds);
-        if (st) { model_free(&m); return cli_fail("demo", st); }
+        // train_run leaves the exported (EMA) weights in the model, so the saved folder is what it sampled
+        if ((st = train_new(&src, &o, ba.resume)) || (st = model_load(&m, model_dir))) return cli_fail("demo", st);
     }
 
-    // one grid per class, and all classes together (one row per class)
-    const unet_config *c = &m.unet.cfg;
-    size_t numel = (size_t)c->in_channels * c->sample_size * c->sample_size;
-    int total = m.n_classes * per_class;
-    float *images = malloc((size_t)total * numel * sizeof(float));
-    int *labels = malloc((size_t)total * sizeof(int));
-    float *xb = ops()->alloc((size_t)total * numel * sizeof(float));
-    lethe_schedule sched;
-    denoiser_infer den;
-    if (!images || !labels || !xb) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto done; }
-    if ((st = schedule_init(&sched, &m.sched))) goto done;
-    for (int i = 0; i < total; i++) labels[i] = i / per_class;
-    denoiser_infer_init(&den, &m.net, m.params);
-    sampler_initial_noise(xb, total, numel, o.seed, 0);
-    sampler_opts so = {.kind = SAMPLER_DDIM, .steps = sample_steps, .guidance = guidance, .seed = o.seed};
-    const lethe_cond cond = cond_class_view(&m.net.cond, labels, total);
-    lethe_progress bar;
-    progress_start(&bar, "sample", sample_steps, 0, "step/s");
-    st = sampler_run(&sched, &so, &den, xb, &cond, total, on_sample_step, &bar);
-    progress_finish(&bar, NULL);
-    denoiser_infer_free(&den);
-    schedule_free(&sched);
-    if (st) goto done;
-    ops()->to_host(images, xb, (size_t)total * numel * sizeof(float));
+    // one grid per class, and all classes together (one row per class), all in one batch
+    sample_job j;
+    sample_job_default(&j);
+    j.n = per_class;
+    j.steps = sample_steps;
+    j.guidance = guidance;
+    j.seed = o.seed;
+    j.batch = 2 * m.n_classes * per_class;
+    sample_images s;
+    if ((st = sample_job_run(&m, &j, &s))) { model_free(&m); return cli_fail("demo", st); }
     char path[4096];
     snprintf(path, sizeof path, "%s/all_classes.png", samples_dir);
-    if ((st = png_write_grid(path, images, total, c->in_channels, c->sample_size, c->sample_size, per_class, 2, 0))) goto done;
-    for (int k = 0; k < m.n_classes; k++) {
+    st = sample_images_write_png(&s, path);
+    for (int k = 0; k < m.n_classes && !st; k++) {
         snprintf(path, sizeof path, "%s/%02d_%s.png", samples_dir, k, m.class_names[k]);
-        if ((st = png_write_grid(path, images + (size_t)k * per_class * numel, per_class, c->in_channels, c->sample_size,
-                                 c->sample_size, per_class, 2, 0)))
-            goto done;
+        st = sample_images_write_png_range(&s, k * per_class, per_class, path);
     }
-    fprintf(stderr, "lethe demo: done in %.1f s: model in %s, grids in %s (all_classes.png: one row per class)\n",
-            lethe_now() - t0, model_dir, samples_dir);
-done:
-    ops()->release(xb);
-    free(images);
-    free(labels);
+    if (!st)
+        fprintf(stderr, "lethe demo: done in %.1f s: model in %s, grids in %s (all_classes.png: one row per class)\n",
+                lethe_now() - t0, model_dir, samples_dir);
+    sample_images_free(&s);
     model_free(&m);
     return st ? cli_fail("demo", st) : 0;
 }

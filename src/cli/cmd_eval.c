@@ -9,8 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "eval/evaluate.h"
-#include "core/fsutil.h"
+#include "eval/report_files.h"
 
 #define MAX_POS EVAL_MAX_MODELS
 
@@ -23,14 +22,6 @@ static int split_models(char *list, const char **out, int cap) {
         out[n++] = tok;
     }
     return n;
-}
-
-// OUT.json -> OUT.png, OUT_2.png, ...
-static void grid_path(char *dst, size_t cap, const char *json_path, int k, int n_models) {
-    const char *dot = strrchr(json_path, '.'), *slash = strrchr(json_path, '/');
-    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - json_path) : strlen(json_path);
-    if (n_models == 1) snprintf(dst, cap, "%.*s.png", (int)stem, json_path);
-    else snprintf(dst, cap, "%.*s_%d.png", (int)stem, json_path, k + 1);
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -114,19 +105,14 @@ int cmd_eval(int argc, char **argv) {
     rep.command = malloc(len);
     if (rep.command) snprintf(rep.command, len, "lethe eval %s", cmd ? cmd : "");
     free(cmd);
-    char *json = eval_report_json(&rep);
-    st = json ? fs_write_text_atomic(out, json) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    free(json);
-    char png[4096];
-    for (int k = 0; !st && k < rep.n_models; k++) {
-        grid_path(png, sizeof png, out, k, rep.n_models);
-        st = eval_report_grid(&rep, k, png);
-    }
+    st = eval_report_write(&rep, out);
     if (st) {
         code = cli_fail("eval", st);
         goto out;
     }
     eval_report_markdown(&rep, stdout);
+    char png[4096];
+    eval_grid_path(png, sizeof png, out, rep.n_models - 1, rep.n_models);
     fprintf(stderr, "lethe eval: wrote %s and %s%s\n", out, png, rep.n_models > 1 ? " (one grid per model)" : "");
 out:
     eval_report_free(&rep);

@@ -9,18 +9,27 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "diffusion/train.h"
-#include "core/fsutil.h"
+#include "diffusion/train_new.h"
+
+typedef struct { const char *config, *out; } banner_args;
+
+static void banner(void *user, const lethe_model *m, const lethe_dataset *ds) {
+    const banner_args *b = user;
+    fprintf(stderr, "lethe train: %s, %zu parameters, %d images of %d classes from %s -> %s\n",
+            b->config, unet_num_params(&m->unet), ds->n, ds->n_classes, ds->name, b->out);
+}
 
 int cmd_train(int argc, char **argv) {
     train_opts o;
     train_opts_default(&o);
-    const char *data = "fashion-mnist", *config = "tiny", *out = NULL, *lr_kind = "cosine", *classes = NULL, *exclude = NULL;
-    int resume = 0, no_ema = 0, unconditional = 0, threads = 0;
+    train_source src;
+    train_source_default(&src);
+    const char *out = NULL, *lr_kind = "cosine";
+    int resume = 0, no_ema = 0, threads = 0;
     const char *device = "cpu";
     const arg_spec specs[] = {
-        {"data", ARG_STRING, &data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
-        {"config", ARG_STRING, &config, "model config: tiny, small, or a UNet2DModel config.json"},
+        {"data", ARG_STRING, &src.data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
+        {"config", ARG_STRING, &src.config, "model config: tiny, small, or a UNet2DModel config.json"},
         {"out", ARG_STRING, &out, "output folder (diffusers layout; required)", "output-dir"},
         {"steps", ARG_INT, &o.steps, "optimisation steps", "max-train-steps"},
         {"batch", ARG_INT, &o.batch, "images per step", "train-batch-size"},
@@ -33,9 +42,9 @@ int cmd_train(int argc, char **argv) {
         {"adam-epsilon", ARG_FLOAT, &o.adam.eps, "AdamW epsilon"},
         {"max-grad-norm", ARG_FLOAT, &o.adam.max_grad_norm, "clip the global gradient norm (0: off)"},
         {"class-dropout", ARG_FLOAT, &o.class_dropout, "probability of training a label as the null class (for guidance)"},
-        {"classes", ARG_STRING, &classes, "train only on these classes (names or indices, comma-separated)"},
-        {"exclude", ARG_STRING, &exclude, "train on every class but these (a retain set: e.g. --exclude trouser)"},
-        {"unconditional", ARG_FLAG, &unconditional, "no class conditioning (num_class_embeds = null)"},
+        {"classes", ARG_STRING, &src.classes, "train only on these classes (names or indices, comma-separated)"},
+        {"exclude", ARG_STRING, &src.exclude, "train on every class but these (a retain set: e.g. --exclude trouser)"},
+        {"unconditional", ARG_FLAG, &src.unconditional, "no class conditioning (num_class_embeds = null)"},
         {"no-ema", ARG_FLAG, &no_ema, "export the live weights instead of the EMA weights"},
         {"ema-max-decay", ARG_FLOAT, &o.ema_max_decay, "EMA: maximum decay"},
         {"ema-power", ARG_FLOAT, &o.ema_power, "EMA: warm-up power"},
@@ -72,46 +81,18 @@ int cmd_train(int argc, char **argv) {
     cli_set_threads(threads);
     if (cli_set_device("train", device)) return 1;
 
-    unet_config cfg;
-    lethe_status st;
-    if (fs_exists(config) && !fs_is_dir(config)) st = unet_config_load(&cfg, config);
-    else st = unet_config_named(&cfg, config);
-    if (st) return cli_fail("train", st);
-    if (unconditional) cfg.num_class_embeds = 0;
-
-    lethe_dataset ds, sub;
-    if ((st = dataset_load(&ds, data, LETHE_SPLIT_TRAIN))) return cli_fail("train", st);
-    if (classes && exclude) {
-        dataset_free(&ds);
-        fprintf(stderr, "lethe train: give --classes or --exclude, not both\n");
-        return 2;
-    }
-    if (classes || exclude) {
-        int list[LETHE_MAX_CLASSES], k;
-        if ((st = dataset_parse_classes(&ds, classes ? classes : exclude, list, LETHE_MAX_CLASSES, &k)) ||
-            (st = dataset_subset(&sub, &ds, list, k, classes != NULL))) {
-            dataset_free(&ds);
-            return cli_fail("train", st);
-        }
-        dataset_free(&ds);
-        ds = sub;
-    }
-    if (cfg.num_class_embeds > 0 && cfg.num_class_embeds - 1 < ds.n_classes) cfg.num_class_embeds = ds.n_classes + 1;
-
-    lethe_model m;
-    if ((st = model_create(&m, &cfg, o.init_seed))) { dataset_free(&ds); return cli_fail("train", st); }
+    if (src.classes && src.exclude) { fprintf(stderr, "lethe train: give --classes or --exclude, not both\n"); return 2; }
+    banner_args ba = {src.config, out};
+    src.on_ready = banner;
+    src.user = &ba;
     char *cmdline = args_join(argc, argv);
     size_t len = strlen(cmdline ? cmdline : "") + 16;
     char *full = malloc(len);
     if (full) snprintf(full, len, "lethe train %s", cmdline ? cmdline : "");
     o.command_line = full;
-    fprintf(stderr, "lethe train: %s, %zu parameters, %d images of %d classes from %s -> %s\n",
-            config, unet_num_params(&m.unet), ds.n, ds.n_classes, ds.name, out);
-    st = train_run(&m, &ds, &o, resume);
+    lethe_status st = train_new(&src, &o, resume);
     free(cmdline);
     free(full);
-    model_free(&m);
-    dataset_free(&ds);
     if (st) return cli_fail("train", st);
     fprintf(stderr, "lethe train: wrote %s\n", out);
     return 0;

@@ -10,6 +10,10 @@
 #ifndef LETHE_CORE_ERROR_H
 #define LETHE_CORE_ERROR_H
 
+// include/lethe.h repeats this enum for programs that embed lethe (same guard, same values;
+// tests/test_api.c checks the names of both agree).
+#ifndef LETHE_STATUS_DEFINED
+#define LETHE_STATUS_DEFINED
 typedef enum {
     LETHE_OK = 0,
     LETHE_ERR_IO,       // file missing, unreadable, unwritable, disk full
@@ -19,6 +23,7 @@ typedef enum {
     LETHE_ERR_NOMEM,    // allocation failed
     LETHE_ERR_NUMERIC,  // NaN/Inf loss or values
 } lethe_status;
+#endif
 
 // Records the message (printf-style) and returns `code`, so callers can write
 // `return lethe_fail(...)`. The message is thread-local and overwritten by the next failure.

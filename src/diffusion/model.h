@@ -25,7 +25,8 @@
 #include "io/safetensors.h"
 #include "nn/unet.h"
 
-typedef struct {
+// Tagged so that include/lethe.h's opaque `typedef struct lethe_model lethe_model` names this struct.
+typedef struct lethe_model {
     lethe_denoiser net;                              // the network (the seam): every forward and backward
     lethe_unet unet;                                 // the UNet behind net when the model is a UNet (model_create / model_load)
     float *params;                                   // backend memory, net.table->total floats

@@ -1,0 +1,190 @@
+/*
+ * sample_job.c: images of some classes from a loaded model, and their exports (see
+ * sample_job.h). Batches are cut from one global index range, so image i gets the same
+ * x_T and sampler noise whatever --batch is.
+ */
+#include "diffusion/sample_job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/progress.h"
+#include "diffusion/denoiser.h"
+#include "diffusion/sampler.h"
+#include "io/idx.h"
+#include "io/npy.h"
+#include "io/png.h"
+#include "ops/ops.h"
+
+void sample_job_default(sample_job *j) {
+    *j = (sample_job){.classes = "all", .n = 8, .kind = SAMPLER_DDIM, .steps = 50, .eta = 0.0f, .guidance = 2.0f,
+                      .seed = 0, .batch = 256};
+}
+
+typedef struct { lethe_progress *bar; int done_before; } sample_progress;
+
+static void on_step(void *user, int step, int total) {
+    sample_progress *p = user;
+    (void)total;
+    progress_update(p->bar, p->done_before + step, 1.0, NULL);
+}
+
+// "all" or a list -> class indices; an unconditional model gets the one pseudo-class -1.
+static lethe_status parse_classes(const lethe_model *m, const char *spec, int *classes, int *k) {
+    *k = 0;
+    if (m->n_classes == 0) {
+        classes[(*k)++] = -1;
+        return LETHE_OK;
+    }
+    if (!spec || !strcmp(spec, "all")) {
+        for (; *k < m->n_classes; (*k)++) classes[*k] = *k;
+        return LETHE_OK;
+    }
+    char *list = strdup(spec), *save = NULL;
+    if (!list) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_status st = LETHE_OK;
+    for (char *tok = strtok_r(list, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        if (*k == LETHE_MAX_CLASSES) break;
+        st = model_class_index(m, tok, &classes[(*k)++]);
+    }
+    free(list);
+    return st;
+}
+
+static lethe_status parse_spacing(const char *s, timestep_spacing *out) {
+    if (!strcmp(s, "leading")) *out = SPACING_LEADING;
+    else if (!strcmp(s, "trailing")) *out = SPACING_TRAILING;
+    else if (!strcmp(s, "linspace")) *out = SPACING_LINSPACE;
+    else return lethe_fail(LETHE_ERR_ARG, "--timestep-spacing must be leading, trailing or linspace (got '%s')", s);
+    return LETHE_OK;
+}
+
+lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *out) {
+    if (j->n < 1 || j->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--n and --batch must be positive");
+    if (j->guidance < 0) return lethe_fail(LETHE_ERR_ARG, "--guidance must be >= 0");
+    if (j->kind != SAMPLER_DDIM && j->kind != SAMPLER_DDPM) return lethe_fail(LETHE_ERR_ARG, "the sampler must be ddim or ddpm");
+    int classes[LETHE_MAX_CLASSES], k;
+    lethe_status st = parse_classes(m, j->classes, classes, &k);
+    if (st) return st;
+    lethe_denoiser *net = &m->net;
+    sample_images s = {.total = k * j->n, .channels = net->channels, .size = net->size, .cols = j->n,
+                       .sampler = j->kind == SAMPLER_DDIM ? "ddim" : "ddpm", .steps = j->steps, .guidance = j->guidance};
+    int total = s.total;
+    size_t numel = denoiser_numel(net);
+    s.images = malloc((size_t)total * numel * sizeof(float));
+    s.labels = malloc((size_t)total * sizeof(int));
+    if (!s.images || !s.labels) {
+        sample_images_free(&s);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d images", total);
+    }
+    for (int i = 0; i < total; i++) s.labels[i] = classes[i / j->n];
+
+    if (j->noise_path) {
+        npy_array a;
+        if ((st = npy_read(&a, j->noise_path))) goto fail;
+        if (a.count != (size_t)total * numel) {
+            st = lethe_fail(LETHE_ERR_SHAPE, "%s: noise has %zu values, %d images of %zu values need %zu", j->noise_path,
+                            a.count, total, numel, (size_t)total * numel);
+            npy_free(&a);
+            goto fail;
+        }
+        memcpy(s.images, a.data, a.count * sizeof(float));
+        npy_free(&a);
+    }
+    schedule_config sc = m->sched;
+    if (j->spacing && (st = parse_spacing(j->spacing, &sc.spacing))) goto fail;
+    lethe_schedule sched;
+    if ((st = schedule_init(&sched, &sc))) goto fail;
+    denoiser_infer den;
+    denoiser_infer_init(&den, net, m->params);
+    sampler_opts so = {.kind = j->kind, .steps = j->steps, .eta = j->eta, .guidance = j->guidance, .seed = j->seed};
+    if (m->one_step_t > 0) {   // an SFD generator: one evaluation per image, whatever the sampler asked for
+        so = (sampler_opts){.kind = SAMPLER_ONE_STEP, .steps = 1, .one_step_t = m->one_step_t, .seed = j->seed};
+        s.steps = 1;
+        s.guidance = 0;
+        s.sampler = "one-step";
+    }
+    int per_call = s.guidance > 1 && m->n_classes ? (j->batch + 1) / 2 : j->batch;
+    if (per_call < 1) per_call = 1;
+    float *xb = ops()->alloc((size_t)per_call * numel * sizeof(float));
+    if (!xb) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail_sched; }
+    lethe_progress bar;
+    int n_batches = (total + per_call - 1) / per_call;
+    progress_start(&bar, "sample", (long)n_batches * s.steps, 0, "step/s");
+    bar.enabled = bar.enabled && !j->quiet;
+    double t0 = lethe_now();
+    for (int b = 0; b < n_batches && !st; b++) {
+        int first = b * per_call, cnt = total - first < per_call ? total - first : per_call;
+        if (j->noise_path) ops()->to_device(xb, s.images + (size_t)first * numel, (size_t)cnt * numel * sizeof(float));
+        else sampler_initial_noise(xb, cnt, numel, j->seed, first);
+        so.first_index = first;
+        sample_progress sp = {&bar, b * s.steps};
+        const lethe_cond cond = cond_class_view(&net->cond, s.labels + first, cnt);
+        st = sampler_run(&sched, &so, &den, xb, m->n_classes ? &cond : NULL, cnt, on_step, &sp);
+        ops()->to_host(s.images + (size_t)first * numel, xb, (size_t)cnt * numel * sizeof(float));
+    }
+    s.seconds = lethe_now() - t0;
+    ops()->release(xb);
+    if (st) goto fail_sched;
+    char extra[64];
+    snprintf(extra, sizeof extra, "%.1f img/s", total / (s.seconds > 0 ? s.seconds : 1));
+    progress_finish(&bar, extra);
+    denoiser_infer_free(&den);
+    schedule_free(&sched);
+    if (!m->n_classes) for (s.cols = 1; s.cols * s.cols < j->n; s.cols++) {}   // a square-ish grid
+    *out = s;
+    return LETHE_OK;
+fail_sched:
+    denoiser_infer_free(&den);
+    schedule_free(&sched);
+fail:
+    sample_images_free(&s);
+    return st;
+}
+
+void sample_images_free(sample_images *s) {
+    free(s->images);
+    free(s->labels);
+    s->images = NULL;
+    s->labels = NULL;
+}
+
+lethe_status sample_images_write_png(const sample_images *s, const char *path) {
+    return png_write_grid(path, s->images, s->total, s->channels, s->size, s->size, s->cols, 2, 0);
+}
+
+lethe_status sample_images_write_png_range(const sample_images *s, int first, int count, const char *path) {
+    if (first < 0 || count < 1 || first + count > s->total)
+        return lethe_fail(LETHE_ERR_ARG, "images %d..%d of %d asked for a grid", first, first + count - 1, s->total);
+    size_t numel = (size_t)s->channels * s->size * s->size;
+    return png_write_grid(path, s->images + (size_t)first * numel, count, s->channels, s->size, s->size, s->cols, 2, 0);
+}
+
+lethe_status sample_images_write_npy(const sample_images *s, const char *path) {
+    int64_t shape[4] = {s->total, s->channels, s->size, s->size};
+    return npy_write_f32(path, s->images, 4, shape);
+}
+
+lethe_status sample_images_write_idx(const sample_images *s, const char *prefix) {
+    size_t cnt = (size_t)s->total * s->channels * s->size * s->size;
+    unsigned char *u8 = malloc(cnt), *lab = malloc((size_t)s->total);
+    if (!u8 || !lab) {
+        free(u8);
+        free(lab);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    images_to_u8(u8, s->images, cnt);
+    for (int i = 0; i < s->total; i++) lab[i] = (unsigned char)(s->labels[i] < 0 ? 0 : s->labels[i]);
+    char p1[4096], p2[4096];
+    snprintf(p1, sizeof p1, "%s-images-idx3-ubyte", prefix);
+    snprintf(p2, sizeof p2, "%s-labels-idx1-ubyte", prefix);
+    lethe_status st;
+    if (s->channels == 1) st = idx_write_u8(p1, u8, 3, (int[]){s->total, s->size, s->size});
+    else st = idx_write_u8(p1, u8, 4, (int[]){s->total, s->channels, s->size, s->size});
+    if (!st) st = idx_write_u8(p2, lab, 1, (int[]){s->total});
+    free(u8);
+    free(lab);
+    return st;
+}

@@ -1,0 +1,53 @@
+/*
+ * sample_job.h: `lethe sample` as a library call: images of some classes from a loaded
+ * model, batched so the noise does not depend on the batch size, and their exports
+ * (PNG grid, NPY, IDX). A one-step generator (SFD) is run with one network evaluation
+ * per image whatever sampler is asked for.
+ */
+#ifndef LETHE_DIFFUSION_SAMPLE_JOB_H
+#define LETHE_DIFFUSION_SAMPLE_JOB_H
+
+#include <stdint.h>
+
+#include "diffusion/model.h"
+#include "diffusion/sampler.h"
+
+typedef struct {
+    const char *classes;       // "all", or class names / indices, comma-separated (ignored if unconditional)
+    int n;                     // images per class (unconditional models: images in total)
+    sampler_kind kind;         // SAMPLER_DDIM or SAMPLER_DDPM
+    int steps;
+    float eta, guidance;
+    uint64_t seed;
+    const char *noise_path;    // x_T from a .npy file of shape (N, C, H, W), or NULL
+    int batch;                 // images per network call (guidance doubles it)
+    const char *spacing;       // "leading", "trailing", "linspace", or NULL: the model's
+    int quiet;                 // no progress bar
+} sample_job;
+
+typedef struct {
+    float *images;             // total x C x H x W in [-1, 1] (host)
+    int *labels;               // total labels (-1: unconditional)
+    int total, channels, size;
+    int cols;                  // grid columns: n per class, a square-ish grid if unconditional
+    const char *sampler;       // "ddim", "ddpm" or "one-step": what was run
+    int steps;                 // steps run (1 for a one-step generator)
+    float guidance;            // guidance applied (0 for a one-step generator)
+    double seconds;
+} sample_images;
+
+void sample_job_default(sample_job *j);   // the CLI's defaults: all classes, 8 each, DDIM 50, w = 2
+// Runs the job on m (its schedule's spacing is not changed). *out is set on success only.
+lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *out);
+void sample_images_free(sample_images *s);
+
+// One row per class (cols per row).
+lethe_status sample_images_write_png(const sample_images *s, const char *path);
+// Images [first, first + count) only, cols per row.
+lethe_status sample_images_write_png_range(const sample_images *s, int first, int count, const char *path);
+// (N, C, H, W) float32.
+lethe_status sample_images_write_npy(const sample_images *s, const char *path);
+// PREFIX-images-idx3-ubyte (idx4 when C > 1) and PREFIX-labels-idx1-ubyte, 8-bit as a PNG holds them.
+lethe_status sample_images_write_idx(const sample_images *s, const char *prefix);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * classifier_job.c: train, check and save the evaluation classifier (see classifier_job.h).
+ */
+#include "eval/classifier_job.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "eval/fid.h"
+#include "ops/ops.h"
+
+void classifier_job_default(classifier_job *j) {
+    *j = (classifier_job){.data = "fashion-mnist", .channels = "16,32,64", .layers_per_block = 1, .features = 128,
+                          .fid_images = 10000};
+    classifier_train_defaults(&j->train, NULL);
+}
+
+// Accuracy a classifier must reach to be an instrument (specs/evaluation.md).
+double classifier_required_accuracy(const char *dataset) {
+    if (strstr(dataset, "fashion")) return 0.92;
+    if (strstr(dataset, "mnist")) return 0.98;
+    return 0;
+}
+
+// FID between the features of two image sets given as dataset indices (or noise when
+// `noise` is set for the second). Sizes: n_a, n_b images.
+static lethe_status fid_of(eval_classifier *c, const lethe_dataset *a, const int *ia, int na, const lethe_dataset *b,
+                           const int *ib, int nb, int noise, uint64_t seed, double *fid) {
+    const int fd = classifier_feature_dim(&c->net);
+    const size_t numel = (size_t)a->c * a->h * a->w;
+    float *fa = malloc((size_t)na * fd * sizeof(float)), *fb = malloc((size_t)nb * fd * sizeof(float));
+    float *xn = NULL;
+    feature_stats sa = {0}, sb = {0};
+    lethe_status st = LETHE_OK;
+    if (!fa || !fb) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto done; }
+    if ((st = eval_classifier_predict_dataset(c, a, ia, na, NULL, fa))) goto done;
+    if (noise) {
+        // uniform noise quantised to 8 bits, as a generated image would be
+        xn = ops()->alloc((size_t)nb * numel * sizeof(float));
+        float *h = malloc((size_t)nb * numel * sizeof(float));
+        if (!xn || !h) { free(h); st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto done; }
+        for (size_t i = 0; i < (size_t)nb * numel; i++)
+            h[i] = (float)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_AUGMENT, 0, 7), i, 256) / 127.5f - 1.0f;
+        ops()->to_device(xn, h, (size_t)nb * numel * sizeof(float));
+        free(h);
+        st = eval_classifier_predict(c, xn, nb, NULL, fb, 256);
+    } else {
+        st = eval_classifier_predict_dataset(c, b, ib, nb, NULL, fb);
+    }
+    if (st) goto done;
+    if ((st = feature_stats_init(&sa, fd)) || (st = feature_stats_init(&sb, fd))) goto done;
+    feature_stats_add(&sa, fa, na);
+    feature_stats_add(&sb, fb, nb);
+    st = frechet_distance(&sa, &sb, fid);
+done:
+    feature_stats_free(&sa);
+    feature_stats_free(&sb);
+    free(fa);
+    free(fb);
+    ops()->release(xn);
+    return st;
+}
+
+lethe_status classifier_parse_channels(const char *s, classifier_config *cfg) {
+    const char *all = s;
+    int n = 0;
+    while (*s && n < CLASSIFIER_MAX_STAGES) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 1024 || (*end && *end != ',')) { n = 0; break; }
+        cfg->block_out_channels[n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    if (!n || *s)
+        return lethe_fail(LETHE_ERR_ARG, "--channels must be 1 to %d comma-separated positive integers (got '%s')",
+                          CLASSIFIER_MAX_STAGES, all);
+    cfg->n_stages = n;
+    return LETHE_OK;
+}
+
+// The report saved beside the weights as classifier.json.
+static char *report_json(const classifier_job *j, const classifier_train_opts *o, const eval_classifier *c,
+                         const lethe_dataset *train, const lethe_dataset *test, const double *per_class,
+                         const classifier_train_result *tr_res, const classifier_job_result *res, int n_fid,
+                         double check_s) {
+    cJSON *rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "format", "lethe-classifier-report-1");
+    cJSON_AddStringToObject(rep, "dataset", train->name);
+    cJSON_AddNumberToObject(rep, "test_accuracy", res->test_accuracy);
+    cJSON *pc = cJSON_AddObjectToObject(rep, "test_accuracy_per_class");
+    for (int i = 0; i < test->n_classes; i++) cJSON_AddNumberToObject(pc, test->class_names[i], per_class[i]);
+    cJSON_AddNumberToObject(rep, "required_accuracy", classifier_required_accuracy(train->name));
+    cJSON_AddNumberToObject(rep, "feature_dim", classifier_feature_dim(&c->net));
+    cJSON_AddNumberToObject(rep, "fid_test_vs_train", res->fid_floor);
+    cJSON_AddNumberToObject(rep, "fid_test_vs_noise", res->fid_noise);
+    cJSON_AddNumberToObject(rep, "fid_images", n_fid);
+    cJSON *tr = cJSON_AddObjectToObject(rep, "training");
+    cJSON_AddNumberToObject(tr, "epochs", o->epochs);
+    cJSON_AddNumberToObject(tr, "batch", o->batch);
+    cJSON_AddNumberToObject(tr, "steps", tr_res->steps);
+    cJSON_AddNumberToObject(tr, "lr", o->lr);
+    cJSON_AddNumberToObject(tr, "warmup", o->warmup);
+    cJSON_AddNumberToObject(tr, "weight_decay", o->weight_decay);
+    cJSON_AddBoolToObject(tr, "flip", o->augment.flip);
+    cJSON_AddNumberToObject(tr, "max_shift", o->augment.max_shift);
+    cJSON_AddNumberToObject(tr, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(tr, "init_seed", (double)j->init_seed);
+    cJSON_AddNumberToObject(tr, "final_loss", tr_res->final_loss);
+    cJSON_AddNumberToObject(tr, "seconds", tr_res->train_seconds);
+    cJSON_AddNumberToObject(rep, "check_seconds", check_s);
+    if (j->command_line) cJSON_AddStringToObject(rep, "command", j->command_line);
+    char *text = cJSON_Print(rep);
+    cJSON_Delete(rep);
+    return text;
+}
+
+lethe_status classifier_job_run(const classifier_job *j, classifier_job_result *res) {
+    if (!j->out_dir) return lethe_fail(LETHE_ERR_ARG, "the classifier needs an output folder");
+    if (j->fid_images < 2) return lethe_fail(LETHE_ERR_ARG, "--fid-images must be at least 2");
+    if (j->train_images < 0) return lethe_fail(LETHE_ERR_ARG, "--train-images must be >= 0");
+    memset(res, 0, sizeof *res);
+    classifier_train_opts o = j->train;
+    lethe_dataset train, test;
+    lethe_status st;
+    if ((st = dataset_load(&train, j->data, LETHE_SPLIT_TRAIN))) return st;
+    if ((st = dataset_load(&test, j->data, LETHE_SPLIT_TEST))) { dataset_free(&train); return st; }
+    if (j->train_images > 0 && j->train_images < train.n) train.n = j->train_images;   // buffers stay; dataset_free frees them
+    if (train.h != train.w) {
+        st = lethe_fail(LETHE_ERR_ARG, "images must be square (got %dx%d)", train.h, train.w);
+        goto fail_data;
+    }
+    { // flips follow the dataset unless turned off
+        classifier_train_opts d;
+        classifier_train_defaults(&d, &train);
+        o.augment.flip = j->no_flip ? 0 : d.augment.flip;
+    }
+    classifier_config cfg;
+    classifier_config_default(&cfg, train.c, train.h, train.n_classes);
+    cfg.layers_per_block = j->layers_per_block;
+    cfg.feature_dim = j->features;
+    if ((st = classifier_parse_channels(j->channels, &cfg))) goto fail_data;
+    for (int i = 0; i < train.n_classes; i++) snprintf(cfg.class_names[i], sizeof cfg.class_names[i], "%s", train.class_names[i]);
+    snprintf(cfg.dataset, sizeof cfg.dataset, "%s", train.name);
+
+    eval_classifier c;
+    char *text = NULL;
+    if ((st = fs_ensure_writable_dir(j->out_dir)) || (st = eval_classifier_create(&c, &cfg, j->init_seed))) goto fail_data;
+    if (j->on_ready) j->on_ready(j->user, &c, &train, &o);
+    classifier_train_result tr_res = {0};
+    if ((st = classifier_train(&c, &train, &o, &tr_res))) goto fail;
+
+    double t0 = lethe_now(), acc, per_class[LETHE_MAX_CLASSES];
+    if ((st = eval_classifier_accuracy(&c, &test, &acc, per_class))) goto fail;
+    // FID floor: test images against as many training images (every k-th, all classes)
+    int n_fid = j->fid_images < test.n ? j->fid_images : test.n;
+    if (n_fid > train.n) n_fid = train.n;
+    int *ia = malloc((size_t)n_fid * sizeof(int)), *ib = malloc((size_t)n_fid * sizeof(int));
+    if (!ia || !ib) { free(ia); free(ib); st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail; }
+    int *perm_test = malloc((size_t)test.n * sizeof(int)), *perm_train = malloc((size_t)train.n * sizeof(int));
+    if (!perm_test || !perm_train) {
+        free(ia); free(ib); free(perm_test); free(perm_train);
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    random_permutation(perm_test, test.n, o.seed, lethe_stream(LETHE_STREAM_AUGMENT, 1000, 2));
+    random_permutation(perm_train, train.n, o.seed, lethe_stream(LETHE_STREAM_AUGMENT, 1000, 3));
+    memcpy(ia, perm_test, (size_t)n_fid * sizeof(int));
+    memcpy(ib, perm_train, (size_t)n_fid * sizeof(int));
+    free(perm_test);
+    free(perm_train);
+    double fid_floor = 0, fid_noise = 0;
+    st = fid_of(&c, &test, ia, n_fid, &train, ib, n_fid, 0, o.seed, &fid_floor);
+    if (!st) st = fid_of(&c, &test, ia, n_fid, NULL, NULL, n_fid, 1, o.seed, &fid_noise);
+    free(ia);
+    free(ib);
+    if (st) goto fail;
+    double check_s = lethe_now() - t0;
+
+    snprintf(res->dataset, sizeof res->dataset, "%s", train.name);
+    res->test_accuracy = acc;
+    res->required_accuracy = classifier_required_accuracy(train.name);
+    res->fid_floor = fid_floor;
+    res->fid_noise = fid_noise;
+    res->train_seconds = tr_res.train_seconds;
+    text = report_json(j, &o, &c, &train, &test, per_class, &tr_res, res, n_fid, check_s);
+    if (!text) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail; }
+    if ((st = eval_classifier_save(&c, j->out_dir, text))) goto fail;
+    snprintf(res->hash, sizeof res->hash, "%s", c.hash);
+fail:
+    free(text);
+    eval_classifier_free(&c);
+fail_data:
+    dataset_free(&train);
+    dataset_free(&test);
+    return st;
+}

@@ -1,0 +1,44 @@
+/*
+ * classifier_job.h: `lethe classifier` as a library call: train the evaluation classifier
+ * on a dataset, measure its test accuracy and the FID scale of its feature space (real
+ * test images against real training images: the floor no model can beat; against noise:
+ * a ceiling), and save it with that report (classifier.json, "lethe-classifier-report-1").
+ */
+#ifndef LETHE_EVAL_CLASSIFIER_JOB_H
+#define LETHE_EVAL_CLASSIFIER_JOB_H
+
+#include "eval/classifier_train.h"
+
+typedef struct {
+    const char *data;              // dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files
+    const char *out_dir;
+    classifier_train_opts train;   // train.augment.flip is set from the dataset unless no_flip
+    int no_flip;
+    const char *channels;          // channels per stage, comma-separated ("16,32,64")
+    int layers_per_block, features;
+    int train_images;              // > 0: the first N training images only
+    int fid_images;                // images for the FID floor and noise checks (>= 2)
+    uint64_t init_seed;
+    const char *command_line;      // recorded in the report (may be NULL)
+    // called once the classifier is created, before training (may be NULL): a banner
+    void (*on_ready)(void *user, const eval_classifier *c, const lethe_dataset *train, const classifier_train_opts *o);
+    void *user;
+} classifier_job;
+
+typedef struct {
+    char dataset[256];
+    double test_accuracy, required_accuracy;   // required: 0 when the dataset sets none
+    double fid_floor, fid_noise;
+    double train_seconds;
+    char hash[65];                 // SHA-256 of the saved weights
+} classifier_job_result;
+
+void classifier_job_default(classifier_job *j);
+// "16,32,64" -> cfg->block_out_channels / n_stages (LETHE_ERR_ARG if it is not 1 to
+// CLASSIFIER_MAX_STAGES positive integers up to 1024).
+lethe_status classifier_parse_channels(const char *s, classifier_config *cfg);
+// The test accuracy a classifier must reach on a dataset to be an instrument (0: none set).
+double classifier_required_accuracy(const char *dataset);
+lethe_status classifier_job_run(const classifier_job *j, classifier_job_result *res);
+
+#endif
