@@ -7,7 +7,7 @@ set -eu
 L=${1:?lethe binary}; W=${2:?work folder}
 mkdir -p "$W"; export LETHE_NO_PROGRESS=1
 T="--threads 2"
-h() { sha256sum "$1" | cut -c1-16; }
+h() { sha256sum "$1" | cut -d" " -f1; }
 w() { echo "$1 $(h "$2/unet/diffusion_pytorch_model.safetensors")"; }
 $L train --steps 24 --batch 8 --warmup 4 --log-every 4 --snapshots 2 $T --out "$W/parent" >/dev/null 2>&1
 w train "$W/parent"
@@ -42,7 +42,7 @@ def strip(o):
     if isinstance(o, list): return [strip(v) for v in o]
     return o.replace(sys.argv[2], "W") if isinstance(o, str) else o
 j = strip(json.load(open(sys.argv[1])))
-print("eval_json", hashlib.sha256(json.dumps(j, sort_keys=True).encode()).hexdigest()[:16])
+print("eval_json", hashlib.sha256(json.dumps(j, sort_keys=True).encode()).hexdigest())
 PY
 for f in "$W"/eval_*.png; do echo "eval_grid_$(basename "$f" .png) $(h "$f")"; done
 echo "sample_png $(h "$W/s.png")"
