@@ -195,7 +195,7 @@ $(BUILD)/obj/%.o: %.cu
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR    $@")
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^   # anew: an object whose source moved or went must not linger
 
 # every lethe_* function the public header declares
 $(API_SYMS): include/lethe.h
