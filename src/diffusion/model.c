@@ -47,9 +47,8 @@ lethe_status model_init_net(lethe_model *m, const lethe_denoiser *net) {
     return model_alloc_params(m);
 }
 
-lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed) {
-    lethe_status st = model_alloc(m, cfg);
-    if (st) return st;
+// PyTorch-default initial weights from `seed` into m->params (frees m on failure).
+static lethe_status model_init_weights(lethe_model *m, uint64_t seed) {
     size_t total = denoiser_num_params(&m->net);
     float *host = malloc(total * sizeof(float));
     if (!host) {
@@ -62,22 +61,18 @@ lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed)
     return LETHE_OK;
 }
 
+lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed) {
+    lethe_status st = model_alloc(m, cfg);
+    return st ? st : model_init_weights(m, seed);
+}
+
 lethe_status model_create_like(lethe_model *m, const lethe_model *parent, uint64_t seed) {
     memset(m, 0, sizeof *m);
     lethe_denoiser net;
     lethe_status st = denoiser_clone(&parent->net, &net);
     if (st) return st;
     if ((st = model_init_net(m, &net))) return st;   // m released the clone
-    size_t total = denoiser_num_params(&m->net);
-    float *host = malloc(total * sizeof(float));
-    if (!host) {
-        model_free(m);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %zu parameters", total);
-    }
-    param_table_init_values(m->net.table, host, seed);
-    ops()->to_device(m->params, host, total * sizeof(float));
-    free(host);
-    return LETHE_OK;
+    return model_init_weights(m, seed);
 }
 
 void model_free(lethe_model *m) {
