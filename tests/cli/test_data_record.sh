@@ -66,7 +66,9 @@ expect_ok "eval without --data" $EV --model "$W/parent,$W/u_spare" --forget 3 --
 [ "$(json "$W/e.json" 'j["settings"]["dataset_path"]')" = "$D" ] && ok || bad "eval JSON names the folder it read"
 
 # the folder moved: the message names the recorded path and --data; --data overrides
+$LETHE info "$W/parent" 2>&1 | grep -q "^  data: $D (2 files, fingerprint" && ok || bad "info shows the data record"
 mkdir "$W/moved" && mv "$D" "$W/moved/mnist"
+$LETHE info "$W/parent" 2>&1 | grep -q "^  data: $D .*the folder is gone.*--data DIR" && ok || bad "info says the folder is gone"
 expect_fail "unlearn: folder gone" "model $W/parent was trained on the data in $D, which is gone.*--data DIR" \
     $LETHE unlearn --model "$W/parent" --method ga --forget 3 --steps 1 --batch 2 --out "$W/x"
 expect_fail "eval: folder gone" "trained on the data in $D, which is gone.*--data DIR" \
