@@ -12,6 +12,7 @@
 #include "test_util.h"
 
 #include <ftw.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "data/dataset.h"
 #include "io/cifar10.h"
 #include "core/fsutil.h"
+#include "io/hash.h"
 #include "io/idx.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
@@ -372,6 +374,75 @@ static void test_cifar_dir(void **state) {
     assert_msg_has("data_batch_1.bin");
 }
 
+// ----------------------------------------------------------------------------
+// the data record: where the files were read from, and their fingerprint
+
+static void test_data_record(void **state) {
+    (void)state;
+    uint8_t labels[4] = {0, 1, 2, 1};
+    write_idx_pair(tpath("rec/digits"), "train", 4, 2, 2, labels, 4);
+    write_idx_pair(tpath("rec/digits"), "t10k", 4, 2, 2, labels, 4);
+    lethe_dataset ds, sub, again;
+    assert_int_equal(dataset_load(&ds, tpath("rec/digits"), LETHE_SPLIT_TRAIN), LETHE_OK);
+    // the absolute folder and exactly the files the split read
+    char abs[PATH_MAX];
+    assert_non_null(realpath(tpath("rec/digits"), abs));
+    assert_string_equal(ds.source.dir, abs);
+    assert_int_equal(ds.source.n_files, 2);
+    assert_string_equal(ds.source.files[0].name, "train-images-idx3-ubyte");
+    assert_string_equal(ds.source.files[1].name, "train-labels-idx1-ubyte");
+    assert_string_equal(ds.source.sha256, "");   // hashed only when asked
+    assert_int_equal(data_record_hash(&ds.source), LETHE_OK);
+    // each file's SHA-256 and size; the fingerprint hashes one "name bytes sha256" line per file
+    char hex[65], lines[400];
+    snprintf(lines, sizeof lines, "%s/train-labels-idx1-ubyte", abs);
+    assert_int_equal(sha256_file(lines, hex), LETHE_OK);
+    assert_string_equal(ds.source.files[1].sha256, hex);
+    assert_int_equal(ds.source.files[1].bytes, 8 + 4);
+    assert_int_equal(ds.source.files[0].bytes, 16 + 4 * 2 * 2);
+    snprintf(lines, sizeof lines, "%s %lld %s\n%s %lld %s\n", ds.source.files[0].name, ds.source.files[0].bytes,
+             ds.source.files[0].sha256, ds.source.files[1].name, ds.source.files[1].bytes, ds.source.files[1].sha256);
+    sha256_hex(lines, strlen(lines), hex);
+    assert_string_equal(ds.source.sha256, hex);
+    // a class subset (a retain set) keeps the record
+    int keep[1] = {1};
+    assert_int_equal(dataset_subset(&sub, &ds, keep, 1, 1), LETHE_OK);
+    assert_memory_equal(&sub.source, &ds.source, sizeof sub.source);
+    dataset_free(&sub);
+    lethe_data_record rec = ds.source;
+    dataset_free(&ds);
+
+    // the test split: its own files, from the same folder
+    assert_int_equal(dataset_load(&ds, tpath("rec/digits"), LETHE_SPLIT_TEST), LETHE_OK);
+    assert_string_equal(ds.source.files[0].name, "t10k-images-idx3-ubyte");
+    dataset_free(&ds);
+
+    // loading through the record: the same files pass, under the model's dataset name
+    assert_int_equal(dataset_load_recorded(&again, &rec, "digits", LETHE_SPLIT_TRAIN, "model M"), LETHE_OK);
+    assert_string_equal(again.name, "digits");
+    assert_int_equal(again.n, 4);
+    dataset_free(&again);
+
+    // a changed file: the error names it, the folder and the way out
+    uint8_t other[4] = {0, 1, 2, 2};
+    write_idx_pair(tpath("rec/digits"), "train", 4, 2, 2, other, 4);
+    assert_int_equal(dataset_load_recorded(&again, &rec, "digits", LETHE_SPLIT_TRAIN, "model M"), LETHE_ERR_IO);
+    assert_msg_has("changed since model M was trained");
+    assert_msg_has("train-labels-idx1-ubyte is now");
+    assert_msg_has("--data");
+    assert_null(again.pixels);
+    // the test split is not covered by the record: it loads
+    assert_int_equal(dataset_load_recorded(&again, &rec, "digits", LETHE_SPLIT_TEST, "model M"), LETHE_OK);
+    dataset_free(&again);
+
+    // the folder gone: the error names the recorded path and --data DIR
+    assert_int_equal(rename(tpath("rec/digits"), tpath("rec/moved")), 0);
+    assert_int_equal(dataset_load_recorded(&again, &rec, "digits", LETHE_SPLIT_TRAIN, "model M"), LETHE_ERR_IO);
+    assert_msg_has(abs);
+    assert_msg_has("gone");
+    assert_msg_has("--data DIR");
+}
+
 static void test_known_names(void **state) {
     (void)state;
     char names[LETHE_MAX_CLASSES][32];
@@ -403,6 +474,7 @@ int main(void) {
         cmocka_unit_test(test_idx_dir_and_env),
         cmocka_unit_test(test_cifar_dir),
         cmocka_unit_test(test_known_names),
+        cmocka_unit_test(test_data_record),
     };
     return cmocka_run_group_tests(tests, group_setup, free_fashion);
 }

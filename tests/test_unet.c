@@ -293,6 +293,27 @@ static void test_save_load_round_trip(void **state) {
     int k;
     assert_int_equal(model_class_index(&b, "trouser", &k), LETHE_OK);
     assert_int_equal(k, 1);
+    assert_string_equal(b.data.dir, "");   // no data record: none is invented
+    // the data record (lethe.json "data") round-trips, and reads without the weights
+    model_free(&b);
+    snprintf(a.data.dir, sizeof a.data.dir, "/data/mnist");
+    a.data.n_files = 2;
+    snprintf(a.data.files[0].name, 64, "train-images-idx3-ubyte.gz");
+    snprintf(a.data.files[1].name, 64, "train-labels-idx1-ubyte.gz");
+    a.data.files[0].bytes = 26421856;
+    a.data.files[1].bytes = 29491;
+    memset(a.data.files[0].sha256, 'a', 64);
+    memset(a.data.files[1].sha256, 'b', 64);
+    memset(a.data.sha256, 'c', 64);
+    snprintf(a.dataset, sizeof a.dataset, "mnist");
+    assert_int_equal(model_save(&a, a.params, dir, NULL), LETHE_OK);
+    assert_int_equal(model_load(&b, dir), LETHE_OK);
+    assert_memory_equal(&b.data, &a.data, sizeof a.data);
+    char name[64];
+    lethe_data_record rec;
+    assert_int_equal(model_data_source(dir, name, &rec), LETHE_OK);
+    assert_string_equal(name, "mnist");
+    assert_memory_equal(&rec, &a.data, sizeof rec);
     // The weights file holds exactly the 105 diffusers keys, F32, with format=pt.
     char path[512];
     snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);

@@ -36,7 +36,8 @@ int cmd_eval(int argc, char **argv) {
         {"classifier", ARG_STRING, &classifier, "classifier folder from `lethe classifier` (required)"},
         {"forget", ARG_STRING, &forget, "forget class(es), names or indices, comma-separated"},
         {"out", ARG_STRING, &out, "JSON report; grids go beside it (OUT.png, or OUT_1.png ... for several models)"},
-        {"data", ARG_STRING, &data, "dataset of the real images (default: the classifier's)"},
+        {"data", ARG_STRING, &data, "dataset of the real images (default: the folder the first model was trained on, from its "
+                                       "lethe.json, else the classifier's dataset)"},
         {"classes", ARG_STRING, &classes, "evaluate only these classes (e.g. those the models were trained on; default: all)"},
         {"n", ARG_INT, &o.per_class, "samples per class (headline tables: 500)"},
         {"sampler", ARG_STRING, &sampler, "ddim or ddpm"},

@@ -62,6 +62,9 @@ int cmd_info(int argc, char **argv) {
     }
     printf("  schedule: T=%d, betas %g..%g\n", m.sched.num_train_timesteps, (double)m.sched.beta_start, (double)m.sched.beta_end);
     if (m.dataset[0]) printf("  dataset: %s\n", m.dataset);
+    if (m.data.dir[0])   // where unlearn and eval read its training data (not re-hashed here)
+        printf("  data: %s (%d files, fingerprint %.16s...)%s\n", m.data.dir, m.data.n_files, m.data.sha256,
+               fs_is_dir(m.data.dir) ? "" : ": the folder is gone; unlearn and eval need --data DIR");
     char p[4096];
     snprintf(p, sizeof p, "%s/lethe.json", path);
     uint8_t *bytes;

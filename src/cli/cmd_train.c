@@ -28,7 +28,8 @@ int cmd_train(int argc, char **argv) {
     int resume = 0, no_ema = 0, threads = 0;
     const char *device = "cpu";
     const arg_spec specs[] = {
-        {"data", ARG_STRING, &src.data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
+        {"data", ARG_STRING, &src.data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files (lethe.json "
+                                          "records the folder and a fingerprint of its files)"},
         {"config", ARG_STRING, &src.config, "model config: tiny, small, or a UNet2DModel config.json"},
         {"out", ARG_STRING, &out, "output folder (diffusers layout; required)", "output-dir"},
         {"steps", ARG_INT, &o.steps, "optimisation steps", "max-train-steps"},

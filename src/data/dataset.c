@@ -69,10 +69,30 @@ static void dataset_basename(const char *dir, char *out, size_t cap) {
     out[n] = '\0';
 }
 
+// The folder the files are read from, absolute (so a model's record holds wherever it was run from).
+static void source_set_dir(lethe_dataset *ds, const char *dir) {
+    char abs[PATH_MAX];
+    snprintf(ds->source.dir, sizeof ds->source.dir, "%s", realpath(dir, abs) ? abs : dir);
+}
+
 static int path_or_gz_exists(const char *path) {
     char gz[PATH_MAX + 128];
     if (fs_exists(path)) return 1;
     return snprintf(gz, sizeof gz, "%s.gz", path) < (int)sizeof gz && fs_exists(gz);
+}
+
+// Adds a file of the folder to the dataset's record (the names of the files read, for the fingerprint).
+static void source_add(lethe_dataset *ds, const char *name) {
+    if (ds->source.n_files < LETHE_DATA_MAX_FILES)
+        snprintf(ds->source.files[ds->source.n_files++].name, sizeof ds->source.files[0].name, "%s", name);
+}
+
+// Records the IDX file idx_read reads for PATH: PATH itself, or PATH.gz when PATH does not exist.
+static void source_add_idx(lethe_dataset *ds, const char *path) {
+    char base[256];
+    dataset_basename(path, base, sizeof base - 3);
+    if (!fs_exists(path)) strcat(base, ".gz");
+    source_add(ds, base);
 }
 
 static lethe_status dataset_load_idx(lethe_dataset *ds, const char *dir, lethe_split split) {
@@ -80,6 +100,8 @@ static lethe_status dataset_load_idx(lethe_dataset *ds, const char *dir, lethe_s
     char ipath[PATH_MAX + 64], lpath[PATH_MAX + 64];
     snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte", dir, pre);
     snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte", dir, pre);
+    source_add_idx(ds, ipath);
+    source_add_idx(ds, lpath);
     idx_array im, lb;
     lethe_status st = idx_read(&im, ipath);
     if (st) return st;
@@ -109,6 +131,14 @@ static lethe_status dataset_load_idx(lethe_dataset *ds, const char *dir, lethe_s
 }
 
 static lethe_status dataset_load_cifar(lethe_dataset *ds, const char *dir, lethe_split split) {
+    char name[64], meta[PATH_MAX + 64];
+    for (int i = 0; i < (split == LETHE_SPLIT_TRAIN ? 5 : 1); i++) {
+        if (split == LETHE_SPLIT_TRAIN) snprintf(name, sizeof name, "data_batch_%d.bin", i + 1);
+        else snprintf(name, sizeof name, "test_batch.bin");
+        source_add(ds, name);
+    }
+    snprintf(meta, sizeof meta, "%s/batches.meta.txt", dir);
+    if (fs_exists(meta)) source_add(ds, "batches.meta.txt");   // the class names
     lethe_status st = cifar10_read(dir, split == LETHE_SPLIT_TRAIN, &ds->pixels, &ds->labels, &ds->n);
     if (st) return st;
     ds->c = 3;
@@ -166,9 +196,11 @@ lethe_status dataset_load(lethe_dataset *ds, const char *spec, lethe_split split
     lethe_status st;
     int cifar = 0;
     if (idx) {
+        source_set_dir(ds, dir);
         st = dataset_load_idx(ds, dir, split);
     } else if (cifar10_detect(dir) || (fs_is_dir(sub) && cifar10_detect(sub))) {
         cifar = 1;
+        source_set_dir(ds, cifar10_detect(dir) ? dir : sub);
         st = dataset_load_cifar(ds, cifar10_detect(dir) ? dir : sub, split);
         if (!st && !canon) canon = "cifar10";
     } else {
@@ -203,6 +235,21 @@ lethe_status dataset_load(lethe_dataset *ds, const char *spec, lethe_split split
         return st;
     }
     return LETHE_OK;
+}
+
+lethe_status dataset_load_recorded(lethe_dataset *ds, const lethe_data_record *rec, const char *name, lethe_split split,
+                                   const char *whose) {
+    memset(ds, 0, sizeof *ds);
+    if (!fs_is_dir(rec->dir))
+        return lethe_fail(LETHE_ERR_IO, "%s was trained on the data in %s, which is gone (no such directory); pass "
+                          "--data DIR with the folder that holds %s%s now", whose, rec->dir,
+                          rec->n_files ? rec->files[0].name : "its files", rec->n_files > 1 ? " and the rest" : "");
+    lethe_status st = dataset_load(ds, rec->dir, split);
+    if (st) return lethe_fail_context(st, "%s was trained on the data in %s (pass --data DIR to read it elsewhere)", whose, rec->dir);
+    if (name && name[0]) snprintf(ds->name, sizeof ds->name, "%s", name);
+    if (split != LETHE_SPLIT_TRAIN) return LETHE_OK;   // the record covers the train split's files
+    if ((st = data_record_hash(&ds->source)) || (st = data_record_compare(rec, &ds->source, whose))) dataset_free(ds);
+    return st;
 }
 
 void dataset_free(lethe_dataset *ds) {
@@ -356,6 +403,7 @@ lethe_status dataset_subset(lethe_dataset *dst, const lethe_dataset *src, const 
         return lethe_fail(LETHE_ERR_NOMEM, "dataset %s: out of memory for a subset of %d images", src->name, m);
     }
     memcpy(dst->name, src->name, sizeof dst->name);
+    dst->source = src->source;
     memcpy(dst->class_names, src->class_names, sizeof dst->class_names);
     dst->n_classes = src->n_classes;
     dst->c = src->c;

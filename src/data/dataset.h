@@ -14,6 +14,7 @@
 
 #include "core/classes.h"
 #include "core/error.h"
+#include "data/data_record.h"
 
 typedef struct {
     char name[64];                 // "fashion-mnist", "mnist", "cifar10" or the directory
@@ -22,12 +23,19 @@ typedef struct {
     int *labels;                   // n labels in [0, n_classes)
     int n_classes;
     char class_names[LETHE_MAX_CLASSES][32];   // "t-shirt", "trouser", ... or "0".."9"
+    lethe_data_record source;      // the absolute folder and the files read (not hashed: data_record_hash)
 } lethe_dataset;
 
 typedef enum { LETHE_SPLIT_TRAIN, LETHE_SPLIT_TEST } lethe_split;
 
 lethe_status dataset_load(lethe_dataset *ds, const char *spec, lethe_split split);
 void dataset_free(lethe_dataset *ds);
+// Loads the data a model recorded (lethe.json "data"): from rec->dir, and for the train split
+// (the files the record covers) checks the files against the fingerprint. Errors name whose
+// data it is ("model DIR"), the recorded folder, and --data DIR to override. The dataset keeps
+// the name `name` (the model's "dataset") when one is given.
+lethe_status dataset_load_recorded(lethe_dataset *ds, const lethe_data_record *rec, const char *name, lethe_split split,
+                                   const char *whose);
 
 // "trouser" or "1" -> 1. Names are matched case-insensitively. Error names the valid classes.
 lethe_status dataset_class_index(const lethe_dataset *ds, const char *name_or_index, int *out);

@@ -159,6 +159,68 @@ done:
     return st;
 }
 
+#define DATA_RECORD_SHAPE "\"data\" must be {\"dir\": ..., \"sha256\": ..., \"files\": [{\"name\", \"bytes\", \"sha256\"}, ...]}"
+
+// lethe.json "data": {"dir", "sha256", "files": [{"name", "bytes", "sha256"}, ...]}. Returns 0 if
+// absent, 1 if read, -1 if malformed.
+static int read_data_record(const cJSON *r, lethe_data_record *rec) {
+    memset(rec, 0, sizeof *rec);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "data");
+    if (!d) return 0;
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(d, "dir"), *sha = cJSON_GetObjectItemCaseSensitive(d, "sha256");
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(d, "files"), *f;
+    if (!cJSON_IsString(dir) || !dir->valuestring[0] || strlen(dir->valuestring) >= sizeof rec->dir ||
+        !cJSON_IsString(sha) || strlen(sha->valuestring) != 64 || !cJSON_IsArray(files) ||
+        cJSON_GetArraySize(files) > LETHE_DATA_MAX_FILES)
+        return -1;
+    snprintf(rec->dir, sizeof rec->dir, "%s", dir->valuestring);
+    snprintf(rec->sha256, sizeof rec->sha256, "%s", sha->valuestring);
+    cJSON_ArrayForEach(f, files) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name"), *bytes = cJSON_GetObjectItemCaseSensitive(f, "bytes"),
+                    *fsha = cJSON_GetObjectItemCaseSensitive(f, "sha256");
+        if (!cJSON_IsString(name) || strlen(name->valuestring) >= sizeof rec->files[0].name || !cJSON_IsNumber(bytes) ||
+            !cJSON_IsString(fsha) || strlen(fsha->valuestring) != 64)
+            return -1;
+        lethe_data_file *out = &rec->files[rec->n_files++];
+        snprintf(out->name, sizeof out->name, "%s", name->valuestring);
+        out->bytes = (long long)bytes->valuedouble;
+        snprintf(out->sha256, sizeof out->sha256, "%s", fsha->valuestring);
+    }
+    return 1;
+}
+
+static cJSON *data_record_json(const lethe_data_record *rec) {
+    cJSON *d = cJSON_CreateObject(), *files = NULL;
+    cJSON_AddStringToObject(d, "dir", rec->dir);
+    cJSON_AddStringToObject(d, "sha256", rec->sha256);
+    files = cJSON_AddArrayToObject(d, "files");
+    for (int i = 0; i < rec->n_files; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "name", rec->files[i].name);
+        cJSON_AddNumberToObject(f, "bytes", (double)rec->files[i].bytes);
+        cJSON_AddStringToObject(f, "sha256", rec->files[i].sha256);
+        cJSON_AddItemToArray(files, f);
+    }
+    return d;
+}
+
+lethe_status model_data_source(const char *dir, char name[64], lethe_data_record *rec) {
+    char path[4096], *text;
+    name[0] = '\0';
+    memset(rec, 0, sizeof *rec);
+    snprintf(path, sizeof path, "%s/lethe.json", dir);
+    if (!fs_exists(path) || fs_read_text(path, &text)) return LETHE_OK;   // as model_load: lethe.json is optional
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    if (!r) return LETHE_OK;
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(r, "dataset");
+    if (cJSON_IsString(ds)) snprintf(name, 64, "%s", ds->valuestring);
+    int got = read_data_record(r, rec);
+    cJSON_Delete(r);
+    if (got < 0) return lethe_fail(LETHE_ERR_FORMAT, "%s: " DATA_RECORD_SHAPE, path);
+    return LETHE_OK;
+}
+
 static void read_lethe_json(lethe_model *m, const char *path) {
     char *text;
     if (!fs_exists(path) || fs_read_text(path, &text)) return;   // optional: diffusers folders made elsewhere have none
@@ -185,6 +247,7 @@ static void read_lethe_json(lethe_model *m, const char *path) {
             m->trained_classes[m->n_trained_classes++] = k->valueint;
         }
     }
+    if (read_data_record(r, &m->data) < 0) m->data.n_files = -1;   // model_load reports it
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(r, "generator");
     if (gen) {   // a one-step generator: checked by model_load against the schedule
         const cJSON *kind = cJSON_GetObjectItemCaseSensitive(gen, "kind"), *t = cJSON_GetObjectItemCaseSensitive(gen, "t_init");
@@ -236,6 +299,10 @@ lethe_status model_load(lethe_model *m, const char *dir) {
     read_lethe_json(m, path);
     if (m->n_trained_classes < 0) {
         st = lethe_fail(LETHE_ERR_FORMAT, "%s/lethe.json: \"trained_classes\" must list class indices of the model", dir);
+        goto fail;
+    }
+    if (m->data.n_files < 0) {
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s/lethe.json: " DATA_RECORD_SHAPE, dir);
         goto fail;
     }
     if (m->one_step_t < 0 || m->one_step_t >= m->sched.num_train_timesteps) {
@@ -309,6 +376,8 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     cJSON_DeleteItemFromObjectCaseSensitive(r, "trained_classes");
     if (m->n_trained_classes > 0)
         cJSON_AddItemToObject(r, "trained_classes", cJSON_CreateIntArray(m->trained_classes, m->n_trained_classes));
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "data");
+    if (m->data.dir[0]) cJSON_AddItemToObject(r, "data", data_record_json(&m->data));
     char *text = cJSON_Print(r);
     cJSON_Delete(r);
     snprintf(path, sizeof path, "%s/lethe.json", dir);

@@ -6,7 +6,8 @@
  *   DIR/unet/config.json                       UNet2DModel config
  *   DIR/unet/diffusion_pytorch_model.safetensors
  *   DIR/scheduler/scheduler_config.json        DDPMScheduler
- *   DIR/lethe.json                             provenance: class names, dataset, how it was made
+ *   DIR/lethe.json                             provenance: class names, dataset (and where its files
+ *                                              were, with their fingerprint), how it was made
  *
  * Loading also accepts a bare model folder (config.json + weights side by side), F16/BF16
  * weights, and the legacy attention names (query/key/value/proj_attn). It checks every
@@ -41,6 +42,9 @@ typedef struct lethe_model {
     // the classes of the images it was trained on (lethe.json "trained_classes"), ascending;
     // n_trained_classes == 0: not recorded, every class counts as trained
     int trained_classes[LETHE_MAX_CLASSES], n_trained_classes;
+    // where its training images were read from and their fingerprint (lethe.json "data"), kept
+    // through unlearning; data.dir[0] == 0: not recorded (older models), the dataset name is used
+    lethe_data_record data;
 } lethe_model;
 
 // New model with PyTorch-default initial weights from `seed`.
@@ -65,6 +69,11 @@ char *model_net_config(const lethe_model *m);
 int model_null_class(const lethe_model *m);
 // SHA-256 (hex) of the weights file model_load read: the model's identity in reports.
 lethe_status model_weights_sha256(const lethe_model *m, char hex[65]);
+
+// The dataset name and data record of the model in DIR, from its lethe.json alone (no weights
+// are read): for commands that need the model's data before they load it. No lethe.json, or
+// one without "data": *name and rec->dir are "".
+lethe_status model_data_source(const char *dir, char name[64], lethe_data_record *rec);
 
 // 1 if the model was trained on images of class k (always 1 when its lethe.json does not say).
 int model_trained_on(const lethe_model *m, int k);

@@ -22,6 +22,8 @@ lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
 
     lethe_dataset ds, sub;
     if ((st = dataset_load(&ds, s->data, LETHE_SPLIT_TRAIN))) return st;
+    // lethe.json "data": where the files are and their fingerprint, so unlearn and eval find them again
+    if ((st = data_record_hash(&ds.source))) { dataset_free(&ds); return st; }
     if (s->classes || s->exclude) {
         int list[LETHE_MAX_CLASSES], k;
         if ((st = dataset_parse_classes(&ds, s->classes ? s->classes : s->exclude, list, LETHE_MAX_CLASSES, &k)) ||
@@ -37,6 +39,7 @@ lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
 
     lethe_model m;
     if ((st = model_create(&m, &cfg, o->init_seed))) { dataset_free(&ds); return st; }
+    m.data = ds.source;
     if (s->on_ready) s->on_ready(s->user, &m, &ds);
     st = train_run(&m, &ds, o, resume);
     model_free(&m);

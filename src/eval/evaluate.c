@@ -100,8 +100,16 @@ static lethe_status index_by_class(const lethe_dataset *ds, int K, int **idx, in
 static lethe_status real_load(real_data *d, eval_report *r, eval_classifier *cls) {
     lethe_status st;
     memset(d, 0, sizeof *d);
-    if ((st = dataset_load(&d->test, r->dataset, LETHE_SPLIT_TEST))) return st;
-    if ((st = dataset_load(&d->train, r->dataset, LETHE_SPLIT_TRAIN))) return st;
+    if (r->data.dir[0]) {   // a model's record: its folder, the train files checked against the fingerprint
+        char whose[1100];
+        snprintf(whose, sizeof whose, "model %s", r->data_model);
+        if ((st = dataset_load_recorded(&d->test, &r->data, r->dataset, LETHE_SPLIT_TEST, whose)) ||
+            (st = dataset_load_recorded(&d->train, &r->data, r->dataset, LETHE_SPLIT_TRAIN, whose)))
+            return st;
+    } else {
+        if ((st = dataset_load(&d->test, r->dataset, LETHE_SPLIT_TEST))) return st;
+        if ((st = dataset_load(&d->train, r->dataset, LETHE_SPLIT_TRAIN))) return st;
+    }
     if (d->test.n_classes != r->K)
         return lethe_fail(LETHE_ERR_ARG, "dataset %s has %d classes, the classifier %d", r->dataset, d->test.n_classes, r->K);
     if ((st = index_by_class(&d->test, r->K, d->test_idx, d->n_test)) ||
@@ -485,6 +493,33 @@ static lethe_status keep_grid(eval_report *r, eval_model_result *res, const samp
     return LETHE_OK;
 }
 
+// 1 if two dataset names (or folders) name the same dataset: the same last path component.
+static int same_dataset(const char *x, const char *y) {
+    const char *a = strrchr(x, '/'), *b = strrchr(y, '/');
+    return !strcmp(a ? a + 1 : x, b ? b + 1 : y);
+}
+
+// Without --data: the real images come from the folder the first model with a lethe.json "data"
+// record was trained on (its MIA members are then its own training images), when that model's
+// dataset is the classifier's; the other models' records should name the same files.
+static lethe_status pick_model_data(eval_report *r, const char *const *dirs, int n) {
+    for (int k = 0; k < n; k++) {
+        char name[64];
+        lethe_data_record rec;
+        lethe_status st = model_data_source(dirs[k], name, &rec);
+        if (st) return st;
+        if (!rec.dir[0] || !same_dataset(name, r->dataset)) continue;
+        if (!r->data.dir[0]) {
+            r->data = rec;
+            snprintf(r->data_model, sizeof r->data_model, "%s", dirs[k]);
+        } else if (strcmp(rec.sha256, r->data.sha256)) {
+            warn(r, "model %s was trained on other files (%s) than model %s (%s), whose are used: pass --data to choose",
+                 dirs[k], rec.dir, r->data_model, r->data.dir);
+        }
+    }
+    return LETHE_OK;
+}
+
 static lethe_status check_model(eval_report *r, const lethe_model *m, const char *dir) {
     const lethe_denoiser *c = &m->net;
     if (c->channels != r->channels || c->size != r->size)
@@ -500,10 +535,7 @@ static lethe_status check_model(eval_report *r, const lethe_model *m, const char
                                   "they were trained on different datasets", dir, k, m->class_names[k], r->class_names[k]);
     }
     if (m->dataset[0]) {
-        const char *a = strrchr(m->dataset, '/'), *b = strrchr(r->dataset, '/');
-        a = a ? a + 1 : m->dataset;
-        b = b ? b + 1 : r->dataset;
-        if (strcmp(a, b) != 0)
+        if (!same_dataset(m->dataset, r->dataset))
             return lethe_fail(LETHE_ERR_ARG, "model %s was trained on %s but the classifier on %s", dir, m->dataset, r->dataset);
     }
     return LETHE_OK;
@@ -641,6 +673,7 @@ lethe_status eval_run(eval_report *r, const char *const *model_dirs, int n_model
         if (!st && r->n_forget == r->n_classes)
             st = lethe_fail(LETHE_ERR_ARG, "every class is a forget class: nothing is retained");
     }
+    if (!st && !o->data) st = pick_model_data(r, model_dirs, n_models);
     if (st) { eval_classifier_free(&cls); return st; }
     real_data d;
     for (int k = 0; k < n_models; k++)

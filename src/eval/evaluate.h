@@ -39,7 +39,8 @@ typedef struct {
     int mia_images;            // members and as many non-members (0: skip)
     int mia_pairs;             // (t, noise) pairs per image
     int no_fid;
-    const char *data;          // dataset for real images (NULL: the model's)
+    const char *data;          // dataset for real images (NULL: the folder the first model with a lethe.json
+                               // "data" record was trained on, else the classifier's dataset)
     const char *classes;       // the classes evaluated, names or indices, comma-separated (NULL: all);
                                // e.g. the classes a model was trained on
     int quiet;                 // no progress bars
@@ -82,6 +83,8 @@ typedef struct {
     int classes[LETHE_MAX_CLASSES], n_classes;   // the evaluated classes, ascending (all K by default)
     int evaluated[LETHE_MAX_CLASSES];            // 1 for each of them
     char dataset[256];
+    lethe_data_record data;    // the real images' folder when it is a model's record (data.dir "": by name)
+    char data_model[1024];     // that model's folder
     int channels, size;
     char classifier_dir[1024], classifier_hash[65];
     double classifier_test_accuracy;

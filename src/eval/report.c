@@ -27,6 +27,7 @@ static cJSON *settings_json(const eval_report *r) {
     const eval_opts *o = &r->opts;
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "dataset", r->dataset);
+    if (r->data.dir[0]) cJSON_AddStringToObject(s, "dataset_path", r->data.dir);   // read from a model's record
     cJSON_AddNumberToObject(s, "samples_per_class", o->per_class);
     cJSON_AddStringToObject(s, "sampler", sampler_name(o->sampler));
     cJSON_AddNumberToObject(s, "steps", o->steps);

@@ -63,9 +63,20 @@ lethe_status unlearn_run(const unlearn_opts *given) {
         model_free(&m);
         return st;
     }
-    const char *data = o->data ? o->data : m.dataset[0] ? m.dataset : "fashion-mnist";
+    // the data: --data as given; else the folder the model recorded (its files checked against
+    // the fingerprint); else, for models without a record, its dataset name
     lethe_dataset train;
-    if ((st = dataset_load(&train, data, LETHE_SPLIT_TRAIN))) { model_free(&m); return st; }
+    if (!o->data && m.data.dir[0]) {
+        char whose[1100];
+        snprintf(whose, sizeof whose, "model %s", o->model_dir);
+        st = dataset_load_recorded(&train, &m.data, m.dataset, LETHE_SPLIT_TRAIN, whose);
+    } else {
+        st = dataset_load(&train, o->data ? o->data : m.dataset[0] ? m.dataset : "fashion-mnist", LETHE_SPLIT_TRAIN);
+        // the recorded files found elsewhere (moved): the output records where they are now
+        if (!st && o->data && m.data.dir[0] && !data_record_hash(&train.source) && !strcmp(train.source.sha256, m.data.sha256))
+            snprintf(m.data.dir, sizeof m.data.dir, "%s", train.source.dir);
+    }
+    if (st) { model_free(&m); return st; }
     const lethe_denoiser *c = &m.net;
     if (train.c != c->channels || train.h != c->size || train.w != c->size)
         st = lethe_fail(LETHE_ERR_ARG, "dataset %s has %dx%dx%d images but the model %s takes %dx%dx%d", train.name, train.c,

@@ -93,6 +93,7 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
     m.n_classes = parent->n_classes;
     memcpy(m.class_names, parent->class_names, sizeof m.class_names);
     snprintf(m.dataset, sizeof m.dataset, "%s", train->name);
+    m.data = parent->data;   // the retain set is the parent's data: the same record
     double t0 = lethe_now();
     st = train_run(&m, &retain, &t, o->resume);
     if (!st) {   // the trainer wrote a "trained" lethe.json; record what this model is

@@ -62,7 +62,7 @@ typedef struct {
     const char *method;
     const char *model_dir;         // the parent (original) model
     const char *out_dir;
-    const char *data;              // dataset spec (default: the model's dataset)
+    const char *data;              // dataset spec (default: the folder the model recorded, else its dataset name)
     const char *forget;            // class names or indices, comma-separated
     int steps, batch;              // optimisation steps, images per batch of each stream (-1: the method's default)
     float lr;                      // NaN: the method's default
