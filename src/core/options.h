@@ -66,6 +66,10 @@ void opt_defaults(const opt_spec *t, int n, void *base);
 int opt_is_set(const opt_spec *s, opt_value v);
 // v as text ("1e-05", "cosine", "yes"); "" for an unset value.
 void opt_format(const opt_spec *s, opt_value v, char *buf, size_t cap);
+// Sets the row named `name` (its name or alias; NULL table rows none) in base to `text` parsed
+// as its type (a flag takes 1/0, true/false, yes/no). LETHE_ERR_ARG "unknown option 'x'
+// (known: a, b, ...)" when no row has that name, or opt_parse's message.
+lethe_status opt_set(const opt_spec *t, int n, void *base, const char *name, const char *text);
 // The flag as help shows it: "--steps N", "--lr X", "--data S", "--lr-schedule constant|cosine", "--resume".
 void opt_usage(const opt_spec *s, char *buf, size_t cap);
 
