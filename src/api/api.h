@@ -21,7 +21,7 @@ struct lethe_options {
 // (core/options.h), and "progress" (1 or 0) to *progress when that is not NULL. An unknown
 // name or a value that does not parse fails with LETHE_ERR_ARG, the message prefixed by
 // `what` ("lethe_train"). String options point into `opts`: they live as long as it does.
-lethe_status api_apply(const opt_spec *table, int n, void *target, int *progress, const struct lethe_options *opts,
+lethe_status api_apply(const opt_table *table, void *target, int *progress, const struct lethe_options *opts,
                        const char *what);
 
 #endif

@@ -12,7 +12,7 @@ lethe_status lethe_classifier_train(const char *out_dir, const lethe_options *op
     classifier_job j;
     classifier_job_default(&j);
     j.train.quiet = 1;
-    lethe_status st = api_apply(classifier_job_options, classifier_job_n_options, &j, NULL, opts, "lethe_classifier_train");
+    lethe_status st = api_apply(&classifier_job_options, &j, NULL, opts, "lethe_classifier_train");
     if (st) return st;
     j.out_dir = out_dir;
     j.command_line = "lethe_classifier_train (C API)";
@@ -30,7 +30,7 @@ lethe_status lethe_evaluate(const char *const *model_dirs, int n_models, const c
     eval_request r;
     eval_request_default(&r);
     int progress = 0;
-    lethe_status st = api_apply(eval_request_options, eval_request_n_options, &r, &progress, opts, "lethe_evaluate");
+    lethe_status st = api_apply(&eval_request_options, &r, &progress, opts, "lethe_evaluate");
     if (st) return st;
     eval_request_check(&r);
     r.o.quiet = !progress;

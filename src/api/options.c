@@ -65,7 +65,7 @@ void lethe_options_free(lethe_options *o) {
     free(o);
 }
 
-lethe_status api_apply(const opt_spec *table, int n, void *target, int *progress, const lethe_options *opts,
+lethe_status api_apply(const opt_table *table, void *target, int *progress, const lethe_options *opts,
                        const char *what) {
     static const opt_spec progress_row = {.name = "progress", .type = OPT_FLAG};
     for (int i = 0; opts && i < opts->n; i++) {
@@ -74,7 +74,7 @@ lethe_status api_apply(const opt_spec *table, int n, void *target, int *progress
             opt_value v;
             if (!(st = opt_parse(&progress_row, opts->values[i], &v))) *progress = v.i;
         } else {
-            st = opt_set(table, n, target, opts->names[i], opts->values[i]);
+            st = opt_set(table->rows, table->n, target, opts->names[i], opts->values[i]);
         }
         if (st) return lethe_fail_context(st, "%s", what);
     }

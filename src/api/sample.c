@@ -18,7 +18,7 @@ lethe_status lethe_sample(lethe_model *m, const lethe_options *opts, lethe_image
     sample_request r;
     sample_request_default(&r);
     int progress = 0;
-    lethe_status st = api_apply(sample_request_options, sample_request_n_options, &r, &progress, opts, "lethe_sample");
+    lethe_status st = api_apply(&sample_request_options, &r, &progress, opts, "lethe_sample");
     if (st) return st;
     if ((st = sample_request_check(&r))) return lethe_fail_context(st, "lethe_sample");
     r.job.quiet = !progress;

@@ -113,13 +113,14 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
     return ARGS_OK;
 }
 
-int args_from_options(arg_spec *out, const opt_spec *t, int n, void *base) {
-    for (int i = 0; i < n; i++) {
+int args_from_options(arg_spec *out, const opt_table *table, void *base) {
+    const opt_spec *t = table->rows;
+    for (int i = 0; i < table->n; i++) {
         static const arg_type as_arg[] = {[OPT_INT] = ARG_INT, [OPT_U64] = ARG_U64, [OPT_FLOAT] = ARG_FLOAT,
                                           [OPT_STRING] = ARG_STRING, [OPT_FLAG] = ARG_FLAG, [OPT_CHOICE] = ARG_CHOICE};
         out[i] = (arg_spec){t[i].name, as_arg[t[i].type], (char *)base + t[i].offset, t[i].help, t[i].alias, t[i].choices};
     }
-    return n;
+    return table->n;
 }
 
 char *args_join(int argc, char **argv) {

@@ -26,7 +26,7 @@ typedef struct {
 // The rows of a library option table (core/options.h) as flags over `base`, the struct the
 // table describes, into out[0..n); returns n. The library declares the option (name, alias,
 // type, help); --help shows the value in base, its default, as for any flag.
-int args_from_options(arg_spec *out, const opt_spec *t, int n, void *base);
+int args_from_options(arg_spec *out, const opt_table *t, void *base);
 
 enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_ERROR = 2 };
 

@@ -36,7 +36,7 @@ int cmd_eval(int argc, char **argv) {
     specs[n++] = (arg_spec){"classifier", ARG_STRING, &classifier, "classifier folder from `lethe classifier` (required)"};
     specs[n++] = (arg_spec){"forget", ARG_STRING, &forget, "forget class(es), names or indices, comma-separated"};
     specs[n++] = (arg_spec){"out", ARG_STRING, &out, "JSON report; grids go beside it (OUT.png, or OUT_1.png ... for several models)"};
-    n += args_from_options(specs + n, eval_request_options, eval_request_n_options, &req);
+    n += args_from_options(specs + n, &eval_request_options, &req);
     specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
     specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
     const char *pos[MAX_POS];

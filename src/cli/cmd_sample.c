@@ -19,7 +19,7 @@ int cmd_sample(int argc, char **argv) {
     arg_spec specs[32];
     int n = 0;
     specs[n++] = (arg_spec){"model", ARG_STRING, &model_dir, "model folder (diffusers layout; required)"};
-    n += args_from_options(specs + n, sample_request_options, sample_request_n_options, &req);
+    n += args_from_options(specs + n, &sample_request_options, &req);
     specs[n++] = (arg_spec){"out", ARG_STRING, &out, "PNG grid (one row per class)", "output"};
     specs[n++] = (arg_spec){"npy", ARG_STRING, &npy_out, "also write the images (N, C, H, W) float32 in [-1, 1] as .npy"};
     specs[n++] = (arg_spec){"idx", ARG_STRING, &idx_out, "also write PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte"};

@@ -27,7 +27,7 @@ int cmd_train(int argc, char **argv) {
     int threads = 0;
     const char *device = "cpu";
     arg_spec specs[48];
-    int n = args_from_options(specs, train_job_options, train_job_n_options, &j);
+    int n = args_from_options(specs, &train_job_options, &j);
     specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
     specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
     const char *pos[1];

@@ -51,6 +51,12 @@ typedef struct {
     int flags;               // OPT_NO_RECORD, OPT_REQUIRED
 } opt_spec;
 
+// A table as a header exports it: its rows and their count.
+typedef struct {
+    const opt_spec *rows;
+    int n;
+} opt_table;
+
 // Whether `given` names `name`, '_' standing for '-'.
 int opt_same_name(const char *given, const char *name);
 // The row of `name` (its name or alias), or NULL.

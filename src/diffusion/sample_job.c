@@ -24,7 +24,7 @@ void sample_job_default(sample_job *j) {
 }
 
 #define ROW(name, alias, type, field, help) {name, alias, type, offsetof(sample_request, field), {0}, help, NULL, NULL, 0}
-const opt_spec sample_request_options[] = {
+static const opt_spec sample_rows[] = {
     ROW("class", NULL, OPT_STRING, job.classes, "class name or index, a comma-separated list, or all"),
     ROW("n", NULL, OPT_INT, job.n, "images per class (unconditional models: images in total)"),
     {"sampler", "sampling-method", OPT_CHOICE, offsetof(sample_request, sampler), {0}, "ddim or ddpm", NULL, "ddim|ddpm", 0},
@@ -36,7 +36,7 @@ const opt_spec sample_request_options[] = {
     ROW("noise", NULL, OPT_STRING, job.noise_path, "initial noise x_T from a .npy file of shape (N, C, H, W)"),
     ROW("batch", NULL, OPT_INT, job.batch, "images per network call (guidance doubles it)"),
 };
-const int sample_request_n_options = (int)(sizeof sample_request_options / sizeof sample_request_options[0]);
+const opt_table sample_request_options = {sample_rows, (int)(sizeof sample_rows / sizeof sample_rows[0])};
 
 void sample_request_default(sample_request *r) {
     sample_job_default(&r->job);

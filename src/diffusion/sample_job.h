@@ -47,8 +47,7 @@ typedef struct {
     int sampler;               // index in "ddim|ddpm"
 } sample_request;
 
-extern const opt_spec sample_request_options[];
-extern const int sample_request_n_options;
+extern const opt_table sample_request_options;
 void sample_request_default(sample_request *r);
 // Checks the values (n and batch positive, guidance >= 0) and sets job.kind.
 lethe_status sample_request_check(sample_request *r);

@@ -13,7 +13,7 @@
 void train_source_default(train_source *s) { *s = (train_source){.data = "fashion-mnist", .config = "tiny"}; }
 
 #define ROW(name, alias, type, field, help) {name, alias, type, offsetof(train_job, field), {0}, help, NULL, NULL, 0}
-const opt_spec train_job_options[] = {
+static const opt_spec train_rows[] = {
     ROW("data", NULL, OPT_STRING, src.data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"),
     ROW("config", NULL, OPT_STRING, src.config, "model config: tiny, small, or a UNet2DModel config.json"),
     {"out", "output-dir", OPT_STRING, offsetof(train_job, o.out_dir), {0}, "output folder (diffusers layout; required)",
@@ -46,7 +46,7 @@ const opt_spec train_job_options[] = {
                                                  "spaced over the second half, in OUT/snapshots/ (for unlearn --method vdu "
                                                  "--snapshots OUT)"),
 };
-const int train_job_n_options = (int)(sizeof train_job_options / sizeof train_job_options[0]);
+const opt_table train_job_options = {train_rows, (int)(sizeof train_rows / sizeof train_rows[0])};
 
 void train_job_default(train_job *j) {
     *j = (train_job){.lr_schedule = 0};

@@ -35,8 +35,7 @@ typedef struct {
     int lr_schedule;           // index in "cosine|constant"
 } train_job;
 
-extern const opt_spec train_job_options[];
-extern const int train_job_n_options;
+extern const opt_table train_job_options;
 void train_job_default(train_job *j);
 // Checks the values and resolves them into o (lr_kind, use_ema, log_every at least 1).
 lethe_status train_job_check(train_job *j);

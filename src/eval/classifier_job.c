@@ -22,7 +22,7 @@ void classifier_job_default(classifier_job *j) {
 }
 
 #define ROW(name, type, field, help) {name, NULL, type, offsetof(classifier_job, field), {0}, help, NULL, NULL, 0}
-const opt_spec classifier_job_options[] = {
+static const opt_spec classifier_rows[] = {
     ROW("data", OPT_STRING, data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"),
     {"out", NULL, OPT_STRING, offsetof(classifier_job, out_dir), {0}, "output folder (required)", NULL, NULL,
      OPT_REQUIRED | OPT_NO_RECORD},
@@ -41,7 +41,7 @@ const opt_spec classifier_job_options[] = {
     ROW("seed", OPT_U64, train.seed, "seed of batches and augmentation"),
     ROW("init-seed", OPT_U64, init_seed, "seed of the initial weights"),
 };
-const int classifier_job_n_options = (int)(sizeof classifier_job_options / sizeof classifier_job_options[0]);
+const opt_table classifier_job_options = {classifier_rows, (int)(sizeof classifier_rows / sizeof classifier_rows[0])};
 
 lethe_status classifier_job_check(const classifier_job *j) {
     if (j->fid_images < 2) return lethe_fail(LETHE_ERR_ARG, "--fid-images must be at least 2");

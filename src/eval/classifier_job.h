@@ -38,8 +38,7 @@ void classifier_job_default(classifier_job *j);
 // The options of `lethe classifier` and lethe_classifier_train, declared once: the CLI's
 // flags and --help and the public API's option names are these rows over classifier_job;
 // their defaults are classifier_job_default's.
-extern const opt_spec classifier_job_options[];
-extern const int classifier_job_n_options;
+extern const opt_table classifier_job_options;
 // Checks the values: --fid-images at least 2, --train-images >= 0, --channels well formed.
 lethe_status classifier_job_check(const classifier_job *j);
 // "16,32,64" -> cfg->block_out_channels / n_stages (LETHE_ERR_ARG if it is not 1 to

@@ -37,7 +37,7 @@ void eval_opts_default(eval_opts *o) {
 }
 
 #define ROW(name, type, field, help) {name, NULL, type, offsetof(eval_request, field), {0}, help, NULL, NULL, 0}
-const opt_spec eval_request_options[] = {
+static const opt_spec eval_rows[] = {
     ROW("data", OPT_STRING, o.data, "dataset of the real images (default: the classifier's)"),
     ROW("classes", OPT_STRING, o.classes, "evaluate only these classes (e.g. those the models were trained on; default: all)"),
     ROW("n", OPT_INT, o.per_class, "samples per class (headline tables: 500)"),
@@ -58,7 +58,7 @@ const opt_spec eval_request_options[] = {
     ROW("no-mia", OPT_FLAG, no_mia, "skip membership inference"),
     ROW("no-fid", OPT_FLAG, o.no_fid, "skip FID"),
 };
-const int eval_request_n_options = (int)(sizeof eval_request_options / sizeof eval_request_options[0]);
+const opt_table eval_request_options = {eval_rows, (int)(sizeof eval_rows / sizeof eval_rows[0])};
 
 void eval_request_default(eval_request *r) {
     *r = (eval_request){.sampler = 0, .variance = 0};

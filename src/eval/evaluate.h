@@ -59,8 +59,7 @@ typedef struct {
     int no_nll, no_mia;
 } eval_request;
 
-extern const opt_spec eval_request_options[];
-extern const int eval_request_n_options;
+extern const opt_table eval_request_options;
 void eval_request_default(eval_request *r);
 void eval_request_check(eval_request *r);
 
