@@ -2,9 +2,7 @@
  * sample.c: lethe_sample and lethe_images, `lethe sample` by option names
  * (diffusion/sample_job.h).
  */
-#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "api/api.h"
 #include "diffusion/sample_job.h"
@@ -14,41 +12,19 @@ struct lethe_images {
     sample_images s;
 };
 
-typedef struct {
-    sample_job j;
-    const char *sampler;
-    int progress;
-} sample_args;
-
-#define O(name, type, field) {name, type, offsetof(sample_args, field)}
-static const api_opt table[] = {
-    O("class", API_STRING, j.classes),
-    O("n", API_INT, j.n),
-    O("sampler", API_STRING, sampler),
-    O("steps", API_INT, j.steps),
-    O("eta", API_FLOAT, j.eta),
-    O("guidance", API_FLOAT, j.guidance),
-    O("seed", API_U64, j.seed),
-    O("batch", API_INT, j.batch),
-    O("timestep-spacing", API_STRING, j.spacing),
-    O("noise", API_STRING, j.noise_path),
-    O("progress", API_FLAG, progress),
-};
-
 lethe_status lethe_sample(lethe_model *m, const lethe_options *opts, lethe_images **out) {
     if (!m || !out) return lethe_fail(LETHE_ERR_ARG, "lethe_sample: NULL argument");
     *out = NULL;
-    sample_args a = {.sampler = "ddim"};
-    sample_job_default(&a.j);
-    lethe_status st = api_apply(table, (int)(sizeof table / sizeof table[0]), &a, opts, "lethe_sample");
+    sample_request r;
+    sample_request_default(&r);
+    int progress = 0;
+    lethe_status st = api_apply(&sample_request_options, &r, &progress, opts, "lethe_sample");
     if (st) return st;
-    if (!strcmp(a.sampler, "ddim")) a.j.kind = SAMPLER_DDIM;
-    else if (!strcmp(a.sampler, "ddpm")) a.j.kind = SAMPLER_DDPM;
-    else return lethe_fail(LETHE_ERR_ARG, "lethe_sample: sampler must be ddim or ddpm (got '%s')", a.sampler);
-    a.j.quiet = !a.progress;
+    if ((st = sample_request_check(&r))) return lethe_fail_context(st, "lethe_sample");
+    r.job.quiet = !progress;
     lethe_images *im = calloc(1, sizeof *im);
     if (!im) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if ((st = sample_job_run(m, &a.j, &im->s))) { free(im); return st; }
+    if ((st = sample_job_run(m, &r.job, &im->s))) { free(im); return st; }
     *out = im;
     return LETHE_OK;
 }

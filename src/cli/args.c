@@ -35,12 +35,19 @@ static void print_help(const char *cmd, const char *usage, const arg_spec *specs
         case ARG_STRING:
             if (*(const char **)s->target) snprintf(def, sizeof def, " (default %s)", *(const char **)s->target);
             break;
+        case ARG_CHOICE: {
+            const opt_spec os = {.name = s->name, .type = OPT_CHOICE, .choices = s->choices};
+            char text[64];
+            opt_format(&os, (opt_value){.i = *(int *)s->target}, text, sizeof text);
+            snprintf(def, sizeof def, " (default %s)", text);
+            break;
+        }
         case ARG_FLAG: break;
         }
         // an unset method knob (NaN, -1): its help says what stands in, or the method decides
         if (strstr(def, "nan") || !strcmp(def, " (default -1)"))
             snprintf(def, sizeof def, "%s", strstr(s->help, "default") ? "" : " (default: the method's)");
-        const char *meta = s->type == ARG_INT || s->type == ARG_U64 ? " N" : s->type == ARG_FLOAT ? " X" : s->type == ARG_STRING ? " S" : "";
+        const char *meta = s->type == ARG_INT || s->type == ARG_U64 ? " N" : s->type == ARG_FLOAT ? " X" : s->type == ARG_STRING || s->type == ARG_CHOICE ? " S" : "";
         char left[64];
         snprintf(left, sizeof left, "--%s%s", s->name, meta);
         char alias[64] = "";
@@ -88,14 +95,15 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
         }
         // values are parsed as the library's option tables parse theirs (core/options.h)
         const opt_spec os = {.name = s->name, .type = s->type == ARG_INT ? OPT_INT : s->type == ARG_U64 ? OPT_U64
-                                                   : s->type == ARG_FLOAT ? OPT_FLOAT : OPT_STRING};
+                                                   : s->type == ARG_FLOAT ? OPT_FLOAT : s->type == ARG_CHOICE ? OPT_CHOICE : OPT_STRING,
+                             .choices = s->choices};
         opt_value v;
         if (opt_parse(&os, val, &v)) {
             fprintf(stderr, "lethe %s: %s\n", cmd, lethe_last_error());
             return ARGS_ERROR;
         }
         switch (s->type) {
-        case ARG_INT: *(int *)s->target = v.i; break;
+        case ARG_INT: case ARG_CHOICE: *(int *)s->target = v.i; break;
         case ARG_U64: *(uint64_t *)s->target = v.u; break;
         case ARG_FLOAT: *(float *)s->target = v.f; break;
         case ARG_STRING: *(const char **)s->target = v.s; break;
@@ -103,6 +111,20 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
         }
     }
     return ARGS_OK;
+}
+
+int args_from_options(arg_spec *out, int cap, const opt_table *table, void *base) {
+    if (table->n > cap) {   // a table grew past the command's flag array: a build mistake, said plainly
+        fprintf(stderr, "lethe: internal error: %d library options do not fit %d flag rows\n", table->n, cap);
+        return -1;
+    }
+    const opt_spec *t = table->rows;
+    for (int i = 0; i < table->n; i++) {
+        static const arg_type as_arg[] = {[OPT_INT] = ARG_INT, [OPT_U64] = ARG_U64, [OPT_FLOAT] = ARG_FLOAT,
+                                          [OPT_STRING] = ARG_STRING, [OPT_FLAG] = ARG_FLAG, [OPT_CHOICE] = ARG_CHOICE};
+        out[i] = (arg_spec){t[i].name, as_arg[t[i].type], (char *)base + t[i].offset, t[i].help, t[i].alias, t[i].choices};
+    }
+    return table->n;
 }
 
 char *args_join(int argc, char **argv) {

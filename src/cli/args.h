@@ -10,15 +10,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { ARG_INT, ARG_FLOAT, ARG_STRING, ARG_FLAG, ARG_U64 } arg_type;
+#include "core/options.h"
+
+typedef enum { ARG_INT, ARG_FLOAT, ARG_STRING, ARG_FLAG, ARG_U64, ARG_CHOICE } arg_type;
 
 typedef struct {
     const char *name;      // without leading dashes: "steps"
     arg_type type;
-    void *target;          // int*, float*, const char**, int* (flag: set to 1), uint64_t*
+    void *target;          // int*, float*, const char**, int* (flag: set to 1), uint64_t*, int* (choice: its index)
     const char *help;
     const char *alias;     // optional second name, e.g. the diffusers spelling "learning-rate"
+    const char *choices;   // ARG_CHOICE: "cosine|constant"
 } arg_spec;
+
+// The rows of a library option table (core/options.h) as flags over `base`, the struct the
+// table describes, into out[0..n); returns n, or -1 (with a message) when n > cap. The library
+// declares the option (name, alias, type, help); --help shows the value in base, its default.
+int args_from_options(arg_spec *out, int cap, const opt_table *t, void *base);
+// Rows of `specs` left after `used`, keeping `trailing` for the command's own flags.
+#define ARGS_ROOM(specs, used, trailing) ((int)(sizeof(specs) / sizeof((specs)[0])) - (used) - (trailing))
 
 enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_ERROR = 2 };
 

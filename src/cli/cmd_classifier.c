@@ -20,41 +20,22 @@ static void banner(void *user, const eval_classifier *c, const lethe_dataset *tr
 int cmd_classifier(int argc, char **argv) {
     classifier_job j;
     classifier_job_default(&j);
-    classifier_train_opts *o = &j.train;
     int threads = 0;
     const char *device = "cpu";
-    const arg_spec specs[] = {
-        {"data", ARG_STRING, &j.data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"},
-        {"out", ARG_STRING, &j.out_dir, "output folder (required)"},
-        {"epochs", ARG_INT, &o->epochs, "passes over the training set"},
-        {"batch", ARG_INT, &o->batch, "images per step"},
-        {"lr", ARG_FLOAT, &o->lr, "peak learning rate (AdamW, cosine decay)"},
-        {"warmup", ARG_INT, &o->warmup, "learning-rate warm-up steps"},
-        {"weight-decay", ARG_FLOAT, &o->weight_decay, "AdamW decoupled weight decay"},
-        {"channels", ARG_STRING, &j.channels, "channels per stage (a stride-2 convolution between stages)"},
-        {"features", ARG_INT, &j.features, "width of the penultimate layer: the FID feature space (<= 128)"},
-        {"layers-per-block", ARG_INT, &j.layers_per_block, "residual blocks per stage"},
-        {"shift", ARG_INT, &o->augment.max_shift, "augmentation: random shifts up to this many pixels"},
-        {"no-flip", ARG_FLAG, &j.no_flip, "augmentation: no left-right flips (default: flips except for MNIST digits)"},
-        {"train-images", ARG_INT, &j.train_images, "train on the first N training images only (0: all; for quick runs)"},
-        {"fid-images", ARG_INT, &j.fid_images, "images for the FID floor (test vs train) and noise checks"},
-        {"seed", ARG_U64, &o->seed, "seed of batches and augmentation"},
-        {"init-seed", ARG_U64, &j.init_seed, "seed of the initial weights"},
-        {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
-        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
-    };
+    arg_spec specs[32];
+    int n = args_from_options(specs, ARGS_ROOM(specs, 0, 2), &classifier_job_options, &j);
+    if (n < 0) return 2;
+    specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
+    specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
     const char *pos[1];
     int npos;
     int r = args_parse("classifier", "classifier --data fashion-mnist --out DIR [options]\n\n"
                        "Trains the evaluation classifier (a small ResNet) whose predictions give per-class\n"
                        "accuracy and UA and whose penultimate features give FID (lethe-CNN features).",
-                       specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
+                       specs, n, argc, argv, pos, 0, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
     if (!j.out_dir) { fprintf(stderr, "lethe classifier: --out DIR is required\n"); return 2; }
-    if (j.fid_images < 2) { fprintf(stderr, "lethe classifier: --fid-images must be at least 2\n"); return 2; }
-    if (j.train_images < 0) { fprintf(stderr, "lethe classifier: --train-images must be >= 0\n"); return 2; }
-    classifier_config scratch;
-    if (classifier_parse_channels(j.channels, &scratch)) { fprintf(stderr, "lethe classifier: %s\n", lethe_last_error()); return 2; }
+    if (classifier_job_check(&j)) { fprintf(stderr, "lethe classifier: %s\n", lethe_last_error()); return 2; }
     cli_set_threads(threads);
     if (cli_set_device("classifier", device)) return 1;
 

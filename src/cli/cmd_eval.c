@@ -25,58 +25,32 @@ static int split_models(char *list, const char **out, int cap) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    eval_opts o;
-    eval_opts_default(&o);
-    const char *models = NULL, *classifier = NULL, *forget = NULL, *out = "eval.json", *sampler = "ddim",
-               *variance = "fixed_small", *data = NULL, *classes = NULL;
-    int threads = 0, no_nll = 0, no_mia = 0;
+    eval_request req;
+    eval_request_default(&req);
+    const char *models = NULL, *classifier = NULL, *forget = NULL, *out = "eval.json";
+    int threads = 0;
     const char *device = "cpu";
-    const arg_spec specs[] = {
-        {"model", ARG_STRING, &models, "model folder, or several comma-separated (original,unlearned,retrained)"},
-        {"classifier", ARG_STRING, &classifier, "classifier folder from `lethe classifier` (required)"},
-        {"forget", ARG_STRING, &forget, "forget class(es), names or indices, comma-separated"},
-        {"out", ARG_STRING, &out, "JSON report; grids go beside it (OUT.png, or OUT_1.png ... for several models)"},
-        {"data", ARG_STRING, &data, "dataset of the real images (default: the folder the first model was trained on, from its "
-                                       "lethe.json, else the classifier's dataset)"},
-        {"classes", ARG_STRING, &classes, "evaluate only these classes (e.g. those the models were trained on; default: all)"},
-        {"n", ARG_INT, &o.per_class, "samples per class (headline tables: 500)"},
-        {"sampler", ARG_STRING, &sampler, "ddim or ddpm"},
-        {"steps", ARG_INT, &o.steps, "sampling steps"},
-        {"eta", ARG_FLOAT, &o.eta, "DDIM eta"},
-        {"guidance", ARG_FLOAT, &o.guidance, "classifier-free guidance scale w (1: none)"},
-        {"seed", ARG_U64, &o.seed, "seed of the sampling noise, the bits/dim estimator and the MIA pairs"},
-        {"batch", ARG_INT, &o.batch, "samples per chain (guidance doubles the network batch)"},
-        {"grid-cols", ARG_INT, &o.grid_cols, "samples per class in the PNG grid"},
-        {"nll-images", ARG_INT, &o.nll_images, "real test images per class for bits/dim (0: skip)"},
-        {"nll-timesteps", ARG_INT, &o.nll.timesteps, "bits/dim: timestep strata (one t each); 999: all T, exact"},
-        {"nll-variance", ARG_STRING, &variance, "bits/dim: decoder variance fixed_small (beta tilde) or fixed_large (beta)"},
-        {"no-nll", ARG_FLAG, &no_nll, "skip bits/dim"},
-        {"mia-images", ARG_INT, &o.mia_images, "membership inference: training images (members) and as many test images"},
-        {"mia-pairs", ARG_INT, &o.mia_pairs, "membership inference: (t, noise) pairs per image"},
-        {"no-mia", ARG_FLAG, &no_mia, "skip membership inference"},
-        {"no-fid", ARG_FLAG, &o.no_fid, "skip FID"},
-        {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
-        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
-    };
+    arg_spec specs[40];
+    int n = 0;
+    specs[n++] = (arg_spec){"model", ARG_STRING, &models, "model folder, or several comma-separated (original,unlearned,retrained)"};
+    specs[n++] = (arg_spec){"classifier", ARG_STRING, &classifier, "classifier folder from `lethe classifier` (required)"};
+    specs[n++] = (arg_spec){"forget", ARG_STRING, &forget, "forget class(es), names or indices, comma-separated"};
+    specs[n++] = (arg_spec){"out", ARG_STRING, &out, "JSON report; grids go beside it (OUT.png, or OUT_1.png ... for several models)"};
+    int k = args_from_options(specs + n, ARGS_ROOM(specs, n, 2), &eval_request_options, &req);
+    if (k < 0) return 2;
+    n += k;
+    specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
+    specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
     const char *pos[MAX_POS];
     int npos;
     int r = args_parse("eval", "eval --model DIR[,DIR...] --classifier DIR [--forget NAME] [--out eval.json] [options]\n\n"
                        "Generates a fixed, seeded set of samples per class from each model (the same noise for\n"
                        "every model) and reports per-class accuracy, UA, FID and IS (lethe-CNN features),\n"
                        "bits/dim on real test images and a membership-inference AUC, with wall times.",
-                       specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, MAX_POS, &npos);
+                       specs, n, argc, argv, pos, MAX_POS, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
     if (!classifier) { fprintf(stderr, "lethe eval: --classifier DIR is required (train one with `lethe classifier`)\n"); return 2; }
-    if (!strcmp(sampler, "ddim")) o.sampler = SAMPLER_DDIM;
-    else if (!strcmp(sampler, "ddpm")) o.sampler = SAMPLER_DDPM;
-    else { fprintf(stderr, "lethe eval: --sampler must be ddim or ddpm (got '%s')\n", sampler); return 2; }
-    if (!strcmp(variance, "fixed_small")) o.nll.variance = NLL_FIXED_SMALL;
-    else if (!strcmp(variance, "fixed_large")) o.nll.variance = NLL_FIXED_LARGE;
-    else { fprintf(stderr, "lethe eval: --nll-variance must be fixed_small or fixed_large (got '%s')\n", variance); return 2; }
-    if (no_nll) o.nll_images = 0;
-    if (no_mia) o.mia_images = 0;
-    o.data = data;
-    o.classes = classes;
+    eval_request_check(&req);
 
     // models: --model a,b and/or positional folders
     const char *dirs[EVAL_MAX_MODELS];
@@ -95,7 +69,7 @@ int cmd_eval(int argc, char **argv) {
     if (cli_set_device("eval", device)) { free(list); return 1; }
 
     eval_report rep;
-    lethe_status st = eval_run(&rep, dirs, n_models, classifier, forget, &o);
+    lethe_status st = eval_run(&rep, dirs, n_models, classifier, forget, &req.o);
     int code = 0;
     if (st) {
         code = cli_fail("eval", st);

@@ -145,6 +145,22 @@ void opt_format(const opt_spec *s, opt_value v, char *buf, size_t cap) {
     }
 }
 
+lethe_status opt_set(const opt_spec *t, int n, void *base, const char *name, const char *text) {
+    const opt_spec *s = opt_find(t, n, name);
+    if (!s) {
+        char known[1024];
+        size_t at = 0;
+        known[0] = 0;
+        for (int i = 0; i < n && at < sizeof known; i++)
+            at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "", t[i].name);
+        return lethe_fail(LETHE_ERR_ARG, "unknown option '%s' (known: %s)", name ? name : "", known);
+    }
+    opt_value v;
+    lethe_status st = opt_parse(s, text, &v);
+    if (!st) opt_put(s, base, v);
+    return st;
+}
+
 void opt_usage(const opt_spec *s, char *buf, size_t cap) {
     const char *meta = s->type == OPT_INT || s->type == OPT_U64 ? " N" : s->type == OPT_FLOAT ? " X" : s->type == OPT_STRING ? " S" : "";
     if (s->type == OPT_CHOICE) snprintf(buf, cap, "--%s %s", s->name, s->choices);

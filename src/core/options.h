@@ -51,6 +51,12 @@ typedef struct {
     int flags;               // OPT_NO_RECORD, OPT_REQUIRED
 } opt_spec;
 
+// A table as a header exports it: its rows and their count.
+typedef struct {
+    const opt_spec *rows;
+    int n;
+} opt_table;
+
 // Whether `given` names `name`, '_' standing for '-'.
 int opt_same_name(const char *given, const char *name);
 // The row of `name` (its name or alias), or NULL.
@@ -66,6 +72,10 @@ void opt_defaults(const opt_spec *t, int n, void *base);
 int opt_is_set(const opt_spec *s, opt_value v);
 // v as text ("1e-05", "cosine", "yes"); "" for an unset value.
 void opt_format(const opt_spec *s, opt_value v, char *buf, size_t cap);
+// Sets the row named `name` (its name or alias; NULL table rows none) in base to `text` parsed
+// as its type (a flag takes 1/0, true/false, yes/no). LETHE_ERR_ARG "unknown option 'x'
+// (known: a, b, ...)" when no row has that name, or opt_parse's message.
+lethe_status opt_set(const opt_spec *t, int n, void *base, const char *name, const char *text);
 // The flag as help shows it: "--steps N", "--lr X", "--data S", "--lr-schedule constant|cosine", "--resume".
 void opt_usage(const opt_spec *s, char *buf, size_t cap);
 

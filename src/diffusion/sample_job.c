@@ -5,6 +5,7 @@
  */
 #include "diffusion/sample_job.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,33 @@
 void sample_job_default(sample_job *j) {
     *j = (sample_job){.classes = "all", .n = 8, .kind = SAMPLER_DDIM, .steps = 50, .eta = 0.0f, .guidance = 2.0f,
                       .seed = 0, .batch = 256};
+}
+
+#define ROW(name, alias, type, field, help) {name, alias, type, offsetof(sample_request, field), {0}, help, NULL, NULL, 0}
+static const opt_spec sample_rows[] = {
+    ROW("class", NULL, OPT_STRING, job.classes, "class name or index, a comma-separated list, or all"),
+    ROW("n", NULL, OPT_INT, job.n, "images per class (unconditional models: images in total)"),
+    {"sampler", "sampling-method", OPT_CHOICE, offsetof(sample_request, sampler), {0}, "ddim or ddpm", NULL, "ddim|ddpm", 0},
+    ROW("steps", NULL, OPT_INT, job.steps, "sampling steps (ddpm: 1000 is the full chain)"),
+    ROW("eta", NULL, OPT_FLOAT, job.eta, "DDIM eta (0: deterministic)"),
+    ROW("timestep-spacing", NULL, OPT_STRING, job.spacing, "leading, trailing or linspace (default: the model's scheduler_config.json)"),
+    ROW("guidance", "cfg-scale", OPT_FLOAT, job.guidance, "classifier-free guidance scale w (1: none)"),
+    ROW("seed", NULL, OPT_U64, job.seed, "noise seed"),
+    ROW("noise", NULL, OPT_STRING, job.noise_path, "initial noise x_T from a .npy file of shape (N, C, H, W)"),
+    ROW("batch", NULL, OPT_INT, job.batch, "images per network call (guidance doubles it)"),
+};
+const opt_table sample_request_options = {sample_rows, (int)(sizeof sample_rows / sizeof sample_rows[0])};
+
+void sample_request_default(sample_request *r) {
+    sample_job_default(&r->job);
+    r->sampler = 0;
+}
+
+lethe_status sample_request_check(sample_request *r) {
+    r->job.kind = r->sampler == 0 ? SAMPLER_DDIM : SAMPLER_DDPM;
+    if (r->job.n < 1 || r->job.batch < 1) return lethe_fail(LETHE_ERR_ARG, "--n and --batch must be positive");
+    if (r->job.guidance < 0) return lethe_fail(LETHE_ERR_ARG, "--guidance must be >= 0");
+    return LETHE_OK;
 }
 
 typedef struct { lethe_progress *bar; int done_before; } sample_progress;

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "core/options.h"
 #include "diffusion/model.h"
 #include "diffusion/sampler.h"
 
@@ -37,6 +38,20 @@ typedef struct {
 } sample_images;
 
 void sample_job_default(sample_job *j);   // the CLI's defaults: all classes, 8 each, DDIM 50, w = 2
+// The options of `lethe sample` and lethe_sample, declared once (sample_request_options):
+// the CLI's flags and --help and the public API's option names are these rows. Their
+// defaults are sample_job_default's; --sampler is an OPT_CHOICE index that
+// sample_request_check resolves into job.kind.
+typedef struct {
+    sample_job job;
+    int sampler;               // index in "ddim|ddpm"
+} sample_request;
+
+extern const opt_table sample_request_options;
+void sample_request_default(sample_request *r);
+// Checks the values (n and batch positive, guidance >= 0) and sets job.kind.
+lethe_status sample_request_check(sample_request *r);
+
 // Runs the job on m (its schedule's spacing is not changed). *out is set on success only.
 lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *out);
 void sample_images_free(sample_images *s);

@@ -4,12 +4,64 @@
 #include "diffusion/train_new.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/fsutil.h"
 
 void train_source_default(train_source *s) { *s = (train_source){.data = "fashion-mnist", .config = "tiny"}; }
+
+#define ROW(name, alias, type, field, help) {name, alias, type, offsetof(train_job, field), {0}, help, NULL, NULL, 0}
+static const opt_spec train_rows[] = {
+    ROW("data", NULL, OPT_STRING, src.data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files (lethe.json "
+        "records the folder and a fingerprint of its files)"),
+    ROW("config", NULL, OPT_STRING, src.config, "model config: tiny, small, or a UNet2DModel config.json"),
+    {"out", "output-dir", OPT_STRING, offsetof(train_job, o.out_dir), {0}, "output folder (diffusers layout; required)",
+     NULL, NULL, OPT_REQUIRED | OPT_NO_RECORD},
+    ROW("steps", "max-train-steps", OPT_INT, o.steps, "optimisation steps"),
+    ROW("batch", "train-batch-size", OPT_INT, o.batch, "images per step"),
+    ROW("lr", "learning-rate", OPT_FLOAT, o.adam.lr, "peak learning rate (AdamW)"),
+    {"lr-schedule", "lr-scheduler", OPT_CHOICE, offsetof(train_job, lr_schedule), {0}, "after warm-up: cosine or constant",
+     NULL, "cosine|constant", 0},
+    ROW("warmup", "lr-warmup-steps", OPT_INT, o.warmup, "learning-rate warm-up steps"),
+    ROW("adam-beta1", NULL, OPT_FLOAT, o.adam.beta1, "AdamW beta1"),
+    ROW("adam-beta2", NULL, OPT_FLOAT, o.adam.beta2, "AdamW beta2"),
+    ROW("adam-weight-decay", NULL, OPT_FLOAT, o.adam.weight_decay, "AdamW decoupled weight decay"),
+    ROW("adam-epsilon", NULL, OPT_FLOAT, o.adam.eps, "AdamW epsilon"),
+    ROW("max-grad-norm", NULL, OPT_FLOAT, o.adam.max_grad_norm, "clip the global gradient norm (0: off)"),
+    ROW("class-dropout", NULL, OPT_FLOAT, o.class_dropout, "probability of training a label as the null class (for guidance)"),
+    ROW("classes", NULL, OPT_STRING, src.classes, "train only on these classes (names or indices, comma-separated)"),
+    ROW("exclude", NULL, OPT_STRING, src.exclude, "train on every class but these (a retain set: e.g. --exclude trouser)"),
+    ROW("unconditional", NULL, OPT_FLAG, src.unconditional, "no class conditioning (num_class_embeds = null)"),
+    ROW("no-ema", NULL, OPT_FLAG, no_ema, "export the live weights instead of the EMA weights"),
+    ROW("ema-max-decay", NULL, OPT_FLOAT, o.ema_max_decay, "EMA: maximum decay"),
+    ROW("ema-power", NULL, OPT_FLOAT, o.ema_power, "EMA: warm-up power"),
+    ROW("seed", NULL, OPT_U64, o.seed, "seed of every random choice (batches, t, noise, dropout)"),
+    ROW("init-seed", NULL, OPT_U64, o.init_seed, "seed of the initial weights"),
+    ROW("checkpoint-every", "checkpointing-steps", OPT_INT, o.checkpoint_every, "steps between checkpoints (0: only at the end)"),
+    ROW("log-every", NULL, OPT_INT, o.log_every, "steps between train_log.jsonl records"),
+    ROW("resume", NULL, OPT_FLAG, resume, "continue from OUT/train_state.safetensors"),
+    ROW("stop-after", NULL, OPT_INT, o.stop_after, "stop after N steps of this invocation (checkpointed; resume later)"),
+    ROW("snapshots", NULL, OPT_INT, o.snapshots, "keep N snapshots of the exported weights (EMA unless --no-ema), evenly "
+                                                 "spaced over the second half, in OUT/snapshots/ (for unlearn --method vdu "
+                                                 "--snapshots OUT)"),
+};
+const opt_table train_job_options = {train_rows, (int)(sizeof train_rows / sizeof train_rows[0])};
+
+void train_job_default(train_job *j) {
+    *j = (train_job){.lr_schedule = 0};
+    train_opts_default(&j->o);
+    train_source_default(&j->src);
+}
+
+lethe_status train_job_check(train_job *j) {
+    if (j->o.class_dropout < 0 || j->o.class_dropout > 1) return lethe_fail(LETHE_ERR_ARG, "--class-dropout must be in [0, 1]");
+    if (j->o.log_every < 1) j->o.log_every = 1;
+    j->o.lr_kind = j->lr_schedule == 0 ? LR_COSINE : LR_CONSTANT;
+    j->o.use_ema = !j->no_ema;
+    return LETHE_OK;
+}
 
 lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
     if (s->classes && s->exclude) return lethe_fail(LETHE_ERR_ARG, "give --classes or --exclude, not both");

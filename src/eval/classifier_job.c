@@ -4,6 +4,7 @@
 #include "eval/classifier_job.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,35 @@ void classifier_job_default(classifier_job *j) {
     *j = (classifier_job){.data = "fashion-mnist", .channels = "16,32,64", .layers_per_block = 1, .features = 128,
                           .fid_images = 10000};
     classifier_train_defaults(&j->train, NULL);
+}
+
+#define ROW(name, type, field, help) {name, NULL, type, offsetof(classifier_job, field), {0}, help, NULL, NULL, 0}
+static const opt_spec classifier_rows[] = {
+    ROW("data", OPT_STRING, data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"),
+    {"out", NULL, OPT_STRING, offsetof(classifier_job, out_dir), {0}, "output folder (required)", NULL, NULL,
+     OPT_REQUIRED | OPT_NO_RECORD},
+    ROW("epochs", OPT_INT, train.epochs, "passes over the training set"),
+    ROW("batch", OPT_INT, train.batch, "images per step"),
+    ROW("lr", OPT_FLOAT, train.lr, "peak learning rate (AdamW, cosine decay)"),
+    ROW("warmup", OPT_INT, train.warmup, "learning-rate warm-up steps"),
+    ROW("weight-decay", OPT_FLOAT, train.weight_decay, "AdamW decoupled weight decay"),
+    ROW("channels", OPT_STRING, channels, "channels per stage (a stride-2 convolution between stages)"),
+    ROW("features", OPT_INT, features, "width of the penultimate layer: the FID feature space (<= 128)"),
+    ROW("layers-per-block", OPT_INT, layers_per_block, "residual blocks per stage"),
+    ROW("shift", OPT_INT, train.augment.max_shift, "augmentation: random shifts up to this many pixels"),
+    ROW("no-flip", OPT_FLAG, no_flip, "augmentation: no left-right flips (default: flips except for MNIST digits)"),
+    ROW("train-images", OPT_INT, train_images, "train on the first N training images only (0: all; for quick runs)"),
+    ROW("fid-images", OPT_INT, fid_images, "images for the FID floor (test vs train) and noise checks"),
+    ROW("seed", OPT_U64, train.seed, "seed of batches and augmentation"),
+    ROW("init-seed", OPT_U64, init_seed, "seed of the initial weights"),
+};
+const opt_table classifier_job_options = {classifier_rows, (int)(sizeof classifier_rows / sizeof classifier_rows[0])};
+
+lethe_status classifier_job_check(const classifier_job *j) {
+    if (j->fid_images < 2) return lethe_fail(LETHE_ERR_ARG, "--fid-images must be at least 2");
+    if (j->train_images < 0) return lethe_fail(LETHE_ERR_ARG, "--train-images must be >= 0");
+    classifier_config scratch;
+    return classifier_parse_channels(j->channels, &scratch);
 }
 
 // Accuracy a classifier must reach to be an instrument (specs/evaluation.md).
@@ -121,12 +151,11 @@ static char *report_json(const classifier_job *j, const classifier_train_opts *o
 
 lethe_status classifier_job_run(const classifier_job *j, classifier_job_result *res) {
     if (!j->out_dir) return lethe_fail(LETHE_ERR_ARG, "the classifier needs an output folder");
-    if (j->fid_images < 2) return lethe_fail(LETHE_ERR_ARG, "--fid-images must be at least 2");
-    if (j->train_images < 0) return lethe_fail(LETHE_ERR_ARG, "--train-images must be >= 0");
+    lethe_status st = classifier_job_check(j);
+    if (st) return st;
     memset(res, 0, sizeof *res);
     classifier_train_opts o = j->train;
     lethe_dataset train, test;
-    lethe_status st;
     if ((st = dataset_load(&train, j->data, LETHE_SPLIT_TRAIN))) return st;
     if ((st = dataset_load(&test, j->data, LETHE_SPLIT_TEST))) { dataset_free(&train); return st; }
     if (j->train_images > 0 && j->train_images < train.n) train.n = j->train_images;   // buffers stay; dataset_free frees them

@@ -7,6 +7,7 @@
 #ifndef LETHE_EVAL_CLASSIFIER_JOB_H
 #define LETHE_EVAL_CLASSIFIER_JOB_H
 
+#include "core/options.h"
 #include "eval/classifier_train.h"
 
 typedef struct {
@@ -34,6 +35,12 @@ typedef struct {
 } classifier_job_result;
 
 void classifier_job_default(classifier_job *j);
+// The options of `lethe classifier` and lethe_classifier_train, declared once: the CLI's
+// flags and --help and the public API's option names are these rows over classifier_job;
+// their defaults are classifier_job_default's.
+extern const opt_table classifier_job_options;
+// Checks the values: --fid-images at least 2, --train-images >= 0, --channels well formed.
+lethe_status classifier_job_check(const classifier_job *j);
 // "16,32,64" -> cfg->block_out_channels / n_stages (LETHE_ERR_ARG if it is not 1 to
 // CLASSIFIER_MAX_STAGES positive integers up to 1024).
 lethe_status classifier_parse_channels(const char *s, classifier_config *cfg);

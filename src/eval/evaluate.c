@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,43 @@ void eval_opts_default(eval_opts *o) {
     o->nll.batch = 200;
     o->mia_images = 100;
     o->mia_pairs = 4;
+}
+
+#define ROW(name, type, field, help) {name, NULL, type, offsetof(eval_request, field), {0}, help, NULL, NULL, 0}
+static const opt_spec eval_rows[] = {
+    ROW("data", OPT_STRING, o.data, "dataset of the real images (default: the folder the first model was trained on, "
+        "from its lethe.json, else the classifier's dataset)"),
+    ROW("classes", OPT_STRING, o.classes, "evaluate only these classes (e.g. those the models were trained on; default: all)"),
+    ROW("n", OPT_INT, o.per_class, "samples per class (headline tables: 500)"),
+    {"sampler", NULL, OPT_CHOICE, offsetof(eval_request, sampler), {0}, "ddim or ddpm", NULL, "ddim|ddpm", 0},
+    ROW("steps", OPT_INT, o.steps, "sampling steps"),
+    ROW("eta", OPT_FLOAT, o.eta, "DDIM eta"),
+    ROW("guidance", OPT_FLOAT, o.guidance, "classifier-free guidance scale w (1: none)"),
+    ROW("seed", OPT_U64, o.seed, "seed of the sampling noise, the bits/dim estimator and the MIA pairs"),
+    ROW("batch", OPT_INT, o.batch, "samples per chain (guidance doubles the network batch)"),
+    ROW("grid-cols", OPT_INT, o.grid_cols, "samples per class in the PNG grid"),
+    ROW("nll-images", OPT_INT, o.nll_images, "real test images per class for bits/dim (0: skip)"),
+    ROW("nll-timesteps", OPT_INT, o.nll.timesteps, "bits/dim: timestep strata (one t each); 999: all T, exact"),
+    {"nll-variance", NULL, OPT_CHOICE, offsetof(eval_request, variance), {0},
+     "bits/dim: decoder variance fixed_small (beta tilde) or fixed_large (beta)", NULL, "fixed_small|fixed_large", 0},
+    ROW("no-nll", OPT_FLAG, no_nll, "skip bits/dim"),
+    ROW("mia-images", OPT_INT, o.mia_images, "membership inference: training images (members) and as many test images"),
+    ROW("mia-pairs", OPT_INT, o.mia_pairs, "membership inference: (t, noise) pairs per image"),
+    ROW("no-mia", OPT_FLAG, no_mia, "skip membership inference"),
+    ROW("no-fid", OPT_FLAG, o.no_fid, "skip FID"),
+};
+const opt_table eval_request_options = {eval_rows, (int)(sizeof eval_rows / sizeof eval_rows[0])};
+
+void eval_request_default(eval_request *r) {
+    *r = (eval_request){.sampler = 0, .variance = 0};
+    eval_opts_default(&r->o);
+}
+
+void eval_request_check(eval_request *r) {
+    r->o.sampler = r->sampler == 0 ? SAMPLER_DDIM : SAMPLER_DDPM;
+    r->o.nll.variance = r->variance == 0 ? NLL_FIXED_SMALL : NLL_FIXED_LARGE;
+    if (r->no_nll) r->o.nll_images = 0;
+    if (r->no_mia) r->o.mia_images = 0;
 }
 
 static void warn(eval_report *r, const char *fmt, ...) {

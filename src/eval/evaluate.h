@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/options.h"
 #include "data/dataset.h"
 #include "diffusion/sampler.h"
 #include "eval/nll.h"
@@ -47,6 +48,21 @@ typedef struct {
 } eval_opts;
 
 void eval_opts_default(eval_opts *o);
+
+// The options of `lethe eval` and lethe_evaluate, declared once (eval_request_options): the
+// CLI's flags and --help and the public API's option names are these rows. Their defaults
+// are eval_opts_default's; --sampler and --nll-variance are OPT_CHOICE indices and --no-nll,
+// --no-mia switches, which eval_request_check resolves into o.
+typedef struct {
+    eval_opts o;
+    int sampler;               // index in "ddim|ddpm"
+    int variance;              // index in "fixed_small|fixed_large"
+    int no_nll, no_mia;
+} eval_request;
+
+extern const opt_table eval_request_options;
+void eval_request_default(eval_request *r);
+void eval_request_check(eval_request *r);
 
 typedef struct {
     char dir[1024], hash[65], method[64];
