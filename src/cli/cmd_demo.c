@@ -1,110 +1,56 @@
 /*
- * cmd_demo.c: `lethe demo`: the main job. Trains the `tiny` model on Fashion-MNIST
- * from scratch (or reuses / resumes the one in OUT/model), then writes a sample grid
- * per class and one grid of all classes.
+ * cmd_demo.c: `lethe demo`, the main job (api/demo.h): forget a class from the committed
+ * reference model and show the original and the unlearned model side by side; with
+ * --train, train the tiny model from scratch and draw its classes.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "api/demo.h"
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "core/fsutil.h"
-#include "core/progress.h"
-#include "diffusion/sample_job.h"
-#include "diffusion/train_new.h"
-
-typedef struct { int resume; const train_opts *o; } banner_args;
-
-static void banner(void *user, const lethe_model *m, const lethe_dataset *ds) {
-    const banner_args *b = user;
-    fprintf(stderr, "lethe demo: %s the tiny model (%zu parameters) on %s for %d steps of %d images\n",
-            b->resume ? "resuming" : "training", unet_num_params(&m->unet), ds->name, b->o->steps, b->o->batch);
-}
 
 int cmd_demo(int argc, char **argv) {
-    const char *out = "runs/demo", *data = "fashion-mnist";
-    int per_class = 10, sample_steps = 50, threads = 0, retrain = 0;
+    demo_opts o;
+    demo_opts_default(&o);
+    int threads = 0;
     const char *device = "cpu";
-    float guidance = 2.0f;
-    train_opts o;
-    train_opts_default(&o);
-    o.steps = 1000;
-    o.warmup = 100;
-    o.batch = 64;
-    o.checkpoint_every = 250;
-    o.snapshots = -1;  // 5 (fewer for a short run): the demo model is ready for `unlearn --method vdu`
-    const arg_spec specs[] = {
-        {"out", ARG_STRING, &out, "run folder (model in OUT/model, grids in OUT/samples)"},
-        {"data", ARG_STRING, &data, "dataset"},
-        {"steps", ARG_INT, &o.steps, "training steps"},
-        {"batch", ARG_INT, &o.batch, "training batch"},
-        {"n", ARG_INT, &per_class, "samples per class"},
-        {"sample-steps", ARG_INT, &sample_steps, "DDIM steps"},
-        {"guidance", ARG_FLOAT, &guidance, "classifier-free guidance scale"},
-        {"seed", ARG_U64, &o.seed, "seed"},
-        {"snapshots", ARG_INT, &o.snapshots, "weight snapshots kept in OUT/model/snapshots for VDU (default 5, at most steps/2)"},
-        {"retrain", ARG_FLAG, &retrain, "train again even if OUT/model is finished"},
-        {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
-        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
-    };
+    arg_spec specs[32];
+    int n = args_from_options(specs, ARGS_ROOM(specs, 0, 2), &demo_options, &o);
+    if (n < 0) return 2;
+    specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
+    specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
     const char *pos[1];
     int npos;
-    int r = args_parse("demo", "demo [--out runs/demo] [options]\n\n"
-                       "Trains the `tiny` UNet on Fashion-MNIST and writes one sample grid per class.\n"
-                       "Run again, it reuses the finished model (or resumes an interrupted one).",
-                       specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
+    int r = args_parse("demo", "demo [--out runs/demo] [--forget CLASS] [--method NAME] [options]\n\n"
+                       "Forgets a class (default: trouser) from the committed reference model (" DEMO_MODEL ")\n"
+                       "with the recommended method, then judges the original and the unlearned model side by\n"
+                       "side with the committed classifier on the same noise: UA, retained accuracy and FID in\n"
+                       "OUT/eval.md and OUT/eval.json, samples in OUT/side_by_side.png (a row per class, the\n"
+                       "forgotten one first: the original's samples, a white tile, the unlearned model's).\n"
+                       "Run again, it reuses the unlearned model (--again to redo it).\n"
+                       "With --train: trains the tiny model from scratch instead and writes one grid per class.",
+                       specs, n, argc, argv, pos, 0, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
-    if (o.snapshots < 0) {   // one snapshot per step at most, over the second half (train.h)
-        int half = o.steps - o.steps / 2;
-        o.snapshots = half < 5 ? half : 5;
-    }
     cli_set_threads(threads);
     if (cli_set_device("demo", device)) return 1;
-    double t0 = lethe_now();
-
-    char model_dir[4096], samples_dir[4096], state[4096];
-    snprintf(model_dir, sizeof model_dir, "%s/model", out);
-    snprintf(samples_dir, sizeof samples_dir, "%s/samples", out);
-    snprintf(state, sizeof state, "%s/train_state.safetensors", model_dir);
-    lethe_status st;
-    if ((st = fs_mkdir_p(samples_dir))) return cli_fail("demo", st);
-
-    lethe_model m;
-    if (!retrain && train_finished(model_dir, o.steps) && model_load(&m, model_dir) == LETHE_OK) {
-        fprintf(stderr, "lethe demo: reusing the finished model in %s (--retrain to train again)\n", model_dir);
-    } else {
-        train_source src;
-        train_source_default(&src);
-        src.data = data;
-        banner_args ba = {!retrain && fs_exists(state), &o};
-        src.on_ready = banner;
-        src.user = &ba;
-        o.out_dir = model_dir;
-        o.command_line = "lethe demo";
-        // train_run leaves the exported (EMA) weights in the model, so the saved folder is what it sampled
-        if ((st = train_new(&src, &o, ba.resume)) || (st = model_load(&m, model_dir))) return cli_fail("demo", st);
-    }
-
-    // one grid per class, and all classes together (one row per class), all in one batch
-    sample_job j;
-    sample_job_default(&j);
-    j.n = per_class;
-    j.steps = sample_steps;
-    j.guidance = guidance;
-    j.seed = o.seed;
-    j.batch = 2 * m.n_classes * per_class;
-    sample_images s;
-    if ((st = sample_job_run(&m, &j, &s))) { model_free(&m); return cli_fail("demo", st); }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/all_classes.png", samples_dir);
-    st = sample_images_write_png(&s, path);
-    for (int k = 0; k < m.n_classes && !st; k++) {
-        snprintf(path, sizeof path, "%s/%02d_%s.png", samples_dir, k, m.class_names[k]);
-        st = sample_images_write_png_range(&s, k * per_class, per_class, path);
-    }
-    if (!st)
+    char *cmd = args_join(argc, argv);
+    size_t len = strlen(cmd ? cmd : "") + 16;
+    char *full = malloc(len);
+    if (full) snprintf(full, len, "lethe demo %s", cmd ? cmd : "");
+    o.command_line = full;
+    demo_result res;
+    lethe_status st = demo_run(&o, &res);
+    free(cmd);
+    free(full);
+    if (st) return cli_fail("demo", st);
+    if (o.train)
         fprintf(stderr, "lethe demo: done in %.1f s: model in %s, grids in %s (all_classes.png: one row per class)\n",
-                lethe_now() - t0, model_dir, samples_dir);
-    sample_images_free(&s);
-    model_free(&m);
-    return st ? cli_fail("demo", st) : 0;
+                res.seconds, res.model_dir, res.samples_dir);
+    else
+        fprintf(stderr, "lethe demo: done in %.1f s: results in %s: table %s (and %s), side-by-side samples %s "
+                "(each row: original | unlearned, same noise; the forgotten class first), unlearned model %s\n",
+                res.seconds, o.out, res.table, res.json, res.grid, res.model_dir);
+    return 0;
 }

@@ -124,5 +124,8 @@ char *eval_report_json(const eval_report *r);
 void eval_report_markdown(const eval_report *r, FILE *f);
 // One PNG per model: a row per class (unconditional: rows of grid_cols samples).
 lethe_status eval_report_grid(const eval_report *r, int model, const char *path);
+// One PNG comparing the models: a row per class of `classes` (indices), each row every
+// model's samples of that class (same noise), a white tile between models.
+lethe_status eval_report_side_by_side(const eval_report *r, const int *classes, int n_classes, const char *path);
 
 #endif

@@ -2,6 +2,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "eval/evaluate.h"
@@ -239,4 +240,33 @@ lethe_status eval_report_grid(const eval_report *r, int model, const char *path)
     int cols = r->opts.grid_cols < r->opts.per_class ? r->opts.grid_cols : r->opts.per_class;
     if (!m->grid) return lethe_fail(LETHE_ERR_ARG, "no samples kept for model %d", model);
     return png_write_grid_u8(path, m->grid, m->grid_rows * cols, r->channels, r->size, r->size, cols, 2, 0);
+}
+
+// Rows of classes; in each row every model's samples of that class, a blank tile between
+// models. The samples of one row share their noise across models (eval_run's seeding).
+lethe_status eval_report_side_by_side(const eval_report *r, const int *classes, int n_classes, const char *path) {
+    const int cols = r->opts.grid_cols < r->opts.per_class ? r->opts.grid_cols : r->opts.per_class;
+    const int nm = r->n_models, row_tiles = nm * cols + (nm - 1);
+    const size_t numel = (size_t)r->channels * r->size * r->size;
+    if (n_classes < 1 || cols < 1) return lethe_fail(LETHE_ERR_ARG, "side-by-side grid: no classes or no samples");
+    for (int k = 0; k < nm; k++)
+        if (!r->models[k].grid || !r->models[k].conditional)
+            return lethe_fail(LETHE_ERR_ARG, "side-by-side grid: model %d has no class-conditional samples", k + 1);
+    int rows[LETHE_MAX_CLASSES];
+    for (int i = 0; i < n_classes; i++) {
+        rows[i] = -1;
+        for (int j = 0; j < r->n_classes; j++)
+            if (r->classes[j] == classes[i]) rows[i] = j;
+        if (rows[i] < 0) return lethe_fail(LETHE_ERR_ARG, "side-by-side grid: class %d was not evaluated", classes[i]);
+    }
+    unsigned char *tiles = malloc((size_t)n_classes * row_tiles * numel);
+    if (!tiles) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    memset(tiles, 255, (size_t)n_classes * row_tiles * numel);   // the blank tiles stay white
+    for (int i = 0; i < n_classes; i++)
+        for (int k = 0; k < nm; k++)
+            memcpy(tiles + ((size_t)i * row_tiles + (size_t)k * (cols + 1)) * numel,
+                   r->models[k].grid + (size_t)rows[i] * cols * numel, (size_t)cols * numel);
+    lethe_status st = png_write_grid_u8(path, tiles, n_classes * row_tiles, r->channels, r->size, r->size, row_tiles, 2, 0);
+    free(tiles);
+    return st;
 }

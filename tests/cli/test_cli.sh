@@ -90,11 +90,7 @@ cmp -s "$W/full/unet/diffusion_pytorch_model.safetensors" "$W/part/unet/diffusio
 expect_fail "resume with another seed" "seed" $TRAIN --steps 6 --resume --seed 5 --out "$W/part"
 expect_fail "resume nothing" "nothing to resume" $TRAIN --steps 6 --resume --out "$W/none"
 
-# --- the main job, in miniature: trains, writes a grid per class, reuses the model when run again
-expect_ok "demo" $LETHE demo --steps 2 --batch 4 --n 2 --sample-steps 2 --out "$W/demo"
-[ -s "$W/demo/samples/all_classes.png" ] && [ -s "$W/demo/samples/01_trouser.png" ] && ok || bad "demo grids missing"
-expect_ok "demo again" $LETHE demo --steps 2 --batch 4 --n 2 --sample-steps 2 --out "$W/demo"
-grep -q "reusing the finished model" "$W/err" && ok || bad "demo did not reuse its model"
+# (the main job, `lethe demo`, is tested in test_demo.sh)
 
 # --- bad input ----------------------------------------------------------------------------------
 expect_fail "unknown config" "unknown config 'huge'" $TRAIN --steps 1 --config huge --out "$W/x"

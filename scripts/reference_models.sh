@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# reference_models.sh: reproduce the committed reference models (models/, see models/README.md).
+#
+#   scripts/reference_models.sh [--stop-after N] [--threads N] [--install] [NAME...]
+#
+# NAME: fashion-mnist-tiny (class-conditional), fashion-mnist-tiny-uncond (unconditional),
+# mnist-tiny (class-conditional digits; needs scripts/get_mnist.sh first),
+# fashion-mnist-classifier (the evaluation classifier). Default: all of them.
+#
+# Each model trains in runs/reference/NAME. Interrupt it at any time, or give --stop-after N
+# to stop after N steps of this sitting: run the script again and it resumes exactly where
+# it stopped (lethe train --resume), so a model can be trained across several sittings.
+# Every CKPT_EVERY steps the EMA weights are copied to runs/reference/NAME/checkpoints/step_K
+# (a model folder each): the points of the quality-vs-steps curve (bench/quality_curve.sh)
+# and the independent checkpoints VDU's statistics can use (--checkpoints A,B,...).
+# --install copies the finished model's EMA weights (no training state) into models/NAME and
+# prints their SHA-256 for models/SHA256SUMS. Weights depend on the thread count and the CPU
+# (the order of floating-point sums), so a reproduction is close to, not bit-identical with,
+# the committed files; the committed models were trained with --threads 2.
+set -eu
+cd "$(dirname "$0")/.."
+LETHE=${LETHE:-build/lethe}
+stop_after=0 threads=2 install=0 names=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --stop-after) stop_after=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --install) install=1; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -*) echo "reference_models.sh: unknown option $1" >&2; exit 2 ;;
+        *) names+=("$1"); shift ;;
+    esac
+done
+[ ${#names[@]} -gt 0 ] || names=(fashion-mnist-classifier fashion-mnist-tiny fashion-mnist-tiny-uncond mnist-tiny)
+[ -x "$LETHE" ] || make -s -j2
+
+# The recipe, chosen by measurement (docs/reference_models.md): constant learning rate
+# after warm-up, so the EMA's quality can be read at any step and a run can be extended.
+STEPS=${STEPS:-40000}
+CKPT_EVERY=2500
+RECIPE="--config tiny --batch 64 --lr 1e-3 --lr-schedule constant --warmup 500 --ema-max-decay 0.9999
+        --checkpoint-every 500 --log-every 50 --seed 0 --init-seed 0"
+
+steps_done() {   # of the run in $1 (0 when it has not started)
+    [ -f "$1/lethe.json" ] || { echo 0; return; }
+    sed -n 's/^[[:space:]]*"steps_done":[[:space:]]*\([0-9]*\).*/\1/p' "$1/lethe.json"
+}
+
+train_diffusion() {   # NAME DATA [extra flags...]
+    local name=$1 data=$2 out=runs/reference/$1
+    shift 2
+    mkdir -p "$out/checkpoints"
+    local left=$stop_after done
+    done=$(steps_done "$out")
+    while [ "$done" -lt "$STEPS" ]; do
+        # up to the next curve point, or what is left of this sitting
+        local chunk=$(( (done / CKPT_EVERY + 1) * CKPT_EVERY - done ))
+        [ $((done + chunk)) -le "$STEPS" ] || chunk=$((STEPS - done))
+        if [ "$stop_after" -gt 0 ]; then
+            [ "$left" -gt 0 ] || { echo "== $name: stopped at step $done of $STEPS (run again to resume)"; return 0; }
+            [ "$chunk" -le "$left" ] || chunk=$left
+        fi
+        local resume=""
+        [ -f "$out/train_state.safetensors" ] && resume=--resume
+        # shellcheck disable=SC2086
+        OMP_WAIT_POLICY=passive $LETHE train $resume --data "$data" $RECIPE "$@" --steps "$STEPS" \
+            --stop-after "$chunk" --out "$out" --threads "$threads"
+        done=$(steps_done "$out")
+        left=$((left - chunk))
+        if [ $((done % CKPT_EVERY)) -eq 0 ] && [ ! -d "$out/checkpoints/step_$done" ]; then
+            local c=$out/checkpoints/step_$done
+            mkdir -p "$c.tmp"
+            cp -r "$out/model_index.json" "$out/unet" "$out/scheduler" "$out/lethe.json" "$c.tmp/"
+            mv "$c.tmp" "$c"
+        fi
+    done
+    echo "== $name: finished ($STEPS steps) in $out"
+    [ "$install" = 1 ] && install_model "$name" "$out"
+    return 0
+}
+
+install_model() {   # NAME FROM: the exported (EMA) model only, no training state
+    local dst=models/$1
+    rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
+    for f in model_index.json unet scheduler lethe.json classifier.json config.json model.safetensors; do
+        [ -e "$2/$f" ] && cp -r "$2/$f" "$dst.tmp/"
+    done
+    rm -rf "$dst" && mv "$dst.tmp" "$dst"
+    (cd models && find "$1" -type f | LC_ALL=C sort | xargs sha256sum)
+}
+
+for name in "${names[@]}"; do
+    case $name in
+        fashion-mnist-tiny) train_diffusion "$name" fashion-mnist ;;
+        fashion-mnist-tiny-uncond) train_diffusion "$name" fashion-mnist --unconditional ;;
+        mnist-tiny) train_diffusion "$name" mnist ;;
+        fashion-mnist-classifier)
+            out=runs/reference/$name
+            if [ ! -f "$out/classifier.json" ]; then
+                OMP_WAIT_POLICY=passive $LETHE classifier --data fashion-mnist --out "$out" --threads "$threads"
+            fi
+            [ "$install" = 1 ] && install_model "$name" "$out" ;;
+        *) echo "reference_models.sh: unknown model $name" >&2; exit 2 ;;
+    esac
+done

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# test_demo.sh: `lethe demo`, the main job, in miniature. Unlearning (the default): a class is
+# forgotten from a parent, both models are judged side by side on the same noise (eval.json
+# with two models, eval.md, a side-by-side PNG of the forgotten class and kept ones), the last
+# line says where the results are, and a second run reuses the unlearned model. --train: the
+# first demo (train from scratch, a grid per class, reuse). Bad input: a clear message.
+set -u
+LETHE=$(realpath "${LETHE:-build/lethe}")
+W=$(realpath "$(mktemp -d /tmp/lethe_demo_XXXXXX)")
+trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/lib.sh"
+json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+png_size() { python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(*struct.unpack('>II', d[16:24]))" "$1"; }
+
+# --- --train: trains, writes a grid per class, reuses the model when run again
+expect_ok "demo --train" $LETHE demo --train --steps 2 --batch 4 --per-class 2 --sample-steps 2 --out "$W/t"
+[ -s "$W/t/samples/all_classes.png" ] && [ -s "$W/t/samples/01_trouser.png" ] && ok || bad "demo --train grids missing"
+expect_ok "demo --train again" $LETHE demo --train --steps 2 --batch 4 --per-class 2 --sample-steps 2 --out "$W/t"
+grep -q "reusing the finished model" "$W/err" && ok || bad "demo --train did not reuse its model"
+
+# --- unlearning from a stand-in parent (the committed reference model is checked by test_models.sh)
+expect_ok "classifier" $LETHE classifier --train-images 100 --epochs 1 --batch 20 --warmup 1 --channels 8,16 \
+    --fid-images 40 --out "$W/cls"
+DEMO="$LETHE demo --model $W/t/model --classifier $W/cls --method ga --steps 2 --per-class 2 --sample-steps 2"
+expect_ok "demo" $DEMO --out "$W/d"
+tail -n 1 "$W/err" | grep -q "results in $W/d" && ok || { bad "last line names the results"; tail -n 2 "$W/err"; }
+[ "$(json "$W/d/eval.json" 'len(j["models"])')" = 2 ] && ok || bad "eval.json judges two models"
+[ "$(json "$W/d/eval.json" 'j["models"][1]["model"]')" = "$W/d/unlearned" ] && ok || bad "the second is the unlearned model"
+[ "$(json "$W/d/unlearned/lethe.json" 'j["method"] + " " + str(j["steps_done"])')" = "ga 2" ] && ok || bad "unlearned by ga, 2 steps"
+grep -q "UA trouser" "$W/d/eval.md" && grep -q "retained accuracy" "$W/d/eval.md" && grep -q "FID" "$W/d/eval.md" \
+    && ok || bad "eval.md has UA, retained accuracy and FID"
+grep -q "UA trouser" "$W/out" && ok || bad "the table is printed"
+# 4 rows (trouser + 3 kept classes) of 2 samples | blank | 2 samples: 5 tiles of 28 px, 2 px gaps
+read -r pw ph < <(png_size "$W/d/side_by_side.png")
+[ "$pw" -gt "$ph" ] && [ "$pw" -ge $((5 * 28)) ] && [ "$ph" -ge $((4 * 28)) ] && [ "$ph" -lt $((5 * 28)) ] \
+    && ok || bad "side_by_side.png is 4 rows of 5 tiles (got ${pw}x${ph})"
+expect_ok "demo again" $DEMO --out "$W/d"
+grep -q "reusing the unlearned model" "$W/err" && ok || bad "demo did not reuse the unlearned model"
+expect_ok "demo --forget shirt --kept-rows 1" $DEMO --forget shirt --kept-rows 1 --out "$W/d2"
+[ "$(json "$W/d2/eval.json" 'j["forget"]' 2>/dev/null || json "$W/d2/unlearned/lethe.json" 'j["forget_classes"]')" != "" ] && ok || bad "shirt run"
+read -r pw ph < <(png_size "$W/d2/side_by_side.png")
+[ "$ph" -lt $((3 * 28)) ] && ok || bad "--kept-rows 1: two rows (got ${pw}x${ph})"
+
+# --- bad input
+expect_fail "no model" "no reference model there.*--model" $LETHE demo --model "$W/nope" --out "$W/x"
+expect_fail "unknown class" "sweater" $DEMO --forget sweater --out "$W/x"
+expect_fail "unknown method" "method" $DEMO --method forgetall --out "$W/x"
+expect_fail "bad method option" "NAME=VALUE" $DEMO --method-options surrogate --out "$W/x"
+expect_fail "per-class 0" "per-class" $DEMO --per-class 0 --out "$W/x"
+
+echo "test_demo: $n_ok passed, $n_bad failed"
+[ $n_bad -eq 0 ]

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# test_models.sh: the committed reference models (models/, reproduced by
+# scripts/reference_models.sh). Every file under models/ is listed in models/SHA256SUMS and
+# matches it; each diffusion model loads (lethe info) and its lethe.json keeps its recipe; the
+# classifier reports its test accuracy; the demo runs, in miniature, on the committed models.
+set -u
+LETHE=$(realpath "${LETHE:-build/lethe}")
+W=$(realpath "$(mktemp -d /tmp/lethe_models_XXXXXX)")
+trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/../.."
+json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+[ -f models/SHA256SUMS ] && ok || bad "models/SHA256SUMS missing"
+(cd models && sha256sum --quiet -c SHA256SUMS) >"$W/sums" 2>&1 && ok || { bad "a committed model file changed"; cat "$W/sums"; }
+listed=$(sed 's/^[0-9a-f]*  //' models/SHA256SUMS | LC_ALL=C sort)
+present=$(cd models && find . -type f ! -name SHA256SUMS ! -name README.md | sed 's|^\./||' | LC_ALL=C sort)
+[ "$listed" = "$present" ] && ok || { bad "files under models/ and SHA256SUMS differ"; diff <(echo "$listed") <(echo "$present"); }
+
+for d in models/*/; do
+    d=${d%/}
+    if [ -f "$d/classifier.json" ]; then
+        acc=$(json "$d/classifier.json" 'j["test_accuracy"]')
+        python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.92 else 1)" && ok || bad "$d: test accuracy $acc < 0.92"
+        continue
+    fi
+    expect_ok "info $d" $LETHE info "$d"
+    [ ! -e "$d/train_state.safetensors" ] && ok || bad "$d: training state committed (EMA weights only)"
+    [ "$(json "$d/lethe.json" 'j["weights"]')" = ema ] && ok || bad "$d: not the EMA weights"
+    for k in steps_done batch learning_rate lr_schedule warmup ema_max_decay seed command; do
+        [ "$(json "$d/lethe.json" "'$k' in j")" = True ] && ok || bad "$d: lethe.json lacks $k"
+    done
+done
+
+# the main job on the committed models, in miniature (the real budget is timed in the README)
+if [ -d models/fashion-mnist-tiny ]; then
+    expect_ok "demo on the reference model" $LETHE demo --steps 2 --per-class 2 --sample-steps 2 --out "$W/demo"
+    [ "$(json "$W/demo/eval.json" 'j["models"][0]["model"]')" = models/fashion-mnist-tiny ] && ok || bad "demo's parent"
+fi
+
+echo "test_models: $n_ok passed, $n_bad failed"
+[ $n_bad -eq 0 ]
