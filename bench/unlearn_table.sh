@@ -2,12 +2,15 @@
 # unlearn_table.sh: every unlearning method on the same trained model, judged by one
 # `lethe eval` call (same seeds and noise for every model), as one Markdown table.
 #
-#   bench/unlearn_table.sh --forget trouser [--model runs/demo/model] [--classifier runs/classifier]
-#                          [--out runs/bench] [--methods "retrain finetune ga ..."] [--n 100]
+#   bench/unlearn_table.sh --forget trouser [--model models/fashion-mnist-tiny]
+#                          [--classifier models/fashion-mnist-classifier] [--retrain DIR]
+#                          [--out runs/bench] [--methods "retrain finetune ga ..."] [--n 500]
 #                          [--snapshots DIR] [--eval-args "..."] [--skip-eval]
 #
-# The parent model and the classifier are made when missing (`lethe demo`'s recipe and
-# `lethe classifier`'s defaults). Each method runs with its defaults (the budgets are in
+# The parent and the classifier default to the committed reference models (models/).
+# --retrain DIR: the parent's own recipe without the forget class, trained separately
+# (scripts/reference_models.sh fashion-mnist-tiny-no-trouser); it is judged second and is
+# the cost and MIA reference (the `retrain` method is then not run). Each method runs with its defaults (the budgets are in
 # the table; ESD's default batch is 1, its own, since every image costs a guided DDIM chain).
 # VDU needs checkpoint statistics: the parent's own snapshots (`lethe demo` keeps 5 in
 # MODEL/snapshots), --snapshots DIR (from `lethe train --snapshots K`) or VDU_CHECKPOINTS.
@@ -16,12 +19,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 LETHE=${LETHE:-build/lethe}
-model=runs/demo/model classifier=runs/classifier out=runs/bench forget=trouser n=100 snapshots="" eval_args="" skip_eval=0
+model=models/fashion-mnist-tiny classifier=models/fashion-mnist-classifier out=runs/bench forget=trouser n=500
+snapshots="" eval_args="" skip_eval=0 retrain=""
 methods="retrain finetune ga esd salun sa vdu spare sfd"
 surrogate=sneaker
 while [ $# -gt 0 ]; do
     case $1 in
         --model) model=$2; shift 2 ;;
+        --retrain) retrain=$2; shift 2 ;;
         --classifier) classifier=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --forget) forget=$2; shift 2 ;;
@@ -35,12 +40,17 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -x "$LETHE" ] || make -s -j2
-[ -d "$model/unet" ] || { echo "== training the parent model ($model)"; $LETHE demo; }
-[ -f "$classifier/classifier.json" ] || { echo "== training the classifier ($classifier)"; $LETHE classifier --out "$classifier"; }
+[ -d "$model/unet" ] || { echo "unlearn_table.sh: no model in $model" >&2; exit 1; }
+[ -f "$classifier/classifier.json" ] || { echo "unlearn_table.sh: no classifier in $classifier" >&2; exit 1; }
 dir=$out/$forget
 mkdir -p "$dir"
 available=$($LETHE unlearn --help 2>&1 | sed -n 's/^  --method S *\(.*\) (required).*/\1/p' | tr -d ',')
 models="$model"
+if [ -n "$retrain" ]; then
+    [ -d "$retrain/unet" ] || { echo "unlearn_table.sh: no model in $retrain" >&2; exit 1; }
+    models="$models,$retrain"
+    methods=$(echo " $methods " | sed 's/ retrain / /')
+fi
 for m in $methods; do
     case " $available " in *" $m "*) ;; *) echo "== $m: not available in this build, skipped"; continue ;; esac
     extra=""
