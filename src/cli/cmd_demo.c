@@ -21,27 +21,28 @@ static void banner(void *user, const lethe_model *m, const lethe_dataset *ds) {
 }
 
 int cmd_demo(int argc, char **argv) {
-    const char *out = "runs/demo", *data = "fashion-mnist";
+    const char *out = "runs/demo";
     int per_class = 10, sample_steps = 50, threads = 0, retrain = 0;
     const char *device = "cpu";
     float guidance = 2.0f;
-    train_opts o;
-    train_opts_default(&o);
-    o.steps = 1000;
-    o.warmup = 100;
-    o.batch = 64;
-    o.checkpoint_every = 250;
-    o.snapshots = -1;  // 5 (fewer for a short run): the demo model is ready for `unlearn --method vdu`
+    train_job j;   // `lethe train`'s options (and record, for --resume), with the demo's budget
+    train_job_default(&j);
+    train_opts *o = &j.o;
+    o->steps = 1000;
+    o->warmup = 100;
+    o->batch = 64;
+    o->checkpoint_every = 250;
+    o->snapshots = -1;  // 5 (fewer for a short run): the demo model is ready for `unlearn --method vdu`
     const arg_spec specs[] = {
         {"out", ARG_STRING, &out, "run folder (model in OUT/model, grids in OUT/samples)"},
-        {"data", ARG_STRING, &data, "dataset"},
-        {"steps", ARG_INT, &o.steps, "training steps"},
-        {"batch", ARG_INT, &o.batch, "training batch"},
+        {"data", ARG_STRING, &j.src.data, "dataset"},
+        {"steps", ARG_INT, &o->steps, "training steps"},
+        {"batch", ARG_INT, &o->batch, "training batch"},
         {"n", ARG_INT, &per_class, "samples per class"},
         {"sample-steps", ARG_INT, &sample_steps, "DDIM steps"},
         {"guidance", ARG_FLOAT, &guidance, "classifier-free guidance scale"},
-        {"seed", ARG_U64, &o.seed, "seed"},
-        {"snapshots", ARG_INT, &o.snapshots, "weight snapshots kept in OUT/model/snapshots for VDU (default 5, at most steps/2)"},
+        {"seed", ARG_U64, &o->seed, "seed"},
+        {"snapshots", ARG_INT, &o->snapshots, "weight snapshots kept in OUT/model/snapshots for VDU (default 5, at most steps/2)"},
         {"retrain", ARG_FLAG, &retrain, "train again even if OUT/model is finished"},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)"},
         {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"},
@@ -53,9 +54,9 @@ int cmd_demo(int argc, char **argv) {
                        "Run again, it reuses the finished model (or resumes an interrupted one).",
                        specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
-    if (o.snapshots < 0) {   // one snapshot per step at most, over the second half (train.h)
-        int half = o.steps - o.steps / 2;
-        o.snapshots = half < 5 ? half : 5;
+    if (o->snapshots < 0) {   // one snapshot per step at most, over the second half (train.h)
+        int half = o->steps - o->steps / 2;
+        o->snapshots = half < 5 ? half : 5;
     }
     cli_set_threads(threads);
     if (cli_set_device("demo", device)) return 1;
@@ -69,31 +70,41 @@ int cmd_demo(int argc, char **argv) {
     if ((st = fs_mkdir_p(samples_dir))) return cli_fail("demo", st);
 
     lethe_model m;
-    if (!retrain && train_finished(model_dir, o.steps) && model_load(&m, model_dir) == LETHE_OK) {
+    if (!retrain && train_finished(model_dir, o->steps) && model_load(&m, model_dir) == LETHE_OK) {
         fprintf(stderr, "lethe demo: reusing the finished model in %s (--retrain to train again)\n", model_dir);
     } else {
-        train_source src;
-        train_source_default(&src);
-        src.data = data;
-        banner_args ba = {!retrain && fs_exists(state), &o};
-        src.on_ready = banner;
-        src.user = &ba;
-        o.out_dir = model_dir;
-        o.command_line = "lethe demo";
+        banner_args ba = {!retrain && fs_exists(state), o};
+        j.src.on_ready = banner;
+        j.src.user = &ba;
+        j.resume = ba.resume;
+        o->out_dir = model_dir;
+        o->command_line = "lethe demo";
+        if (j.resume) {   // the interrupted run's recorded options, then the flags given now (checked against them)
+            unsigned char given[64];
+            int unchecked = 0;
+            if (train_job_options.n > (int)sizeof given) return 1;
+            args_given(&train_job_options, argc, argv, given);
+            if ((st = train_job_resume(&j, given, &unchecked))) return cli_fail("demo", st);
+            if (unchecked)
+                fprintf(stderr, "lethe demo: warning: %s records no options (an older lethe wrote it): resuming with the "
+                        "options given now, which could not be checked against the run's\n", state);
+        }
         // train_run leaves the exported (EMA) weights in the model, so the saved folder is what it sampled
-        if ((st = train_new(&src, &o, ba.resume)) || (st = model_load(&m, model_dir))) return cli_fail("demo", st);
+        st = train_job_run(&j);
+        train_job_free(&j);
+        if (st || (st = model_load(&m, model_dir))) return cli_fail("demo", st);
     }
 
     // one grid per class, and all classes together (one row per class), all in one batch
-    sample_job j;
-    sample_job_default(&j);
-    j.n = per_class;
-    j.steps = sample_steps;
-    j.guidance = guidance;
-    j.seed = o.seed;
-    j.batch = 2 * m.n_classes * per_class;
+    sample_job sj;
+    sample_job_default(&sj);
+    sj.n = per_class;
+    sj.steps = sample_steps;
+    sj.guidance = guidance;
+    sj.seed = o->seed;
+    sj.batch = 2 * m.n_classes * per_class;
     sample_images s;
-    if ((st = sample_job_run(&m, &j, &s))) { model_free(&m); return cli_fail("demo", st); }
+    if ((st = sample_job_run(&m, &sj, &s))) { model_free(&m); return cli_fail("demo", st); }
     char path[4096];
     snprintf(path, sizeof path, "%s/all_classes.png", samples_dir);
     st = sample_images_write_png(&s, path);

@@ -74,9 +74,10 @@ static lethe_status state_load(lethe_run *r) {
     if (st) return st;
     const char *fmt = st_metadata(&f, "format"), *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed");
     int complete = fmt && step_s && seed_s && strcmp(fmt, c->state_format) == 0;
-    for (int i = 0; complete && i < c->n_meta; i++) complete = st_metadata(&f, c->meta[i].key) != NULL;
+    for (int i = 0; complete && i < c->n_meta; i++) complete = !c->meta[i].mismatch || st_metadata(&f, c->meta[i].key);
     if (!complete) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe %s state (metadata missing)", path, c->what);
     for (int i = 0; !st && i < c->n_meta; i++) {
+        if (!c->meta[i].mismatch) continue;
         const char *saved = st_metadata(&f, c->meta[i].key);
         if (strcmp(saved, c->meta[i].value) != 0) st = fail_mismatch(path, c->meta[i].mismatch, saved);
     }

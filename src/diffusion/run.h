@@ -38,7 +38,8 @@ typedef struct {
 
 // A metadata entry the state file carries beside format, step and seed. On load the saved
 // value must equal `value`; otherwise the load fails with `mismatch` (a "%s" in it shows the
-// saved value).
+// saved value). mismatch NULL: saved only, not required or checked on load (a record the
+// loop reads and judges itself, e.g. training's options, which a state of an older lethe lacks).
 typedef struct {
     const char *key, *value, *mismatch;
 } run_meta;
