@@ -95,7 +95,9 @@ size_t lethe_model_num_params(const lethe_model *m);
 // (tiny, small or a config.json), steps, batch, lr, lr-schedule (cosine|constant), warmup,
 // adam-beta1, adam-beta2, adam-weight-decay, adam-epsilon, max-grad-norm, class-dropout,
 // classes, exclude, unconditional, no-ema, ema-max-decay, ema-power, seed, init-seed,
-// checkpoint-every, log-every, resume, stop-after, snapshots.
+// checkpoint-every, log-every, resume, stop-after, snapshots. With resume (1), the run's
+// recorded options apply; an option set here too must keep its recorded value, but for
+// steps, stop-after, checkpoint-every, log-every and snapshots (LETHE_ERR_ARG otherwise).
 lethe_status lethe_train(const char *out_dir, const lethe_options *opts);
 
 // ---- sampling ------------------------------------------------------------------------------

@@ -8,7 +8,9 @@
  * - names, '_' spellings and aliases (learning_rate, cfg-scale) reach the declared field;
  * - an OPT_CHOICE word resolves into the library's enum (lr-schedule, sampler, nll-variance);
  * - unknown names list the known ones; bad values are LETHE_ERR_ARG naming name and value;
- * - the checks: class-dropout in [0, 1], n and batch positive, fid-images at least 2.
+ * - the checks: class-dropout in [0, 1], n and batch positive, fid-images at least 2;
+ * - train's record (train_job_arguments): every recorded row, floats as the shortest decimal
+ *   that reads back as the same float, no --out, --resume or --stop-after.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,8 @@
 
 #include "test_util.h"
 
+#include <cjson/cJSON.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diffusion/sample_job.h"
@@ -110,6 +114,37 @@ static void test_train(void **state) {
     expect_failed(train_job_check(&j), "class-dropout");
 }
 
+static void test_train_record(void **state) {
+    (void)state;
+    train_job j;
+    train_job_default(&j);
+    const opt_table *t = &train_job_options;
+    assert_int_equal(set(t, &j, "lr", "0.12345678"), LETHE_OK);   // needs 8 digits to read back
+    assert_int_equal(set(t, &j, "ema-max-decay", "0.99"), LETHE_OK);
+    assert_int_equal(set(t, &j, "lr-schedule", "constant"), LETHE_OK);
+    assert_int_equal(set(t, &j, "exclude", "trouser"), LETHE_OK);
+    assert_int_equal(set(t, &j, "out", "/tmp/x"), LETHE_OK);
+    assert_int_equal(set(t, &j, "stop-after", "3"), LETHE_OK);
+    char *text = train_job_arguments(&j);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"ema_max_decay\":0.99,"));   // as written, not 0.99000000953674316
+    cJSON *a = cJSON_Parse(text);
+    free(text);
+    assert_non_null(a);
+    assert_true((float)cJSON_GetObjectItem(a, "lr")->valuedouble == 0.12345678f);
+    assert_string_equal(cJSON_GetObjectItem(a, "lr_schedule")->valuestring, "constant");
+    assert_string_equal(cJSON_GetObjectItem(a, "exclude")->valuestring, "trouser");
+    assert_int_equal(cJSON_GetObjectItem(a, "warmup")->valueint, 200);
+    assert_null(cJSON_GetObjectItem(a, "classes"));      // unset: left out
+    assert_null(cJSON_GetObjectItem(a, "out"));          // this invocation's, not the run's
+    assert_null(cJSON_GetObjectItem(a, "stop_after"));
+    assert_null(cJSON_GetObjectItem(a, "resume"));
+    int recorded = 0;
+    for (int i = 0; i < t->n; i++) recorded += !(t->rows[i].flags & OPT_NO_RECORD) && opt_is_set(&t->rows[i], opt_get(&t->rows[i], &j));
+    assert_int_equal(cJSON_GetArraySize(a), recorded);
+    cJSON_Delete(a);
+}
+
 static void test_sample(void **state) {
     (void)state;
     sample_request r;
@@ -162,6 +197,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_train),
+        cmocka_unit_test(test_train_record),
         cmocka_unit_test(test_sample),
         cmocka_unit_test(test_eval_and_classifier),
     };

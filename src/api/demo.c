@@ -82,18 +82,20 @@ static int finished_unlearning(const char *dir, const char *method, const char *
 // ---- training (--train) ----------------------------------------------------------------------------
 
 static lethe_status demo_train(const demo_opts *d, demo_result *res) {
-    train_opts o;
-    train_opts_default(&o);
-    o.steps = d->steps > 0 ? d->steps : 1000;
-    o.warmup = 100;
-    o.batch = d->batch;
-    o.seed = d->seed;
-    o.checkpoint_every = 250;
-    o.snapshots = d->snapshots;
-    if (o.snapshots < 0) {   // one snapshot per step at most, over the second half (train.h)
-        int half = o.steps - o.steps / 2;
-        o.snapshots = half < 5 ? half : 5;
+    train_job j;   // `lethe train`'s options (and record, for --resume), with the demo's budget
+    train_job_default(&j);
+    train_opts *o = &j.o;
+    o->steps = d->steps > 0 ? d->steps : 1000;
+    o->warmup = 100;
+    o->batch = d->batch;
+    o->seed = d->seed;
+    o->checkpoint_every = 250;
+    o->snapshots = d->snapshots;
+    if (o->snapshots < 0) {   // one snapshot per step at most, over the second half (train.h)
+        int half = o->steps - o->steps / 2;
+        o->snapshots = half < 5 ? half : 5;
     }
+    j.src.data = d->data;
     char state[4096];
     snprintf(res->model_dir, sizeof res->model_dir, "%s/model", d->out);
     snprintf(res->samples_dir, sizeof res->samples_dir, "%s/samples", d->out);
@@ -102,30 +104,41 @@ static lethe_status demo_train(const demo_opts *d, demo_result *res) {
     if ((st = fs_mkdir_p(res->samples_dir))) return st;
 
     lethe_model m;
-    if (!d->again && train_finished(res->model_dir, o.steps) && model_load(&m, res->model_dir) == LETHE_OK) {
+    if (!d->again && train_finished(res->model_dir, o->steps) && model_load(&m, res->model_dir) == LETHE_OK) {
         fprintf(stderr, "lethe demo: reusing the finished model in %s (--again to train again)\n", res->model_dir);
     } else {
-        train_source src;
-        train_source_default(&src);
-        src.data = d->data;
-        int resume = !d->again && fs_exists(state);
+        j.resume = !d->again && fs_exists(state);
+        o->out_dir = res->model_dir;
+        o->command_line = d->command_line ? d->command_line : "lethe demo --train";
+        if (j.resume) {   // the interrupted run's recorded options, then the flags given now (checked against them)
+            static const unsigned char none[64];
+            int unchecked = 0;
+            if ((st = train_job_resume(&j, d->train_given ? d->train_given : none, &unchecked))) {
+                train_job_free(&j);
+                return st;
+            }
+            if (unchecked)
+                fprintf(stderr, "lethe demo: warning: %s records no options (an older lethe wrote it): resuming with the "
+                        "options given now, which could not be checked against the run's\n", state);
+        }
         fprintf(stderr, "lethe demo: %s the tiny model on %s for %d steps of %d images\n",
-                resume ? "resuming" : "training", d->data, o.steps, o.batch);
-        o.out_dir = res->model_dir;
-        o.command_line = d->command_line ? d->command_line : "lethe demo --train";
-        if ((st = train_new(&src, &o, resume)) || (st = model_load(&m, res->model_dir))) return st;
+                j.resume ? "resuming" : "training", j.src.data, o->steps, o->batch);
+        // train_run leaves the exported (EMA) weights in the model, so the saved folder is what it sampled
+        st = train_job_run(&j);
+        train_job_free(&j);
+        if (st || (st = model_load(&m, res->model_dir))) return st;
     }
 
     // one grid per class, and all classes together (one row per class), all in one batch
-    sample_job j;
-    sample_job_default(&j);
-    j.n = d->per_class;
-    j.steps = d->sample_steps;
-    j.guidance = d->guidance;
-    j.seed = d->seed;
-    j.batch = 2 * m.n_classes * d->per_class;
+    sample_job sj;
+    sample_job_default(&sj);
+    sj.n = d->per_class;
+    sj.steps = d->sample_steps;
+    sj.guidance = d->guidance;
+    sj.seed = d->seed;
+    sj.batch = 2 * m.n_classes * d->per_class;
     sample_images s;
-    if ((st = sample_job_run(&m, &j, &s))) { model_free(&m); return st; }
+    if ((st = sample_job_run(&m, &sj, &s))) { model_free(&m); return st; }
     snprintf(res->grid, sizeof res->grid, "%s/all_classes.png", res->samples_dir);
     st = sample_images_write_png(&s, res->grid);
     char path[4096];

@@ -45,6 +45,8 @@ typedef struct {
     int train;                 // train from scratch instead of unlearning
     int again;                 // redo work whose result is already in OUT
     const char *command_line;
+    const unsigned char *train_given;   // --train resuming: which rows of train_job_options were given
+                                        // (args_given); NULL: none, the recorded options are used
 } demo_opts;
 
 extern const opt_table demo_options;

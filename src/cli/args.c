@@ -127,6 +127,19 @@ int args_from_options(arg_spec *out, int cap, const opt_table *table, void *base
     return table->n;
 }
 
+void args_given(const opt_table *t, int argc, char **argv, unsigned char *given) {
+    memset(given, 0, (size_t)t->n);
+    for (int i = 0; i < argc; i++) {
+        char name[64];
+        const char *eq;
+        if (args_split(argv[i], name, sizeof name, &eq)) continue;
+        const opt_spec *s = opt_find(t->rows, t->n, name);
+        if (!s) continue;
+        given[s - t->rows] = 1;
+        if (s->type != OPT_FLAG && !eq) i++;   // its value is the next argument
+    }
+}
+
 char *args_join(int argc, char **argv) {
     size_t len = 1;
     for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;

@@ -41,6 +41,11 @@ int args_parse(const char *cmd, const char *usage, const arg_spec *specs, int n_
 // after '=', or NULL). Returns 0, or 1 for an argument that is not an option.
 int args_split(const char *arg, char *name, size_t cap, const char **value);
 
+// given[i] = 1 for each row i of t that argv[0..argc) names (as args_parse reads it), else 0;
+// given has t->n entries. For commands that treat a flag given differently from its default
+// (train --resume checks a given flag against the run's record).
+void args_given(const opt_table *t, int argc, char **argv, unsigned char *given);
+
 // The whole command line as one string (for provenance), caller frees.
 char *args_join(int argc, char **argv);
 

@@ -10,6 +10,7 @@
 #include "api/demo.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "diffusion/train_new.h"
 
 int cmd_demo(int argc, char **argv) {
     demo_opts o;
@@ -35,6 +36,12 @@ int cmd_demo(int argc, char **argv) {
     if (r) return r == ARGS_HELP ? 0 : 2;
     cli_set_threads(threads);
     if (cli_set_device("demo", device)) return 1;
+    // which of `lethe train`'s options were given (--steps, --batch, --data, --seed, --snapshots),
+    // so a resumed --train run takes the others from its record
+    unsigned char given[64] = {0};
+    if (train_job_options.n > (int)sizeof given) return 1;
+    args_given(&train_job_options, argc, argv, given);
+    o.train_given = given;
     char *cmd = args_join(argc, argv);
     size_t len = strlen(cmd ? cmd : "") + 16;
     char *full = malloc(len);

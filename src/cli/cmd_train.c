@@ -41,12 +41,30 @@ int cmd_train(int argc, char **argv) {
     if (r) return r == ARGS_HELP ? 0 : 2;
     const char *out = o->out_dir;
     if (!out) { fprintf(stderr, "lethe train: --out DIR is required\n"); return 2; }
-    lethe_status st = train_job_check(&j);
-    if (st) { fprintf(stderr, "lethe train: %s\n", lethe_last_error()); return 2; }
+    lethe_status st = LETHE_OK;
+    if (j.resume) {   // the run's recorded options, then the flags given now (checked against them)
+        unsigned char given[sizeof specs / sizeof specs[0]];
+        int unchecked = 0;
+        args_given(&train_job_options, argc, argv, given);
+        if ((st = train_job_resume(&j, given, &unchecked))) {
+            fprintf(stderr, "lethe train: %s\n", lethe_last_error());
+            train_job_free(&j);
+            return 2;
+        }
+        if (unchecked)
+            fprintf(stderr, "lethe train: warning: %s/train_state.safetensors records no options (an older lethe wrote "
+                    "it): resuming with the options given now, which could not be checked against the run's\n", out);
+    }
+    if (!st) st = train_job_check(&j);
+    if (st) { fprintf(stderr, "lethe train: %s\n", lethe_last_error()); train_job_free(&j); return 2; }
     cli_set_threads(threads);
     if (cli_set_device("train", device)) return 1;
 
-    if (src->classes && src->exclude) { fprintf(stderr, "lethe train: give --classes or --exclude, not both\n"); return 2; }
+    if (src->classes && src->exclude) {
+        fprintf(stderr, "lethe train: give --classes or --exclude, not both\n");
+        train_job_free(&j);
+        return 2;
+    }
     banner_args ba = {src->config, out};
     src->on_ready = banner;
     src->user = &ba;
@@ -55,9 +73,10 @@ int cmd_train(int argc, char **argv) {
     char *full = malloc(len);
     if (full) snprintf(full, len, "lethe train %s", cmdline ? cmdline : "");
     o->command_line = full;
-    st = train_new(src, o, j.resume);
+    st = train_job_run(&j);
     free(cmdline);
     free(full);
+    train_job_free(&j);
     if (st) return cli_fail("train", st);
     fprintf(stderr, "lethe train: wrote %s\n", out);
     return 0;

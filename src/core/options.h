@@ -37,6 +37,7 @@ typedef union {
 enum {
     OPT_NO_RECORD = 1,   // left out of provenance: it does not change the result (paths out, logging, resuming)
     OPT_REQUIRED = 2,    // has no default: the caller must give it
+    OPT_RESUMABLE = 4,   // a resumed run may change it (budget, cadence); any other recorded option must stay
 };
 
 typedef struct {
@@ -48,7 +49,7 @@ typedef struct {
     const char *help;        // one line, without the default
     const char *dflt_text;   // the default in words when it is not a constant ("--lr", "the rank"), or NULL
     const char *choices;     // OPT_CHOICE: "constant|cosine"
-    int flags;               // OPT_NO_RECORD, OPT_REQUIRED
+    int flags;               // OPT_NO_RECORD, OPT_REQUIRED, OPT_RESUMABLE
 } opt_spec;
 
 // A table as a header exports it: its rows and their count.

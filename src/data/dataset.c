@@ -3,7 +3,9 @@
  * and batching (see dataset.h).
  *
  * Spec resolution: an existing directory is used as is; otherwise a name is looked up
- * as $LETHE_DATA_DIR/<name>, then /usr/share/datasets/<name>. In the directory:
+ * as $LETHE_DATA_DIR/<name>, then in the user's data folder ($XDG_DATA_HOME, else
+ * ~/.local/share, then lethe/datasets/<name>: where scripts/get_mnist.sh installs MNIST
+ * without root), then /usr/share/datasets/<name>. In the directory:
  * IDX files (train-/t10k-images-idx3-ubyte and -labels-idx1-ubyte, plain or .gz), or
  * CIFAR-10 binary batches (also inside a cifar-10-batches-bin/ subdirectory).
  */
@@ -22,6 +24,7 @@
 #include "io/idx.h"
 
 #define DATASET_SYSTEM_DIR "/usr/share/datasets"
+#define DATASET_USER_SUBDIR "lethe/datasets"   // under $XDG_DATA_HOME or ~/.local/share
 
 static const char *const fashion_names[10] = {
     "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot",
@@ -174,6 +177,17 @@ lethe_status dataset_load(lethe_dataset *ds, const char *spec, lethe_split split
         } else {
             snprintf(tried, sizeof tried, "$LETHE_DATA_DIR/%s ($LETHE_DATA_DIR unset), ", spec);
         }
+        // the user's data folder (XDG base directories: a relative $XDG_DATA_HOME is ignored)
+        const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+        char user[PATH_MAX] = "";
+        if (xdg && xdg[0] == '/') snprintf(user, sizeof user, "%s/" DATASET_USER_SUBDIR, xdg);
+        else if (home && home[0]) snprintf(user, sizeof user, "%s/.local/share/" DATASET_USER_SUBDIR, home);
+        if (!found && user[0]) {
+            snprintf(dir, sizeof dir, "%s/%s", user, spec);
+            found = fs_is_dir(dir);
+            size_t at = strlen(tried);
+            snprintf(tried + at, sizeof tried - at, "%s, ", dir);
+        }
         if (!found) {
             snprintf(dir, sizeof dir, "%s/%s", DATASET_SYSTEM_DIR, spec);
             found = fs_is_dir(dir);
@@ -182,7 +196,7 @@ lethe_status dataset_load(lethe_dataset *ds, const char *spec, lethe_split split
             return lethe_fail(LETHE_ERR_IO, "dataset '%s' not found: tried %s%s/%s; pass a directory holding "
                               "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (t10k-* for test), "
                               "or CIFAR-10 data_batch_*.bin / test_batch.bin (Fashion-MNIST: apt-get install "
-                              "dataset-fashion-mnist)", spec, tried, DATASET_SYSTEM_DIR, spec);
+                              "dataset-fashion-mnist; MNIST: scripts/get_mnist.sh)", spec, tried, DATASET_SYSTEM_DIR, spec);
         canon = dataset_canonical(spec);
     }
 

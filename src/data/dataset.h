@@ -2,7 +2,8 @@
  * dataset.h: in-memory image datasets, class names, class subsets and batching.
  *
  * A dataset spec is a name ("fashion-mnist", "mnist") found in the standard places
- * ($LETHE_DATA_DIR/<name>, /usr/share/datasets/<name>), or a directory holding IDX files
+ * ($LETHE_DATA_DIR/<name>, ${XDG_DATA_HOME:-~/.local/share}/lethe/datasets/<name>,
+ * /usr/share/datasets/<name>), or a directory holding IDX files
  * (train-images-idx3-ubyte[.gz], ...) or CIFAR-10 binary batches (data_batch_*.bin,
  * test_batch.bin, batches.meta.txt).
  */

@@ -24,7 +24,7 @@ lethe_status run_state_save(const lethe_run *r) {
     for (int i = 0; i < c->n_buffers; i++) total += c->buffers[i].n;
     float *host = malloc((total ? total : 1) * sizeof(float));
     st_entry *e = calloc((size_t)c->n_buffers + 1, sizeof *e);
-    const char **meta = calloc(2 * (size_t)(3 + c->n_meta), sizeof *meta);
+    const char **meta = calloc(2 * (size_t)(5 + c->n_meta), sizeof *meta);
     lethe_status st = LETHE_OK;
     if (!host || !e || !meta) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory writing the %s state", c->what);
@@ -38,17 +38,20 @@ lethe_status run_state_save(const lethe_run *r) {
         e[i] = (st_entry){.name = b->name, .data = host + off, .ndim = 1, .shape = {(int64_t)b->n}};
         off += b->n;
     }
-    char step_s[32], seed_s[32], path[4096];
+    char step_s[32], seed_s[32], wall_s[32], cpu_s[32], path[4096];
     snprintf(step_s, sizeof step_s, "%d", *r->step);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)c->seed);
-    const char *head[6] = {"format", c->state_format, "step", step_s, "seed", seed_s};
+    snprintf(wall_s, sizeof wall_s, "%.2f", run_seconds(r));
+    snprintf(cpu_s, sizeof cpu_s, "%.2f", run_cpu_seconds(r));
+    const char *head[10] = {"format", c->state_format, "step", step_s, "seed", seed_s, "seconds", wall_s,
+                            "cpu_seconds", cpu_s};
     memcpy(meta, head, sizeof head);
     for (int i = 0; i < c->n_meta; i++) {
-        meta[6 + 2 * i] = c->meta[i].key;
-        meta[7 + 2 * i] = c->meta[i].value;
+        meta[10 + 2 * i] = c->meta[i].key;
+        meta[11 + 2 * i] = c->meta[i].value;
     }
     state_path(r, path, sizeof path);
-    st = st_write(path, e, c->n_buffers, meta, 3 + c->n_meta);
+    st = st_write(path, e, c->n_buffers, meta, 5 + c->n_meta);
 done:
     free(meta);
     free(e);
@@ -74,9 +77,10 @@ static lethe_status state_load(lethe_run *r) {
     if (st) return st;
     const char *fmt = st_metadata(&f, "format"), *step_s = st_metadata(&f, "step"), *seed_s = st_metadata(&f, "seed");
     int complete = fmt && step_s && seed_s && strcmp(fmt, c->state_format) == 0;
-    for (int i = 0; complete && i < c->n_meta; i++) complete = st_metadata(&f, c->meta[i].key) != NULL;
+    for (int i = 0; complete && i < c->n_meta; i++) complete = !c->meta[i].mismatch || st_metadata(&f, c->meta[i].key);
     if (!complete) st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a lethe %s state (metadata missing)", path, c->what);
     for (int i = 0; !st && i < c->n_meta; i++) {
+        if (!c->meta[i].mismatch) continue;
         const char *saved = st_metadata(&f, c->meta[i].key);
         if (strcmp(saved, c->meta[i].value) != 0) st = fail_mismatch(path, c->meta[i].mismatch, saved);
     }
@@ -101,7 +105,13 @@ static lethe_status state_load(lethe_run *r) {
         if ((st = st_read_f32(&f, b->name, host, b->n))) break;
         ops()->to_device(b->data, host, b->n * sizeof(float));
     }
-    if (!st) *r->step = (int)step;
+    if (!st) {
+        *r->step = (int)step;
+        // the cost so far (a state of an older lethe has none: its earlier invocations are not counted)
+        const char *wall = st_metadata(&f, "seconds"), *cpu = st_metadata(&f, "cpu_seconds");
+        r->seconds_before = wall ? strtod(wall, NULL) : 0;
+        r->cpu_before = cpu ? strtod(cpu, NULL) : 0;
+    }
     free(host);
     st_close(&f);
     return st;
@@ -155,6 +165,7 @@ static lethe_status log_append(lethe_run *r, const char *record) {
 lethe_status run_begin(lethe_run *r, const run_config *c, int *step, int resume) {
     memset(r, 0, sizeof *r);
     r->c = *c;
+    if (r->c.t_start <= 0) r->c.t_start = lethe_now();
     r->step = step;
     *step = 0;
     snprintf(r->log_path, sizeof r->log_path, "%s/%s", c->out_dir, c->log_file);
@@ -178,6 +189,9 @@ lethe_status run_end(lethe_run *r) {
     r->log = NULL;
     return st;
 }
+
+double run_seconds(const lethe_run *r) { return r->seconds_before + (lethe_now() - r->c.t_start); }
+double run_cpu_seconds(const lethe_run *r) { return r->cpu_before + lethe_cpu_seconds(); }
 
 // LETHE_TEST_CRASH_AFTER_STEP (run.h): the step to die after, or -1.
 static int crash_step(void) {

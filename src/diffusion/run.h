@@ -38,7 +38,8 @@ typedef struct {
 
 // A metadata entry the state file carries beside format, step and seed. On load the saved
 // value must equal `value`; otherwise the load fails with `mismatch` (a "%s" in it shows the
-// saved value).
+// saved value). mismatch NULL: saved only, not required or checked on load (a record the
+// loop reads and judges itself, e.g. training's options, which a state of an older lethe lacks).
 typedef struct {
     const char *key, *value, *mismatch;
 } run_meta;
@@ -60,6 +61,8 @@ typedef struct {
     const char *label, *unit;                // progress bar: "train", "img/s"
     double rate_scale;                       // progress units per step (images per step, or 1)
     int quiet;                               // no progress bar
+    double t_start;                          // lethe_now() when this invocation's work began (setup
+                                             // included); 0: when run_begin is called
 } run_config;
 
 typedef struct {
@@ -67,9 +70,17 @@ typedef struct {
     int *step;       // the loop's counter of steps done (its step function advances it)
     int start;       // *step when this invocation's loop began
     double t0;       // lethe_now() when this invocation's loop began
+    double seconds_before, cpu_before;   // the cost of earlier invocations, up to the checkpoint resumed
     FILE *log;
     char log_path[4096];
 } lethe_run;
+
+// The run's cost so far, over every invocation (the state file carries it across resumes):
+// wall seconds since config.t_start plus earlier invocations', and CPU seconds of this
+// process (all threads; data loading and setup count) plus earlier invocations'. Work done
+// after an invocation's last checkpoint is redone on resume, and counted where it is redone.
+double run_seconds(const lethe_run *r);
+double run_cpu_seconds(const lethe_run *r);
 
 typedef struct {
     void *ctx;

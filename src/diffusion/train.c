@@ -51,7 +51,7 @@ typedef struct {
     int next_snap;                      // index of the next snapshot to take (o->snapshots: none left)
     lethe_run run;                      // state file, log, checkpoints (diffusion/run.h)
     run_buffer state[4];
-    run_meta state_meta[1];
+    run_meta state_meta[2];
     char *cfg_json;                     // the UNet config, recorded in the state
     double loss_avg;                    // smoothed loss for the progress bar (this invocation)
     int avg_n;
@@ -84,6 +84,11 @@ static char *provenance_json(trainer *tr) {
     cJSON_AddNumberToObject(r, "ema_power", float_as_decimal(o->ema_power));
     cJSON_AddNumberToObject(r, "null_class", model_null_class(tr->m));
     if (o->snapshots > 0) cJSON_AddNumberToObject(r, "snapshots", o->snapshots);
+    // the cost so far, over every sitting (the state file carries it): what retrain costs
+    cJSON_AddNumberToObject(r, "seconds", round(run_seconds(&tr->run) * 100) / 100);
+    cJSON_AddNumberToObject(r, "cpu_seconds", round(run_cpu_seconds(&tr->run) * 100) / 100);
+    cJSON *args = o->arguments ? cJSON_Parse(o->arguments) : NULL;
+    if (args) cJSON_AddItemToObject(r, "arguments", args);
     if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);
     char *s = cJSON_Print(r);
     cJSON_Delete(r);
@@ -233,10 +238,12 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     tr.state[3] = (run_buffer){"adam_v", tr.adam.v, total};
     tr.state_meta[0] = (run_meta){"unet_config", tr.cfg_json,
                                   "the saved model config differs from this run's config; resume with the same --config"};
+    // the options, read back and judged by train_job_resume before the run (so not checked here)
+    tr.state_meta[1] = (run_meta){"options", o->arguments, NULL};
     const run_config rc = {.out_dir = o->out_dir, .what = "training", .state_file = "train_state.safetensors",
                            .state_format = "lethe-train-state-1", .log_file = "train_log.jsonl", .steps = o->steps,
                            .checkpoint_every = o->checkpoint_every, .log_every = o->log_every, .stop_after = o->stop_after,
-                           .seed = o->seed, .buffers = tr.state, .n_buffers = 4, .meta = tr.state_meta, .n_meta = 1,
+                           .seed = o->seed, .buffers = tr.state, .n_buffers = 4, .meta = tr.state_meta, .n_meta = o->arguments ? 2 : 1,
                            .label = "train", .unit = "img/s", .rate_scale = o->batch};
     if ((st = run_begin(&tr.run, &rc, &tr.step, resume))) { run_end(&tr.run); trainer_free(&tr); return st; }
     tr.adam.step = tr.step;

@@ -45,6 +45,9 @@ typedef struct {
     int snapshots;             // K > 0: keep K snapshots over the second half (see above); 0: none
     const char *out_dir;
     const char *command_line;  // recorded in lethe.json
+    // the run's options as a JSON object (train_job_arguments), or NULL: lethe.json's "arguments"
+    // and the state's "options" metadata, which --resume starts from (train_job_resume)
+    const char *arguments;
 } train_opts;
 
 void train_opts_default(train_opts *o);

@@ -19,7 +19,8 @@ static const opt_spec train_rows[] = {
     ROW("config", NULL, OPT_STRING, src.config, "model config: tiny, small, or a UNet2DModel config.json"),
     {"out", "output-dir", OPT_STRING, offsetof(train_job, o.out_dir), {0}, "output folder (diffusers layout; required)",
      NULL, NULL, OPT_REQUIRED | OPT_NO_RECORD},
-    ROW("steps", "max-train-steps", OPT_INT, o.steps, "optimisation steps"),
+    {"steps", "max-train-steps", OPT_INT, offsetof(train_job, o.steps), {0}, "optimisation steps (--resume may raise it: "
+     "a cosine schedule then follows the new total from the resumed step on)", NULL, NULL, OPT_RESUMABLE},
     ROW("batch", "train-batch-size", OPT_INT, o.batch, "images per step"),
     ROW("lr", "learning-rate", OPT_FLOAT, o.adam.lr, "peak learning rate (AdamW)"),
     {"lr-schedule", "lr-scheduler", OPT_CHOICE, offsetof(train_job, lr_schedule), {0}, "after warm-up: cosine or constant",
@@ -39,13 +40,18 @@ static const opt_spec train_rows[] = {
     ROW("ema-power", NULL, OPT_FLOAT, o.ema_power, "EMA: warm-up power"),
     ROW("seed", NULL, OPT_U64, o.seed, "seed of every random choice (batches, t, noise, dropout)"),
     ROW("init-seed", NULL, OPT_U64, o.init_seed, "seed of the initial weights"),
-    ROW("checkpoint-every", "checkpointing-steps", OPT_INT, o.checkpoint_every, "steps between checkpoints (0: only at the end)"),
-    ROW("log-every", NULL, OPT_INT, o.log_every, "steps between train_log.jsonl records"),
-    ROW("resume", NULL, OPT_FLAG, resume, "continue from OUT/train_state.safetensors"),
-    ROW("stop-after", NULL, OPT_INT, o.stop_after, "stop after N steps of this invocation (checkpointed; resume later)"),
-    ROW("snapshots", NULL, OPT_INT, o.snapshots, "keep N snapshots of the exported weights (EMA unless --no-ema), evenly "
-                                                 "spaced over the second half, in OUT/snapshots/ (for unlearn --method vdu "
-                                                 "--snapshots OUT)"),
+    {"checkpoint-every", "checkpointing-steps", OPT_INT, offsetof(train_job, o.checkpoint_every), {0},
+     "steps between checkpoints (0: only at the end)", NULL, NULL, OPT_RESUMABLE},
+    {"log-every", NULL, OPT_INT, offsetof(train_job, o.log_every), {0}, "steps between train_log.jsonl records", NULL, NULL,
+     OPT_RESUMABLE},
+    {"resume", NULL, OPT_FLAG, offsetof(train_job, resume), {0}, "continue from OUT/train_state.safetensors with the run's "
+     "recorded options (given again, they must keep their values, but for --steps, --stop-after, --checkpoint-every, "
+     "--log-every and --snapshots)", NULL, NULL, OPT_NO_RECORD},
+    {"stop-after", NULL, OPT_INT, offsetof(train_job, o.stop_after), {0}, "stop after N steps of this invocation "
+     "(checkpointed; resume later)", NULL, NULL, OPT_NO_RECORD},
+    {"snapshots", NULL, OPT_INT, offsetof(train_job, o.snapshots), {0}, "keep N snapshots of the exported weights (EMA "
+     "unless --no-ema), evenly spaced over the second half, in OUT/snapshots/ (for unlearn --method vdu --snapshots OUT)",
+     NULL, NULL, OPT_RESUMABLE},
 };
 const opt_table train_job_options = {train_rows, (int)(sizeof train_rows / sizeof train_rows[0])};
 
@@ -53,6 +59,23 @@ void train_job_default(train_job *j) {
     *j = (train_job){.lr_schedule = 0};
     train_opts_default(&j->o);
     train_source_default(&j->src);
+}
+
+void train_job_free(train_job *j) {
+    cJSON_Delete(j->recorded);
+    j->recorded = NULL;
+}
+
+lethe_status train_job_run(train_job *j) {
+    lethe_status st = train_job_check(j);
+    if (st) return st;
+    char *args = train_job_arguments(j);
+    if (!args) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    j->o.arguments = args;
+    st = train_new(&j->src, &j->o, j->resume);
+    j->o.arguments = NULL;
+    free(args);
+    return st;
 }
 
 lethe_status train_job_check(train_job *j) {

@@ -33,12 +33,33 @@ typedef struct {
     train_opts o;
     int resume, no_ema;
     int lr_schedule;           // index in "cosine|constant"
+    void *recorded;            // train_job_resume's record (its strings are used): train_job_free
 } train_job;
 
 extern const opt_table train_job_options;
 void train_job_default(train_job *j);
+void train_job_free(train_job *j);
 // Checks the values and resolves them into o (lr_kind, use_ema, log_every at least 1).
 lethe_status train_job_check(train_job *j);
+// train_job_check, then train_new with the job's options recorded (train_job_arguments).
+lethe_status train_job_run(train_job *j);
+
+// ---- the run's record and --resume (train_record.c) ------------------------------------------
+// The rows of train_job_options without OPT_NO_RECORD (everything but --out, --resume and
+// --stop-after), as a JSON object ({"lr": 0.0005, "lr_schedule": "constant", ...}, '_' for '-',
+// unset strings left out); floats as the shortest decimal that reads back as the same float.
+// Caller frees; NULL when out of memory.
+char *train_job_arguments(const train_job *j);
+// --resume: j holds the options of this invocation and given[i] says whether row i of
+// train_job_options was given (on the command line, or by name in the API). The run's
+// recorded options (the "options" of OUT/train_state.safetensors) replace every recorded
+// row not given; a given row keeps its value if it is OPT_RESUMABLE (--steps,
+// --checkpoint-every, --log-every, --snapshots), and otherwise must equal the recorded value:
+// a different one fails with LETHE_ERR_ARG naming the option, both values and a new --out as
+// the way to change it, leaving j as it was given. A state without the record (written before
+// lethe recorded it) leaves j as given and sets *unchecked = 1. No state file: nothing to do
+// (the run says there is nothing to resume).
+lethe_status train_job_resume(train_job *j, const unsigned char *given, int *unchecked);
 
 // 1 if DIR holds a model whose lethe.json says training finished at least `steps` steps.
 int train_finished(const char *dir, int steps);

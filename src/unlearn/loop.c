@@ -115,7 +115,8 @@ static lethe_status make_sets(unlearn_ctx *u) {
 // ---- provenance -----------------------------------------------------------------------------------
 
 char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
-                              int n_forget, const char *dataset, int steps_done, double seconds, const char *reconstructed) {
+                              int n_forget, const char *dataset, int steps_done, double seconds, double cpu_seconds,
+                              const char *reconstructed) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "format", "lethe-model-1");
     cJSON_AddStringToObject(r, "kind", "unlearned");
@@ -133,9 +134,9 @@ char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const
     }
     cJSON_AddItemToObject(r, "arguments", unlearn_arguments_json(o));
     cJSON_AddNumberToObject(r, "steps_done", steps_done);
-    cJSON_AddNumberToObject(r, "seconds", seconds);
-    // CPU time of the whole process (all threads): shows when the wall time was stretched by a busy machine
-    cJSON_AddNumberToObject(r, "cpu_seconds", round(lethe_cpu_seconds() * 100) / 100);
+    cJSON_AddNumberToObject(r, "seconds", round(seconds * 100) / 100);
+    // CPU time (all threads, every sitting): the cost, which a busy machine stretches less than the wall time
+    cJSON_AddNumberToObject(r, "cpu_seconds", round(cpu_seconds * 100) / 100);
     if (reconstructed) cJSON_AddStringToObject(r, "reconstructed", reconstructed);
     if (m->one_step_t > 0) {   // SFD: the output is a one-step generator, not a diffusion model
         cJSON *g = cJSON_AddObjectToObject(r, "generator");
@@ -280,7 +281,7 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
                            .state_format = "lethe-unlearn-state-1", .log_file = "unlearn_log.jsonl", .steps = o->steps,
                            .checkpoint_every = o->checkpoint_every, .log_every = o->log_every, .stop_after = o->stop_after,
                            .seed = o->seed, .buffers = state, .n_buffers = 3, .meta = state_meta, .n_meta = 2,
-                           .label = o->method, .unit = "step/s", .rate_scale = 1.0, .quiet = o->quiet};
+                           .label = o->method, .unit = "step/s", .rate_scale = 1.0, .quiet = o->quiet, .t_start = t0};
     if ((st = run_begin(&ur.run, &rc, &u.step, resume))) goto done;
     u.adam.step = u.step;
     int stopped = 0;
@@ -294,7 +295,7 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     }
     if (meth->finish && (st = meth->finish(&u))) goto done;
     char *prov = unlearn_provenance_json(o, m, u.parent_sha256, u.forget, u.n_forget, train ? train->name : m->dataset, u.step,
-                                         lethe_now() - t0, meth->reconstructed);
+                                         run_seconds(&ur.run), run_cpu_seconds(&ur.run), meth->reconstructed);
     st = prov ? model_save(m, u.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     free(prov);
 done:

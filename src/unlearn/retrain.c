@@ -55,6 +55,18 @@ static void read_recipe(const char *dir, train_opts *t) {
     cJSON_Delete(r);
 }
 
+// The cost the trainer recorded in dir/lethe.json (over every sitting), or this process's.
+static void trained_cost(const char *dir, double *seconds, double *cpu) {
+    char path[4096], *text;
+    snprintf(path, sizeof path, "%s/lethe.json", dir);
+    cJSON *r = fs_exists(path) && !fs_read_text(path, &text) ? cJSON_Parse(text) : NULL;
+    if (r) free(text);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(r, "seconds"), *c = cJSON_GetObjectItemCaseSensitive(r, "cpu_seconds");
+    if (cJSON_IsNumber(w)) *seconds = w->valuedouble;
+    *cpu = cJSON_IsNumber(c) ? c->valuedouble : lethe_cpu_seconds();
+    cJSON_Delete(r);
+}
+
 static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, const lethe_dataset *train) {
     char sha[65];
     int forget[LETHE_MAX_CLASSES], k = 0;
@@ -96,8 +108,10 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
     m.data = parent->data;   // the retain set is the parent's data: the same record
     double t0 = lethe_now();
     st = train_run(&m, &retain, &t, o->resume);
-    if (!st) {   // the trainer wrote a "trained" lethe.json; record what this model is
-        char *prov = unlearn_provenance_json(o, &m, sha, forget, k, train->name, t.steps, lethe_now() - t0, NULL);
+    if (!st) {   // the trainer wrote a "trained" lethe.json (with the cost); record what this model is
+        double seconds = lethe_now() - t0, cpu;
+        trained_cost(o->out_dir, &seconds, &cpu);
+        char *prov = unlearn_provenance_json(o, &m, sha, forget, k, train->name, t.steps, seconds, cpu, NULL);
         st = prov ? model_save(&m, m.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         free(prov);
     }

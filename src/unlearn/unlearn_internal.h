@@ -10,9 +10,11 @@
 // The step loop over an already loaded parent and training split.
 lethe_status unlearn_run_loop(const unlearn_opts *o, const unlearn_method *meth, lethe_model *m,
                               const lethe_dataset *train, int resume);
-// lethe.json of an unlearned model (caller frees).
+// lethe.json of an unlearned model (caller frees). seconds, cpu_seconds: the run's cost over
+// every sitting (run_seconds, run_cpu_seconds), CPU time of all threads.
 char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
-                              int n_forget, const char *dataset, int steps_done, double seconds, const char *reconstructed);
+                              int n_forget, const char *dataset, int steps_done, double seconds, double cpu_seconds,
+                              const char *reconstructed);
 void unlearn_batches_free(unlearn_ctx *u);
 // Unset knobs (steps, batch, lr, weight decay) take the method's defaults.
 void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m);

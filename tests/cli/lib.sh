@@ -3,6 +3,7 @@
 #   expect_ok NAME CMD...      the command succeeds
 #   expect_fail NAME PAT CMD...  exit 1 or 2 (not a signal) and stderr matching PAT
 export LETHE_NO_PROGRESS=1
+export XDG_DATA_HOME="$W/xdg-data"   # datasets a user installed (scripts/get_mnist.sh) do not change what a test finds
 n_ok=0 n_bad=0
 ok()  { n_ok=$((n_ok + 1)); }
 bad() { n_bad=$((n_bad + 1)); echo "FAILED: $*"; }

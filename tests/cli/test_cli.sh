@@ -155,11 +155,14 @@ open(p, "wb").write(b[:8] + t + b[8 + n:])
 PY
 expect_fail "wrong dtype" "dtype" $LETHE info "$W/bad"
 
-# NaN loss stops the run and leaves the last checkpoint as it was
-sum_before=$(md5sum "$W/m/$weights" "$W/m/train_state.safetensors")
-expect_fail "NaN loss" "NaN|Inf|nan|inf" $TRAIN --steps 30 --resume --lr 1e30 --warmup 0 --max-grad-norm 0 --out "$W/m"
-[ "$sum_before" = "$(md5sum "$W/m/$weights" "$W/m/train_state.safetensors")" ] && ok || bad "NaN run changed the checkpoint"
-expect_ok "checkpoint still loads" $LETHE info "$W/m"
+# NaN loss stops the run and leaves the last checkpoint as it was (a run whose recipe explodes
+# after its first step, checkpointed there: --resume keeps the recipe, so it cannot be changed there)
+BOOM="$TRAIN --steps 30 --lr 1e30 --warmup 0 --max-grad-norm 0"
+expect_ok "an exploding run, its first step" $BOOM --stop-after 1 --out "$W/boom"
+sum_before=$(md5sum "$W/boom/$weights" "$W/boom/train_state.safetensors")
+expect_fail "NaN loss" "NaN|Inf|nan|inf" $BOOM --resume --out "$W/boom"
+[ "$sum_before" = "$(md5sum "$W/boom/$weights" "$W/boom/train_state.safetensors")" ] && ok || bad "NaN run changed the checkpoint"
+expect_ok "checkpoint still loads" $LETHE info "$W/boom"
 
 echo "cli: $n_ok passed, $n_bad failed"
 [ $n_bad -eq 0 ]
