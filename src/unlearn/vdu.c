@@ -1,35 +1,70 @@
 /*
  * vdu.c: VDU, variational diffusion unlearning (methods spec 3; Panda et al., arXiv
- * 2510.04058). The paper's code is not public and its equations were not read: what is
- * below is the RECONSTRUCTION of spec 3.2/3.3 [INF], consistent with the abstract
- * ("plasticity inducer + stability regularizer", forget data only, statistics from several
- * training checkpoints):
+ * 2510.04058). No public code. The objective is the one the first author's own method
+ * figure draws (spec 3.5), a convex pair, with q(theta) = delta(theta) (a MAP point):
  *
- *   L(theta) = A(theta) + gamma * B(theta)
- *   A = - mean || eps - eps_theta(x_t, t, c) ||^2     forget images only, t ~ U{0..T-1},
- *                                                      c = the image's class (class-conditional
- *                                                      models, no label dropout) or none
- *   B = 0.5 * sum_i prec_i (theta_i - mu_i)^2         mu, prec from K >= 2 checkpoints (vdu.h)
+ *   faithful:  L = gamma * B - (1 - gamma) * A,     gamma in [0, 1)
+ *   A = mean_r C_t(r) || eps_r - eps_theta(x_t, t, c)_r ||^2 / numel
+ *       forget images only, t ~ U{0..T-1}, c = the image's class (class-conditional models,
+ *       no label dropout) or none (unconditional: the forget set is the training images of
+ *       the class, by their labels); C_t = 1 (--weighting simple, L_simple) or Ho et al.
+ *       2020 eq. 12's beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) with sigma_t^2 = beta_t,
+ *       normalised to mean 1 over t (--weighting elbo; schedule_elbo_weights), so --lr
+ *       means the same under both
+ *   B = 0.5 * sum_i prec_i (theta_i - mu_i)^2       mu, prec from K >= 2 checkpoints (vdu.h)
  *
- * i.e. q(theta) = delta(theta) (a MAP point, no learned variance), A the ELBO surrogate of
- * log p(D_f | theta) (minimising it is gradient ascent on the forget denoising loss), B the
- * KL to the Gaussian posterior N(mu, diag var) of the original training, gamma on B. No
- * retain data is read. theta starts at the parent.
+ * The figure writes B as sum_i (theta_i - mu_i)^2 / (2 sigma_i^2) and A as a sum over D_f
+ * and t. Here prec_i = m / (sigma_i^2 + eps_v) with m the mean of 1/(sigma^2 + eps_v) (vdu.h)
+ * and A is a mean, so the figure's sum_i (theta_i - mu_i)^2 / (2 sigma_i^2) is m B (with the
+ * floor added to sigma^2) and its forget sum N A, N = |D_f| T numel. L is the figure's
+ * objective divided by a positive constant when its gamma' satisfies
+ * gamma' m / ((1 - gamma') N) = gamma / (1 - gamma) (m is vdu_statistics.json's
+ * mean_raw_precision): the same minimisers, with a gamma whose scale does not depend on the
+ * network's size, the forget set's or the checkpoints' spread.
+ *
+ * Nothing bounds the ascent on A: the faithful form runs the forget loss up without limit
+ * and takes the retained classes with it (measured in docs/unlearning.md). So:
+ *
+ *   gated (lethe's, not the paper's):
+ *   L = gamma * B - (1 - gamma) * mean_r C_t(r) min(l_r(theta), gate * l_r(theta_0))
+ *
+ * l_r the image's denoising loss under the live weights and l_r(theta_0) under the parent's
+ * (a frozen copy) on the SAME (x_t, t, eps, c). An image's ascent is on while its loss is
+ * below --gate times the parent's and off after (its gradient is exactly 0); the anchor then
+ * pulls back what the ascent moved, so the objective is bounded below. This is the diffusion
+ * analogue of the "adjusted likelihood" of Variational Bayesian Unlearning (Nguyen, Low,
+ * Jaillet, NeurIPS 2020; code qphong/variational-bayesian-unlearning, unlearn.py, read for
+ * this: its EUBO replaces the erased data's log-likelihood by 0 for parameter samples where
+ * the full-data posterior's log-density is not above log_threshold, tf.where(...)). There
+ * the switch is in parameter space, per posterior sample; with q = delta there is one sample,
+ * and a switch on B(theta) would turn every image's ascent off at once (and B's scale has no
+ * natural threshold on a network), so the switch here is per image, on the quantity being
+ * pushed, relative to the parent's own loss on the same draw. Cost: one extra forward pass
+ * (no backward) of the batch per step, and a copy of the weights.
+ *
+ *   reconstructed (lethe's earlier reading, spec 3.2/3.3; for reproducing older runs):
+ *   L = -A + gamma * B,   gamma >= 0 B's multiplier (A + gamma*B in the spec's sign convention)
+ *
+ * i.e. faithful with gamma_f = gamma / (1 + gamma) up to the factor 1 + gamma (Adam
+ * nearly ignores it, gradient clipping does not). With --weighting simple it is computed
+ * exactly as before (the same draws and arithmetic). No retain data is read by any form;
+ * theta starts at the parent.
  *
  * Knobs and defaults (none is from the paper; spec 3.4 gives only a sweep):
- *   --stability-weight 1  gamma (was --gamma; spec sweep: 1e-3..1e1). With prec of mean 1, B's
- *                   gradient is about gamma * (theta_i - mu_i): an L2 pull re-weighted per
- *                   parameter. On the tiny Fashion-MNIST model (1000 steps) A's gradient has
- *                   an rms of ~4e-4 per parameter, and Adam at lr 1e-5 moves a parameter at
- *                   most 1e-5 per step, so at gamma 1 the anchor matches the ascent after
- *                   ~40 of the 200 default steps (sooner for high-precision parameters): it
- *                   binds within the budget; at 0.1 it would not before step ~400.
+ *   --objective reconstructed  (see docs/unlearning.md for the measurements behind it)
+ *   --stability-weight  gamma (was --gamma): 0.5 for faithful and gated, 1 for reconstructed
+ *                   when not given (then lethe.json's arguments do not list it;
+ *                   OUT/vdu_statistics.json records the value used, and the gate's). With
+ *                   prec of mean 1, B's gradient is about gamma * (theta_i - mu_i): an L2
+ *                   pull re-weighted per parameter.
+ *   --gate 2        an image's loss may rise to twice the parent's on the same draw.
+ *   --weighting simple
  *   --var-floor 1e-2  eps_v = var_floor * mean(var), so no precision exceeds 100x that of
  *                   a parameter of average variance (parameters the checkpoints agree on,
  *                   e.g. snapshots of one run, would otherwise be frozen).
  *   --lr 1e-5, --steps 200  as GA (the same ascent, which diverges at larger rates); the
  *                   spec's range is 1e-5..1e-4 and 100..2000 steps.
- *   --forget-images N  the data-constrained setting of the paper (e.g. a few hundred).
+ *   --forget-images N  the data-constrained setting of the paper (e.g. 10% or 1% of a class).
  * Statistics: --checkpoints A,B,... (model folders of the same config; the parent is used
  * only if listed) or --snapshots DIR (lethe train --snapshots K: EMA weights of one run).
  * The parent's own weights are not added implicitly. Independent runs (other init seeds)
@@ -296,8 +331,8 @@ typedef struct {
 
 static const opt_spec vdu_options[] = {
     {"objective", NULL, OPT_CHOICE, offsetof(vdu_opts, objective), {.i = VDU_DEFAULT_OBJECTIVE},
-     "faithful: gamma B - (1-gamma) A (the authors' figure); gated: the same with each forget image's ascent "
-     "stopped at --gate times the parent's loss; reconstructed: A + gamma B (older runs)",
+     "A = forget loss; faithful: gamma B - (1-gamma) A (the authors' figure); gated: the same with each forget "
+     "image's ascent stopped at --gate times the parent's loss; reconstructed: gamma B - A (older runs)",
      .choices = "faithful|gated|reconstructed"},
     {"weighting", NULL, OPT_CHOICE, offsetof(vdu_opts, weighting), {.i = VDU_WEIGHT_SIMPLE},
      "C_t of the forget loss: simple (1) or elbo (Ho et al. eq. 12, mean 1 over t)", .choices = "simple|elbo"},
@@ -527,7 +562,7 @@ static lethe_status vdu_step(unlearn_ctx *u, int step) {
 const unlearn_method unlearn_vdu = {
     .name = "vdu",
     .summary = "VDU: gamma*B - (1-gamma)*A (faithful, the authors' figure), the same with each forget image's ascent "
-               "capped at --gate x the parent's loss (gated), or A + gamma*B (reconstructed); A = C_t-weighted "
+               "capped at --gate x the parent's loss (gated), or gamma*B - A (reconstructed); A = C_t-weighted "
                "denoising loss of forget images only; B = 0.5 sum prec (theta - mu)^2, mu/var over K >= 2 "
                "--checkpoints or --snapshots",
     .reconstructed = VDU_RECONSTRUCTED_NOTE,
