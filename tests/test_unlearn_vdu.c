@@ -33,6 +33,7 @@
 #include "diffusion/train.h"
 #include "core/fsutil.h"
 #include "diffusion/model.h"
+#include "diffusion/schedule.h"
 #include "ops/ops.h"
 #include "unlearn/unlearn_internal.h"
 #include "unlearn/vdu.h"
@@ -338,7 +339,8 @@ static void check_provenance(const char *out, const char *parent_dir, const char
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(j, "arguments");
     if (checkpoints) assert_string_equal(jstr(args, "checkpoints"), checkpoints);
     const char *rec = jstr(j, "reconstructed");
-    assert_non_null(strstr(rec, "A + gamma*B"));
+    assert_non_null(strstr(rec, "gamma*B - (1-gamma)*A"));
+    assert_non_null(strstr(rec, "A' + gamma*B"));
     assert_non_null(strstr(rec, "q(theta) = delta(theta)"));
     assert_non_null(strstr(rec, "0.5 * sum_i prec_i (theta_i - mu_i)^2"));
     cJSON_Delete(j);
@@ -459,6 +461,272 @@ static void test_data_constrained(void **state) {
     assert_true(max_abs_diff(oa, oc) > 0);
     dataset_free(&a);
     dataset_free(&b);
+}
+
+// ---- the convex and gated objectives ------------------------------------------------------------
+
+// Ho et al.'s eq. 12 weights from the default schedule: mean 1 over t, and their ratios equal
+// beta / (2 (1 - beta) (1 - abar)) computed here from the linear betas (1e-4 .. 0.02, T = 1000).
+static void test_elbo_weights(void **state) {
+    (void)state;
+    schedule_config c;
+    schedule_config_default(&c);
+    lethe_schedule s;
+    assert_int_equal(schedule_init(&s, &c), LETHE_OK);
+    const int T = c.num_train_timesteps;
+    double *w = malloc((size_t)T * sizeof(double)), mean = 0;
+    schedule_elbo_weights(&s, w);
+    for (int t = 0; t < T; t++) mean += w[t] / T;
+    assert_true(fabs(mean - 1) < 1e-12);
+    // by hand: beta_t, abar_t as float32 products (diffusers), C_t unnormalised
+    double raw[4];
+    const int at[4] = {0, 1, 100, 999};
+    float abar = 1.0f;
+    for (int t = 0, k = 0; t < T && k < 4; t++) {
+        float beta = (float)(1e-4 + (0.02 - 1e-4) * t / (T - 1));
+        abar *= 1.0f - beta;
+        if (t == at[k]) raw[k++] = beta / (2.0 * (1.0 - beta) * (1.0 - (double)abar));
+    }
+    assert_true(fabs(raw[0] - 0.5 / (1 - 1e-4)) < 1e-3);   // t = 0: 1 - abar_0 = beta_0
+    for (int k = 1; k < 4; k++) assert_true(fabs(w[at[k]] / w[0] - raw[k] / raw[0]) < 1e-6 * raw[k] / raw[0]);
+    // the bound stresses small t: C_0 ~ 51, C_500 ~ 0.56, C_999 ~ 1.03 (beta_t grows again)
+    assert_true(w[0] > 40 && w[500] < 0.7 && w[999] > 0.9 && w[999] < 1.2);
+    free(w);
+    schedule_free(&s);
+}
+
+// A spy around the real step: at step 2 it checks vdu_objective against what the test
+// computes itself (per-image losses under the live and the parent's weights, B from its own
+// statistics), then lets the real step run.
+static struct {
+    const char *list;          // the checkpoints
+    float gamma, gate;         // as given
+    int gated, elbo;
+    int checked, open, n;
+    double loss_err, forget_err, open_err, rows_vs_mse, gate_err, gate_vs_all, fd_err;
+} spy;
+static float *spy_parent;      // the parent's weights (backend)
+
+static float *dev_host(const float *d, size_t n) {
+    float *h = malloc(n * sizeof(float));
+    ops()->to_host(h, d, n * sizeof(float));
+    return h;
+}
+
+static double max_abs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
+    return m;
+}
+
+typedef struct {
+    const float *w;
+} fixed_weights;
+
+static void put_fixed(void *ctx, const double *l, float *w, int n) {
+    (void)l;
+    memcpy(w, ((fixed_weights *)ctx)->w, (size_t)n * sizeof(float));
+}
+
+static double spy_value(unlearn_ctx *u, int step) {
+    vdu_terms t;
+    ops()->fill(u->grads, 0.0f, u->n_params);
+    assert_int_equal(vdu_objective(u, step, &t), LETHE_OK);
+    return t.loss;
+}
+
+static void spy_check(unlearn_ctx *u, int step) {
+    const size_t np = u->n_params, numel = u->numel;
+    const int n = u->o->batch;
+    const double g = spy.gamma;
+    vdu_terms T;
+    ops()->fill(u->grads, 0.0f, np);
+    assert_int_equal(vdu_objective(u, step, &T), LETHE_OK);
+    float *G = dev_host(u->grads, np);
+    unlearn_batch *b;
+    assert_int_equal(unlearn_batch_get(u, STREAM_FORGET, n, &b), LETHE_OK);   // the step's batch, kept
+    // per-image losses under the live weights and the parent's
+    float *pred = ops()->alloc((size_t)n * numel * sizeof(float));
+    double *l = malloc((size_t)n * sizeof(double)), *p = malloc((size_t)n * sizeof(double));
+    assert_int_equal(unlearn_predict(u, u->params, b->xt, b->t, &b->cond, n, pred), LETHE_OK);
+    unlearn_row_mse(u, pred, b->eps, n, l);
+    assert_int_equal(unlearn_predict(u, spy_parent, b->xt, b->t, &b->cond, n, pred), LETHE_OK);
+    unlearn_row_mse(u, pred, b->eps, n, p);
+    double *c_t = malloc((size_t)u->sched.cfg.num_train_timesteps * sizeof(double));
+    schedule_elbo_weights(&u->sched, c_t);
+    // B and its gradient from the test's own statistics
+    vdu_stats st;
+    assert_int_equal(vdu_stats_load(&st, u->model, spy.list, NULL, VDU_DEFAULT_VAR_FLOOR), LETHE_OK);
+    float *scratch = ops()->alloc(np * sizeof(float)), *gb = ops()->alloc(np * sizeof(float));
+    const double B = vdu_anchor(&st, u->params, gb, 1.0f, scratch);
+    float *GB = dev_host(gb, np);
+    // the objective by hand: gamma B - (1 - gamma) mean C_t min(l, gate p)
+    double term = 0, mean_l = 0;
+    int open = 0;
+    float *w_open = malloc((size_t)n * sizeof(float)), *w_all = malloc((size_t)n * sizeof(float));
+    for (int r = 0; r < n; r++) {
+        const double c = spy.elbo ? c_t[(int)b->t[r]] : 1.0;
+        const int on = !spy.gated || l[r] < spy.gate * p[r];
+        open += on;
+        term += c * (on ? l[r] : spy.gate * p[r]) / n;
+        mean_l += l[r] / n;
+        w_all[r] = (float)(-(1 - g) * c / n);
+        w_open[r] = on ? w_all[r] : 0.0f;
+    }
+    spy.n = n;
+    spy.open = open;
+    spy.open_err = T.open != open;
+    spy.loss_err = fabs(T.loss - (g * B - (1 - g) * term)) / fabs(T.loss);
+    spy.forget_err = fabs(T.forget_term - term) / term + fabs(T.forget_dsm - mean_l) / mean_l;
+    // the forget part of the gradient (G - gamma dB) against the open rows' gradients alone
+    double *lr = malloc((size_t)n * sizeof(double));
+    fixed_weights fw = {w_open};
+    ops()->fill(u->grads, 0.0f, np);
+    assert_int_equal(unlearn_mse_grad_rows(u, b->xt, b->t, &b->cond, n, b->eps, put_fixed, &fw, lr), LETHE_OK);
+    float *Go = dev_host(u->grads, np);
+    fw.w = w_all;
+    ops()->fill(u->grads, 0.0f, np);
+    assert_int_equal(unlearn_mse_grad_rows(u, b->xt, b->t, &b->cond, n, b->eps, put_fixed, &fw, lr), LETHE_OK);
+    float *Ga = dev_host(u->grads, np);
+    double d_open = 0, d_all = 0;
+    for (size_t i = 0; i < np; i++) {
+        const double f = (double)G[i] - g * GB[i];
+        d_open = fmax(d_open, fabs(f - Go[i]));
+        d_all = fmax(d_all, fabs(f - Ga[i]));
+    }
+    spy.gate_err = d_open / fmax(max_abs(Ga, np), 1e-30);
+    spy.gate_vs_all = d_all / fmax(max_abs(Ga, np), 1e-30);
+    // the rows helper with equal weights w/n is unlearn_mse_grad(weight w)
+    float *wu = malloc((size_t)n * sizeof(float));
+    for (int r = 0; r < n; r++) wu[r] = -0.7f / n;
+    fw.w = wu;
+    ops()->fill(u->grads, 0.0f, np);
+    assert_int_equal(unlearn_mse_grad_rows(u, b->xt, b->t, &b->cond, n, b->eps, put_fixed, &fw, lr), LETHE_OK);
+    float *Gr = dev_host(u->grads, np);
+    ops()->fill(u->grads, 0.0f, np);
+    double lm;
+    assert_int_equal(unlearn_mse_grad(u, b->xt, b->t, &b->cond, n, b->eps, -0.7f, &lm), LETHE_OK);
+    float *Gm = dev_host(u->grads, np);
+    double dm = 0;
+    for (size_t i = 0; i < np; i++) dm = fmax(dm, fabs((double)Gr[i] - Gm[i]));
+    spy.rows_vs_mse = dm / max_abs(Gm, np) + fabs(lm - mean_l) / mean_l;
+    // the directional derivative along G: (L(theta + e G) - L(theta - e G)) / 2e = |G|^2
+    double gg = 0;
+    for (size_t i = 0; i < np; i++) gg += (double)G[i] * G[i];
+    float *w0 = dev_host(u->params, np), *wp = malloc(np * sizeof(float));
+    const double e = 1e-3 / sqrt(gg);
+    double Lp[2];
+    for (int side = 0; side < 2; side++) {
+        for (size_t i = 0; i < np; i++) wp[i] = w0[i] + (float)((side ? -e : e) * G[i]);
+        ops()->to_device(u->params, wp, np * sizeof(float));
+        Lp[side] = spy_value(u, step);
+    }
+    ops()->to_device(u->params, w0, np * sizeof(float));
+    spy.fd_err = fabs((Lp[0] - Lp[1]) / (2 * e) - gg) / gg;
+    ops()->fill(u->grads, 0.0f, np);   // the real step starts from zero
+    spy.checked = 1;
+    free(G); free(GB); free(Go); free(Ga); free(Gr); free(Gm); free(w0); free(wp); free(wu);
+    free(l); free(p); free(lr); free(c_t); free(w_open); free(w_all);
+    ops()->release(pred); ops()->release(scratch); ops()->release(gb);
+    vdu_stats_free(&st);
+}
+
+static lethe_status spy_step(unlearn_ctx *u, int step) {
+    if (step == 2) spy_check(u, step);
+    return unlearn_vdu.step(u, step);
+}
+
+// A short run of `objective` with the spy (lr 3e-3: the weights move enough in 2 steps for
+// the gate to close on some images).
+static void spy_run(const char *objective, const char *weighting, const char *gamma, const char *gate) {
+    lethe_dataset ds;
+    toy_dataset(&ds, 0);
+    static char list[1024];
+    char out[256];
+    snprintf(list, sizeof list, "%s,%s,%s", c1, c2, c3);
+    path_in(out, sizeof out, "spy");
+    unlearn_opts o;
+    quick_opts(&o, c1, out);
+    o.lr = 3e-3f;
+    o.batch = 8;
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "objective", objective), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "weighting", weighting), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "stability-weight", gamma), LETHE_OK);
+    if (gate) assert_int_equal(unlearn_opts_set(&o, "gate", gate), LETHE_OK);
+    memset(&spy, 0, sizeof spy);
+    spy.list = list;
+    spy.gamma = strtof(gamma, NULL);
+    spy.gate = gate ? strtof(gate, NULL) : 0;
+    spy.gated = gate != NULL;
+    spy.elbo = strcmp(weighting, "elbo") == 0;
+    lethe_model m;
+    assert_int_equal(model_load(&m, c1), LETHE_OK);
+    spy_parent = ops()->alloc(m.unet.table.total * sizeof(float));
+    ops()->copy(spy_parent, m.params, m.unet.table.total);
+    assert_int_equal(fs_mkdir_p(out), LETHE_OK);
+    unlearn_method meth = unlearn_vdu;
+    meth.step = spy_step;
+    lethe_status st = unlearn_run_loop(&o, &meth, &m, &ds, 0);
+    if (st) fail_msg("%s", lethe_last_error());
+    ops()->release(spy_parent);
+    model_free(&m);
+    dataset_free(&ds);
+    assert_true(spy.checked);
+    assert_true(spy.loss_err < 1e-6);
+    assert_true(spy.forget_err < 1e-6);
+    assert_int_equal(spy.open_err, 0);
+    assert_true(spy.gate_err < 1e-5);
+    assert_true(spy.rows_vs_mse < 1e-5);
+    if (spy.fd_err >= 0.02) fail_msg("directional derivative off by %.3g", spy.fd_err);
+}
+
+// faithful: L = gamma B - (1 - gamma) mean l; every image pushed
+static void test_faithful_objective(void **state) {
+    (void)state;
+    spy_run("faithful", "simple", "0.25", NULL);
+    assert_int_equal(spy.open, spy.n);
+    assert_true(spy.gate_vs_all < 1e-5);
+    spy_run("faithful", "elbo", "0.6", NULL);
+    assert_int_equal(spy.open, spy.n);
+}
+
+// gated: the gradient of each image whose loss passed gate x the parent's is exactly off
+static void test_gated_objective(void **state) {
+    (void)state;
+    spy_run("gated", "simple", "0.25", "1.5");   // after 2 steps the ratios are 1.26..1.75
+    assert_true(spy.open > 0 && spy.open < spy.n);   // both kinds present
+    assert_true(spy.gate_vs_all > 1e-3);              // and it matters
+    spy_run("gated", "elbo", "0.5", "1e6");          // a gate never reached: the faithful gradient
+    assert_int_equal(spy.open, spy.n);
+    assert_true(spy.gate_vs_all < 1e-5);
+}
+
+// Option checks: gamma in [0, 1) for the convex objectives, the gate > 1 and only under gated.
+static void test_objective_errors(void **state) {
+    (void)state;
+    lethe_dataset ds;
+    toy_dataset(&ds, 0);
+    char list[1024], out[256];
+    snprintf(list, sizeof list, "%s,%s", c1, c2);
+    path_in(out, sizeof out, "obj_err");
+    const char *cases[][4] = {
+        {"faithful", "1", NULL, "must be in [0, 1)"},
+        {"gated", "-0.1", NULL, "must be in [0, 1)"},
+        {"gated", "0.5", "1", "> 1"},
+        {"faithful", "0.5", "2", "applies to --objective gated only"},
+        {"reconstructed", "1", "2", "applies to --objective gated only"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unlearn_opts o;
+        quick_opts(&o, c1, out);
+        assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "objective", cases[i][0]), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "stability-weight", cases[i][1]), LETHE_OK);
+        if (cases[i][2]) assert_int_equal(unlearn_opts_set(&o, "gate", cases[i][2]), LETHE_OK);
+        expect_error(run_vdu(&o, &ds), cases[i][3]);
+    }
+    dataset_free(&ds);
 }
 
 // ---- training snapshots ------------------------------------------------------------------------
@@ -620,6 +888,10 @@ int main(void) {
         cmocka_unit_test(test_run_conditional),
         cmocka_unit_test(test_run_unconditional),
         cmocka_unit_test(test_data_constrained),
+        cmocka_unit_test(test_elbo_weights),
+        cmocka_unit_test(test_faithful_objective),
+        cmocka_unit_test(test_gated_objective),
+        cmocka_unit_test(test_objective_errors),
         cmocka_unit_test(test_snapshot_steps),
         cmocka_unit_test(test_train_snapshots),
     };

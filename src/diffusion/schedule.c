@@ -67,6 +67,16 @@ void schedule_noise_coefs(const lethe_schedule *s, int t, float *ca, float *cb) 
     *cb = (float)sqrt(1.0 - abar);
 }
 
+void schedule_elbo_weights(const lethe_schedule *s, double *w) {
+    const int T = s->cfg.num_train_timesteps;
+    double sum = 0;
+    for (int t = 0; t < T; t++) {
+        const double beta = s->betas[t];
+        sum += w[t] = beta / (2.0 * (1.0 - beta) * (1.0 - (double)s->alphas_cumprod[t]));
+    }
+    for (int t = 0; t < T; t++) w[t] *= (double)T / sum;
+}
+
 // Rows per axpbz_rows call: the coefficients live on the stack (each row is independent, so
 // the split does not change a value).
 #define NOISE_ROWS 64

@@ -41,6 +41,13 @@ static inline float schedule_abar(const lethe_schedule *s, int t) { return s->al
 // (in double from the float32 table, rounded to float).
 void schedule_noise_coefs(const lethe_schedule *s, int t, float *ca, float *cb);
 
+// The weights of the DDPM bound's terms in the eps parameterisation (Ho et al. 2020, eq. 12,
+// with sigma_t^2 = beta_t): C_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t))
+// = beta_t / (2 (1 - beta_t) (1 - abar_t)), for t in [0, T), in double from the float32
+// table, then divided by their mean so that they average 1 over t (a loss weighted by them
+// keeps the scale of the unweighted one). w: T doubles.
+void schedule_elbo_weights(const lethe_schedule *s, double *w);
+
 // add_noise at given timesteps: xt[i] = sqrt(abar_t[i]) x0[i] + sqrt(1 - abar_t[i]) eps[i] for
 // the n rows of numel floats (backend memory); t: n host floats holding integers in [0, T).
 void schedule_add_noise_at(const lethe_schedule *s, float *xt, const float *x0, const float *eps, const float *t,

@@ -142,6 +142,40 @@ lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, c
     return st;
 }
 
+void unlearn_row_mse(const unlearn_ctx *u, const float *pred, const float *target, int n, double *out) {
+    for (int r = 0; r < n; r++)   // one op per image: per-row losses are few, the rows long
+        out[r] = ops()->mse_forward(pred + (size_t)r * u->numel, target + (size_t)r * u->numel, u->numel);
+}
+
+lethe_status unlearn_mse_grad_rows(unlearn_ctx *u, const float *xt, const float *t, const lethe_cond *c, int n,
+                                   const float *target, unlearn_row_weigh weigh, void *wctx, double *row_loss) {
+    batch_store *bs = u->batches;
+    lethe_status st = ensure_coef(bs, u, n);
+    if (st) return st;
+    const size_t sz = (size_t)n * u->numel;
+    float *coef = malloc(2 * (size_t)n * sizeof(float));
+    if (!coef) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    arena_mark_t mark = arena_mark(&u->arena);
+    nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = (uint64_t)u->step};
+    float *p = arena_floats(&u->arena, sz);
+    if (!p) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for activations");
+    else st = denoiser_forward(&u->model->net, u->params, &ctx, p, xt, t, c, n);
+    if (!st) {
+        unlearn_row_mse(u, p, target, n, row_loss);
+        weigh(wctx, row_loss, coef, n);
+        // d l_r / d pred_r = 2 (pred_r - target_r) / numel, times w_r
+        for (int r = 0; r < n; r++) {
+            coef[r] *= 2.0f / (float)u->numel;
+            coef[n + r] = -coef[r];
+        }
+        ops()->axpbz_rows(bs->dpred, coef, p, coef + n, target, n, u->numel);
+        st = denoiser_backward(&u->model->net, u->params, u->grads, &u->arena, bs->dpred, NULL);
+    }
+    arena_release(&u->arena, mark);
+    free(coef);
+    return st;
+}
+
 void unlearn_drop_cond(unlearn_ctx *u, int step, unlearn_stream s, unlearn_batch *b, float p) {
     b->cond.n = b->n;
     cond_drop(&b->cond, p, u->o->seed, lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)step, (uint64_t)s));

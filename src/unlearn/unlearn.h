@@ -210,6 +210,18 @@ lethe_status unlearn_predict(unlearn_ctx *u, const float *W, const float *xt, co
 // weight * d loss / d params into u->grads. *loss_out gets the unweighted loss.
 lethe_status unlearn_mse_grad(unlearn_ctx *u, const float *xt, const float *t, const lethe_cond *c, int n,
                               const float *target, float weight, double *loss_out);
+// Per-row losses: out[r] = mean((pred[r] - target[r])^2) over one image's numel floats, for
+// n rows (out: n host doubles).
+void unlearn_row_mse(const unlearn_ctx *u, const float *pred, const float *target, int n, double *out);
+// Fills w[0..n) (host) from the rows' losses under the live weights (row_loss, n host doubles).
+typedef void (*unlearn_row_weigh)(void *ctx, const double *row_loss, float *w, int n);
+// Per-row weighted denoising loss: predicts with the live weights, puts each row's loss
+// l_r = mean((eps_theta(x_t)[r] - target[r])^2) into row_loss (n host doubles), asks weigh
+// for the rows' weights w_r, and accumulates sum_r w_r d l_r / d params into u->grads.
+// Weights w_r = weight / n for every row give unlearn_mse_grad's gradient. Used where a row's
+// weight depends on its own loss or timestep (VDU's gate and ELBO weights).
+lethe_status unlearn_mse_grad_rows(unlearn_ctx *u, const float *xt, const float *t, const lethe_cond *c, int n,
+                                   const float *target, unlearn_row_weigh weigh, void *ctx, double *row_loss);
 // The batch for a stream (allocated on first use at size n; error if a larger n is asked).
 lethe_status unlearn_batch_get(unlearn_ctx *u, unlearn_stream s, int n, unlearn_batch **out);
 // Makes each row of b->cond null with probability p (Philox keyed by step and stream), as

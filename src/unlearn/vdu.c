@@ -1,35 +1,70 @@
 /*
  * vdu.c: VDU, variational diffusion unlearning (methods spec 3; Panda et al., arXiv
- * 2510.04058). The paper's code is not public and its equations were not read: what is
- * below is the RECONSTRUCTION of spec 3.2/3.3 [INF], consistent with the abstract
- * ("plasticity inducer + stability regularizer", forget data only, statistics from several
- * training checkpoints):
+ * 2510.04058). No public code. The objective is the one the first author's own method
+ * figure draws (spec 3.5), a convex pair, with q(theta) = delta(theta) (a MAP point):
  *
- *   L(theta) = A(theta) + gamma * B(theta)
- *   A = - mean || eps - eps_theta(x_t, t, c) ||^2     forget images only, t ~ U{0..T-1},
- *                                                      c = the image's class (class-conditional
- *                                                      models, no label dropout) or none
- *   B = 0.5 * sum_i prec_i (theta_i - mu_i)^2         mu, prec from K >= 2 checkpoints (vdu.h)
+ *   faithful:  L = gamma * B - (1 - gamma) * A,     gamma in [0, 1)
+ *   A = mean_r C_t(r) || eps_r - eps_theta(x_t, t, c)_r ||^2 / numel
+ *       forget images only, t ~ U{0..T-1}, c = the image's class (class-conditional models,
+ *       no label dropout) or none (unconditional: the forget set is the training images of
+ *       the class, by their labels); C_t = 1 (--weighting simple, L_simple) or Ho et al.
+ *       2020 eq. 12's beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) with sigma_t^2 = beta_t,
+ *       normalised to mean 1 over t (--weighting elbo; schedule_elbo_weights), so --lr
+ *       means the same under both
+ *   B = 0.5 * sum_i prec_i (theta_i - mu_i)^2       mu, prec from K >= 2 checkpoints (vdu.h)
  *
- * i.e. q(theta) = delta(theta) (a MAP point, no learned variance), A the ELBO surrogate of
- * log p(D_f | theta) (minimising it is gradient ascent on the forget denoising loss), B the
- * KL to the Gaussian posterior N(mu, diag var) of the original training, gamma on B. No
- * retain data is read. theta starts at the parent.
+ * The figure writes B as sum_i (theta_i - mu_i)^2 / (2 sigma_i^2) and A as a sum over D_f
+ * and t. Here prec_i = m / (sigma_i^2 + eps_v) with m the mean of 1/(sigma^2 + eps_v) (vdu.h)
+ * and A is a mean, so the figure's sum_i (theta_i - mu_i)^2 / (2 sigma_i^2) is m B (with the
+ * floor added to sigma^2) and its forget sum N A, N = |D_f| T numel. L is the figure's
+ * objective divided by a positive constant when its gamma' satisfies
+ * gamma' m / ((1 - gamma') N) = gamma / (1 - gamma) (m is vdu_statistics.json's
+ * mean_raw_precision): the same minimisers, with a gamma whose scale does not depend on the
+ * network's size, the forget set's or the checkpoints' spread.
+ *
+ * Nothing bounds the ascent on A: the faithful form runs the forget loss up without limit
+ * and takes the retained classes with it (measured in docs/unlearning.md). So:
+ *
+ *   gated (lethe's, not the paper's):
+ *   L = gamma * B - (1 - gamma) * mean_r C_t(r) min(l_r(theta), gate * l_r(theta_0))
+ *
+ * l_r the image's denoising loss under the live weights and l_r(theta_0) under the parent's
+ * (a frozen copy) on the SAME (x_t, t, eps, c). An image's ascent is on while its loss is
+ * below --gate times the parent's and off after (its gradient is exactly 0); the anchor then
+ * pulls back what the ascent moved, so the objective is bounded below. This is the diffusion
+ * analogue of the "adjusted likelihood" of Variational Bayesian Unlearning (Nguyen, Low,
+ * Jaillet, NeurIPS 2020; code qphong/variational-bayesian-unlearning, unlearn.py, read for
+ * this: its EUBO replaces the erased data's log-likelihood by 0 for parameter samples where
+ * the full-data posterior's log-density is not above log_threshold, tf.where(...)). There
+ * the switch is in parameter space, per posterior sample; with q = delta there is one sample,
+ * and a switch on B(theta) would turn every image's ascent off at once (and B's scale has no
+ * natural threshold on a network), so the switch here is per image, on the quantity being
+ * pushed, relative to the parent's own loss on the same draw. Cost: one extra forward pass
+ * (no backward) of the batch per step, and a copy of the weights.
+ *
+ *   reconstructed (lethe's earlier reading, spec 3.2/3.3; for reproducing older runs):
+ *   L = -A + gamma * B,   gamma >= 0 B's multiplier (A + gamma*B in the spec's sign convention)
+ *
+ * i.e. faithful with gamma_f = gamma / (1 + gamma) up to the factor 1 + gamma (Adam
+ * nearly ignores it, gradient clipping does not). With --weighting simple it is computed
+ * exactly as before (the same draws and arithmetic). No retain data is read by any form;
+ * theta starts at the parent.
  *
  * Knobs and defaults (none is from the paper; spec 3.4 gives only a sweep):
- *   --stability-weight 1  gamma (was --gamma; spec sweep: 1e-3..1e1). With prec of mean 1, B's
- *                   gradient is about gamma * (theta_i - mu_i): an L2 pull re-weighted per
- *                   parameter. On the tiny Fashion-MNIST model (1000 steps) A's gradient has
- *                   an rms of ~4e-4 per parameter, and Adam at lr 1e-5 moves a parameter at
- *                   most 1e-5 per step, so at gamma 1 the anchor matches the ascent after
- *                   ~40 of the 200 default steps (sooner for high-precision parameters): it
- *                   binds within the budget; at 0.1 it would not before step ~400.
+ *   --objective reconstructed  (see docs/unlearning.md for the measurements behind it)
+ *   --stability-weight  gamma (was --gamma): 0.5 for faithful and gated, 1 for reconstructed
+ *                   when not given (then lethe.json's arguments do not list it;
+ *                   OUT/vdu_statistics.json records the value used, and the gate's). With
+ *                   prec of mean 1, B's gradient is about gamma * (theta_i - mu_i): an L2
+ *                   pull re-weighted per parameter.
+ *   --gate 2        an image's loss may rise to twice the parent's on the same draw.
+ *   --weighting simple
  *   --var-floor 1e-2  eps_v = var_floor * mean(var), so no precision exceeds 100x that of
  *                   a parameter of average variance (parameters the checkpoints agree on,
  *                   e.g. snapshots of one run, would otherwise be frozen).
  *   --lr 1e-5, --steps 200  as GA (the same ascent, which diverges at larger rates); the
  *                   spec's range is 1e-5..1e-4 and 100..2000 steps.
- *   --forget-images N  the data-constrained setting of the paper (e.g. a few hundred).
+ *   --forget-images N  the data-constrained setting of the paper (e.g. 10% or 1% of a class).
  * Statistics: --checkpoints A,B,... (model folders of the same config; the parent is used
  * only if listed) or --snapshots DIR (lethe train --snapshots K: EMA weights of one run).
  * The parent's own weights are not added implicitly. Independent runs (other init seeds)
@@ -54,13 +89,15 @@
 #include "ops/ops.h"
 #include "unlearn/unlearn_internal.h"
 
-#define VDU_RECONSTRUCTED                                                                                              \
-    "reconstructed (methods spec 3.2-3.3, no public code): L = A + gamma*B with q(theta) = delta(theta) (MAP); "     \
-    "A = -mean ||eps - eps_theta(x_t, t, c)||^2 on forget images only (t ~ U{0..T-1}; c = their class for "         \
-    "class-conditional models, none for unconditional ones; no retain data), the ELBO surrogate of log p(D_f|theta); " \
-    "B = 0.5 * sum_i prec_i (theta_i - mu_i)^2 with mu and var the per-parameter mean and variance over K >= 2 "      \
-    "checkpoints and prec = 1/(var + var_floor*mean(var)) normalised to mean 1; gamma multiplies B. The paper's exact " \
-    "A, B, placement of gamma, q and hyperparameters are unverified"
+#define VDU_RECONSTRUCTED_NOTE                                                                                      \
+    "objective from the first author's figure (methods spec 3.5), no public code: faithful L = gamma*B - (1-gamma)*A "  \
+    "with q(theta) = delta(theta) (MAP); A = mean C_t ||eps - eps_theta(x_t, t, c)||^2 on forget images only (t ~ "   \
+    "U{0..T-1}; c = their class for class-conditional models, none for unconditional ones; no retain data), C_t = 1 " \
+    "(simple) or Ho et al.'s eq. 12 weights with mean 1 (elbo); B = 0.5 * sum_i prec_i (theta_i - mu_i)^2 with mu "   \
+    "and var the per-parameter mean and variance over K >= 2 checkpoints and prec = 1/(var + var_floor*mean(var)) "   \
+    "normalised to mean 1 (the figure's 1/(2 sigma^2) up to a constant absorbed by gamma); gated (lethe's, not the "  \
+    "paper's): each forget image's loss enters as min(l, gate * the parent's loss on the same x_t, t, eps, c); "       \
+    "reconstructed (older lethe): L = A' + gamma*B with A' = -A. Hyperparameters and results of the paper unverified"
 
 // ---- statistics ------------------------------------------------------------------------------
 
@@ -284,14 +321,27 @@ double vdu_anchor(const vdu_stats *s, const float *theta, float *grad, float wei
 // ---- the method ------------------------------------------------------------------------------
 
 typedef struct {
-    float stability_weight;   // gamma
+    float stability_weight;   // gamma; NaN: VDU_DEFAULT_GAMMA (reconstructed) or VDU_DEFAULT_CONVEX_GAMMA
     float var_floor;
     const char *checkpoints, *snapshots;
+    int objective;            // vdu_objective_kind
+    int weighting;            // vdu_weighting
+    float gate;               // NaN: VDU_DEFAULT_GATE under gated; an error under the others
 } vdu_opts;
 
 static const opt_spec vdu_options[] = {
-    {"stability-weight", "gamma", OPT_FLOAT, offsetof(vdu_opts, stability_weight), {.f = VDU_DEFAULT_GAMMA},
-     "weight gamma of the stability term B"},
+    {"objective", NULL, OPT_CHOICE, offsetof(vdu_opts, objective), {.i = VDU_DEFAULT_OBJECTIVE},
+     "A = forget loss; faithful: gamma B - (1-gamma) A (the authors' figure); gated: the same with each forget "
+     "image's ascent stopped at --gate times the parent's loss; reconstructed: gamma B - A (older runs)",
+     .choices = "faithful|gated|reconstructed"},
+    {"weighting", NULL, OPT_CHOICE, offsetof(vdu_opts, weighting), {.i = VDU_WEIGHT_SIMPLE},
+     "C_t of the forget loss: simple (1) or elbo (Ho et al. eq. 12, mean 1 over t)", .choices = "simple|elbo"},
+    {"gate", NULL, OPT_FLOAT, offsetof(vdu_opts, gate), {.f = NAN},
+     "gated: a forget image's ascent stops once its loss reaches this multiple (> 1) of the parent's",
+     "2 (gated only)"},
+    {"stability-weight", "gamma", OPT_FLOAT, offsetof(vdu_opts, stability_weight), {.f = NAN},
+     "gamma: faithful, gated: the convex weight in [0, 1) of B; reconstructed: B's multiplier",
+     "0.5; reconstructed: 1"},
     {"var-floor", NULL, OPT_FLOAT, offsetof(vdu_opts, var_floor), {.f = VDU_DEFAULT_VAR_FLOOR},
      "floor of the checkpoint variance, relative to its mean"},
     {"checkpoints", NULL, OPT_STRING, offsetof(vdu_opts, checkpoints), {.s = NULL},
@@ -300,10 +350,25 @@ static const opt_spec vdu_options[] = {
      "a training folder with snapshots (lethe train --snapshots K)", "none; this or --checkpoints"},
 };
 
+static const char *const objective_name[] = {"faithful", "gated", "reconstructed"};
+static const char *const weighting_name[] = {"simple", "elbo"};
+
 typedef struct {
     vdu_stats stats;
     float *scratch;
-    float gamma;
+    float gamma, gate;
+    vdu_objective_kind objective;
+    vdu_weighting weighting;
+    double *c_t;              // T ELBO weights (mean 1), or NULL for simple
+    float *parent;            // gated: the parent's weights, frozen (backend)
+    float *parent_pred;       // gated: the parent's prediction of a forget batch (backend)
+    double *parent_loss;      // gated: its per-image losses (host)
+    double *row_loss;         // the live per-image losses (host)
+    int cap;                  // rows of the buffers above
+    // filled by the row weights for the step's log
+    const float *t;           // the batch's timesteps
+    double forget_term;       // mean_r C_t(r) min(l_r, gate l_parent_r) (min only under gated)
+    int open;                 // images whose ascent is on
 } vdu_state;
 
 static lethe_status write_statistics_json(unlearn_ctx *u, const vdu_state *v, float var_floor, double b0) {
@@ -318,13 +383,17 @@ static lethe_status write_statistics_json(unlearn_ctx *u, const vdu_state *v, fl
         cJSON_AddItemToArray(a, e);
     }
     cJSON_AddNumberToObject(r, "k", v->stats.k);
+    // the values used (an unset --stability-weight or --gate is not in lethe.json's arguments)
+    cJSON_AddStringToObject(r, "objective", objective_name[v->objective]);
+    cJSON_AddStringToObject(r, "weighting", weighting_name[v->weighting]);
     cJSON_AddNumberToObject(r, "gamma", float_as_decimal(v->gamma));
+    if (v->objective == VDU_GATED) cJSON_AddNumberToObject(r, "gate", float_as_decimal(v->gate));
     cJSON_AddNumberToObject(r, "var_floor", float_as_decimal(var_floor));
     cJSON_AddNumberToObject(r, "mean_var", v->stats.mean_var);
     cJSON_AddNumberToObject(r, "var_eps", v->stats.var_eps);
     cJSON_AddNumberToObject(r, "mean_raw_precision", v->stats.mean_raw_prec);
     cJSON_AddNumberToObject(r, "anchor_at_parent", b0);
-    cJSON_AddStringToObject(r, "reconstructed", VDU_RECONSTRUCTED);
+    cJSON_AddStringToObject(r, "reconstructed", VDU_RECONSTRUCTED_NOTE);
     char *text = cJSON_Print(r);
     cJSON_Delete(r);
     if (!text) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -340,52 +409,163 @@ static void vdu_cleanup(unlearn_ctx *u) {
     if (!v) return;
     vdu_stats_free(&v->stats);
     ops()->release(v->scratch);
+    ops()->release(v->parent);
+    ops()->release(v->parent_pred);
+    free(v->c_t);
+    free(v->parent_loss);
+    free(v->row_loss);
     free(v);
     u->state = NULL;
 }
 
-// Deterministic (re-run on --resume): reads the same files, computes the same statistics.
+// The options against each other; gamma and the gate at their defaults when not given.
+static lethe_status check_options(const vdu_opts *p, vdu_state *v) {
+    v->objective = (vdu_objective_kind)p->objective;
+    v->weighting = (vdu_weighting)p->weighting;
+    const int convex = v->objective != VDU_RECONSTRUCTED;
+    v->gamma = p->stability_weight == p->stability_weight ? p->stability_weight
+                                                          : convex ? VDU_DEFAULT_CONVEX_GAMMA : VDU_DEFAULT_GAMMA;
+    if (convex && !(v->gamma >= 0 && v->gamma < 1))
+        return lethe_fail(LETHE_ERR_ARG, "vdu: --stability-weight is the convex weight gamma of --objective %s and must "
+                          "be in [0, 1) (got %g; the old multiplier of B is --objective reconstructed)",
+                          objective_name[v->objective], (double)v->gamma);
+    if (!convex && !(v->gamma >= 0 && isfinite(v->gamma)))
+        return lethe_fail(LETHE_ERR_ARG, "vdu: --stability-weight must be finite and >= 0 (got %g)", (double)v->gamma);
+    const int gate_given = p->gate == p->gate;
+    if (gate_given && v->objective != VDU_GATED)
+        return lethe_fail(LETHE_ERR_ARG, "vdu: --gate applies to --objective gated only (this run is %s)",
+                          objective_name[v->objective]);
+    v->gate = gate_given ? p->gate : VDU_DEFAULT_GATE;
+    if (v->objective == VDU_GATED && !(v->gate > 1 && isfinite(v->gate)))
+        return lethe_fail(LETHE_ERR_ARG, "vdu: --gate must be finite and > 1 (got %g): at 1 or below no forget image "
+                          "would ever be pushed", (double)v->gate);
+    return LETHE_OK;
+}
+
+// Deterministic (re-run on --resume): reads the same files, computes the same statistics;
+// the parent's copy is taken before the loop restores a resumed state into u->params.
 static lethe_status vdu_setup(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
     const vdu_opts *p = u->mopt;
-    const float gamma = p->stability_weight, var_floor = p->var_floor;
-    if (!(gamma >= 0) || !isfinite(gamma))
-        return lethe_fail(LETHE_ERR_ARG, "vdu: --stability-weight must be finite and >= 0 (got %g)", (double)gamma);
     vdu_state *v = calloc(1, sizeof *v);
     if (!v) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     u->state = v;
-    v->gamma = gamma;
-    lethe_status st = vdu_stats_load(&v->stats, u->model, p->checkpoints, p->snapshots, var_floor);
+    lethe_status st = check_options(p, v);
     if (st) return st;
+    if ((st = vdu_stats_load(&v->stats, u->model, p->checkpoints, p->snapshots, p->var_floor))) return st;
     if (!(v->scratch = ops()->alloc(u->n_params * sizeof(float))))
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for the vdu anchor");
+    if (v->weighting == VDU_WEIGHT_ELBO) {
+        if (!(v->c_t = malloc((size_t)u->sched.cfg.num_train_timesteps * sizeof(double))))
+            return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        schedule_elbo_weights(&u->sched, v->c_t);
+    }
+    const int n = o->batch;
+    v->cap = n;
+    if (!(v->row_loss = malloc((size_t)n * sizeof(double)))) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (v->objective == VDU_GATED) {
+        v->parent = ops()->alloc(u->n_params * sizeof(float));
+        v->parent_pred = ops()->alloc((size_t)n * u->numel * sizeof(float));
+        v->parent_loss = malloc((size_t)n * sizeof(double));
+        if (!v->parent || !v->parent_pred || !v->parent_loss)
+            return lethe_fail(LETHE_ERR_NOMEM, "out of memory for the parent's copy (vdu --objective gated)");
+        ops()->copy(v->parent, u->params, u->n_params);
+    }
     double b0 = vdu_anchor(&v->stats, u->params, NULL, 0.0f, v->scratch);
+    char gate[48] = "";
+    if (v->objective == VDU_GATED) snprintf(gate, sizeof gate, ", gate %g", (double)v->gate);
     if (!o->quiet)
         fprintf(stderr, "lethe unlearn: vdu statistics of %d checkpoints: mean variance %.3g, floor %.3g; anchor at the "
-                "parent B = %.4g, gamma %g\n", v->stats.k, v->stats.mean_var, v->stats.var_eps, b0, (double)gamma);
-    return write_statistics_json(u, v, var_floor, b0);
+                "parent B = %.4g; objective %s, weighting %s, gamma %g%s\n", v->stats.k, v->stats.mean_var,
+                v->stats.var_eps, b0, objective_name[v->objective], weighting_name[v->weighting], (double)v->gamma, gate);
+    return write_statistics_json(u, v, p->var_floor, b0);
+}
+
+// The forget term's factor: 1 - gamma (convex), 1 (reconstructed: A + gamma B).
+static double forget_scale(const vdu_state *v) { return v->objective == VDU_RECONSTRUCTED ? 1.0 : 1.0 - (double)v->gamma; }
+
+// Row weights of the forget term: w_r = -(1 - gamma) C_t g_r / n (descending L ascends the
+// forget loss), g_r = 1 while l_r < gate * l_parent_r under gated (else 0), 1 otherwise.
+// Also the term's value for the log and the loss: mean_r C_t min(l_r, gate l_parent_r).
+static void forget_weights(void *ctx, const double *l, float *w, int n) {
+    vdu_state *v = ctx;
+    double term = 0;
+    int open = 0;
+    for (int r = 0; r < n; r++) {
+        const double c = v->c_t ? v->c_t[(int)v->t[r]] : 1.0;
+        double lr = l[r];
+        int on = 1;
+        if (v->objective == VDU_GATED) {
+            const double bound = (double)v->gate * v->parent_loss[r];
+            on = lr < bound;
+            if (!on) lr = bound;
+        }
+        open += on;
+        term += c * lr;
+        w[r] = on ? (float)(-forget_scale(v) * c / n) : 0.0f;
+    }
+    v->forget_term = term / n;
+    v->open = open;
+}
+
+lethe_status vdu_objective(unlearn_ctx *u, int step, vdu_terms *out) {
+    vdu_state *v = u->state;
+    const int n = u->o->batch;
+    memset(out, 0, sizeof *out);
+    if (v->objective == VDU_RECONSTRUCTED && v->weighting == VDU_WEIGHT_SIMPLE) {
+        // A + gamma B exactly as before the convex objectives (same draws, same arithmetic)
+        lethe_status st = unlearn_dsm(u, &u->forget_set, step, STREAM_FORGET, n, 0.0f, -1.0f, &out->forget_dsm);
+        if (st) return st;
+        out->anchor = vdu_anchor(&v->stats, u->params, u->grads, v->gamma, v->scratch);
+        out->forget_term = out->forget_dsm;
+        out->open = n;
+        out->loss = -out->forget_dsm + (double)v->gamma * out->anchor;
+        return LETHE_OK;
+    }
+    if (n > v->cap) return lethe_fail(LETHE_ERR_ARG, "vdu: batch %d is larger than the %d set up for", n, v->cap);
+    unlearn_batch *b;
+    lethe_status st = unlearn_batch_get(u, STREAM_FORGET, n, &b);
+    if (!st) st = unlearn_sample_images(u, &u->forget_set, step, STREAM_FORGET, b, n);
+    if (st) return st;
+    unlearn_drop_cond(u, step, STREAM_FORGET, b, 0.0f);   // labels kept
+    unlearn_noise(u, step, STREAM_FORGET, b, 0, u->sched.cfg.num_train_timesteps);
+    if (v->objective == VDU_GATED) {   // the parent on the same (x_t, t, eps, c): one more forward
+        if ((st = unlearn_predict(u, v->parent, b->xt, b->t, &b->cond, n, v->parent_pred))) return st;
+        unlearn_row_mse(u, v->parent_pred, b->eps, n, v->parent_loss);
+    }
+    v->t = b->t;
+    if ((st = unlearn_mse_grad_rows(u, b->xt, b->t, &b->cond, n, b->eps, forget_weights, v, v->row_loss))) return st;
+    double mean = 0;
+    for (int r = 0; r < n; r++) mean += v->row_loss[r];
+    out->forget_dsm = mean / n;
+    out->forget_term = v->forget_term;
+    out->open = v->open;
+    out->anchor = vdu_anchor(&v->stats, u->params, u->grads, v->gamma, v->scratch);
+    out->loss = v->objective == VDU_RECONSTRUCTED ? -out->forget_term + (double)v->gamma * out->anchor
+                                                  : (double)v->gamma * out->anchor - forget_scale(v) * out->forget_term;
+    return LETHE_OK;
 }
 
 static lethe_status vdu_step(unlearn_ctx *u, int step) {
-    vdu_state *v = u->state;
-    double lf = 0;
-    // A: ascent on the forget denoising loss, labels kept (no dropout)
-    lethe_status st = unlearn_dsm(u, &u->forget_set, step, STREAM_FORGET, u->o->batch, 0.0f, -1.0f, &lf);
+    const vdu_state *v = u->state;
+    vdu_terms t;
+    lethe_status st = vdu_objective(u, step, &t);
     if (st) return st;
-    // gamma * B, its gradient added to the same buffer
-    double b = vdu_anchor(&v->stats, u->params, u->grads, v->gamma, v->scratch);
-    u->loss = -lf + (double)v->gamma * b;
-    unlearn_log_part(u, "forget_dsm", lf);
-    unlearn_log_part(u, "anchor", b);
+    u->loss = t.loss;
+    unlearn_log_part(u, "forget_dsm", t.forget_dsm);
+    unlearn_log_part(u, "anchor", t.anchor);
+    if (v->weighting == VDU_WEIGHT_ELBO) unlearn_log_part(u, "forget_weighted", t.forget_term);
+    if (v->objective == VDU_GATED) unlearn_log_part(u, "gate_open", (double)t.open / u->o->batch);
     return LETHE_OK;
 }
 
 const unlearn_method unlearn_vdu = {
     .name = "vdu",
-    .summary = "VDU, reconstructed: L = A + gamma*B, q = delta; A = -denoising loss on forget images only (their class "
-               "if conditional); B = 0.5 sum prec (theta - mu)^2, mu/var over K >= 2 --checkpoints or --snapshots, "
-               "prec = 1/(var + var_floor*mean var) normalised to mean 1",
-    .reconstructed = VDU_RECONSTRUCTED,
+    .summary = "VDU: gamma*B - (1-gamma)*A (faithful, the authors' figure), the same with each forget image's ascent "
+               "capped at --gate x the parent's loss (gated), or gamma*B - A (reconstructed); A = C_t-weighted "
+               "denoising loss of forget images only; B = 0.5 sum prec (theta - mu)^2, mu/var over K >= 2 "
+               "--checkpoints or --snapshots",
+    .reconstructed = VDU_RECONSTRUCTED_NOTE,
     .needs_forget_data = 1,
     .default_lr = 1e-5f,
     .default_steps = 200,

@@ -23,7 +23,13 @@
 #include "diffusion/model.h"
 #include "unlearn/unlearn.h"
 
-#define VDU_DEFAULT_GAMMA 1.0f
+typedef enum { VDU_FAITHFUL, VDU_GATED, VDU_RECONSTRUCTED } vdu_objective_kind;   // --objective's order
+typedef enum { VDU_WEIGHT_SIMPLE, VDU_WEIGHT_ELBO } vdu_weighting;
+
+#define VDU_DEFAULT_OBJECTIVE VDU_RECONSTRUCTED
+#define VDU_DEFAULT_GAMMA 1.0f          // reconstructed: B's multiplier
+#define VDU_DEFAULT_CONVEX_GAMMA 0.5f   // faithful, gated: the convex weight
+#define VDU_DEFAULT_GATE 2.0f
 #define VDU_DEFAULT_VAR_FLOOR 1e-2f
 
 typedef struct {
@@ -50,5 +56,17 @@ void vdu_stats_free(vdu_stats *s);
 // accumulates weight * dB/dtheta = weight * prec * (theta - mu) into grad.
 // scratch: n floats of backend memory (overwritten).
 double vdu_anchor(const vdu_stats *s, const float *theta, float *grad, float weight, float *scratch);
+
+// One step's objective on the forget batch of step `step` (drawn from (seed, step) as the
+// run does), with the options the run's setup resolved (u->state): accumulates its
+// gradient into u->grads and returns its terms. The method's step is this plus the log.
+typedef struct {
+    double loss;          // the objective's value
+    double forget_dsm;    // mean_r l_r, the unweighted denoising loss of the batch (live weights)
+    double forget_term;   // mean_r C_t(r) min(l_r, gate * l_parent_r) (no min unless gated)
+    double anchor;        // B
+    int open;             // images whose ascent is on (all unless gated)
+} vdu_terms;
+lethe_status vdu_objective(unlearn_ctx *u, int step, vdu_terms *out);
 
 #endif

@@ -2,7 +2,8 @@
 # test_unlearn_vdu.sh: `lethe train --snapshots K` and `lethe unlearn --method vdu` end to
 # end on 4-step runs: the snapshot files (steps 3 and 4 of 4, EMA weights, the last equal
 # to the exported model), a resumed run writing the same files, VDU consuming them
-# (class-conditional and unconditional, data-constrained), and clear errors for too many
+# (class-conditional and unconditional, data-constrained), each --objective with its record,
+# and clear errors for too many
 # snapshots, fewer than 2 checkpoints, no source and another config.
 set -u
 LETHE=${LETHE:-build/lethe}
@@ -56,7 +57,7 @@ j = json.load(open(u + "/lethe.json"))
 sha = hashlib.sha256(open(m + "/unet/diffusion_pytorch_model.safetensors", "rb").read()).hexdigest()
 assert j["method"] == "vdu" and j["parent"]["weights_sha256"] == sha, j
 assert j["arguments"]["snapshots"] == m
-assert "A + gamma*B" in j["reconstructed"] and "q(theta) = delta(theta)" in j["reconstructed"]
+assert "gamma*B - (1-gamma)*A" in j["reconstructed"] and "q(theta) = delta(theta)" in j["reconstructed"]
 s = json.load(open(u + "/vdu_statistics.json"))
 assert s["k"] == 2 and [c["step"] for c in s["checkpoints"]] == [3, 4], s
 log = [json.loads(l) for l in open(u + "/unlearn_log.jsonl")]
@@ -73,6 +74,44 @@ expect_ok "train --unconditional --snapshots 2" $TRAIN --unconditional --snapsho
 expect_ok "vdu on an unconditional model" $UL --model "$W/unc" --snapshots "$W/unc" --out "$W/uu"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['method']=='vdu'" "$W/uu/lethe.json" && ok \
     || bad "unconditional vdu lethe.json"
+
+# ---- the objectives: each runs, and lethe.json / vdu_statistics.json record what was used ------
+for obj in faithful gated reconstructed; do
+    expect_ok "vdu --objective $obj" $UL --model "$W/m" --snapshots "$W/m" --objective $obj --weighting elbo \
+        --out "$W/o_$obj"
+    python3 - "$W/o_$obj" "$obj" <<'PY' && ok || bad "vdu --objective $obj: outputs"
+import json, os, sys
+u, obj = sys.argv[1], sys.argv[2]
+assert os.path.getsize(u + "/unet/diffusion_pytorch_model.safetensors") > 0
+a = json.load(open(u + "/lethe.json"))["arguments"]
+assert a["objective"] == obj and a["weighting"] == "elbo", a
+assert "stability_weight" not in a and "gate" not in a, a   # not given: the statistics file has the values
+s = json.load(open(u + "/vdu_statistics.json"))
+assert s["objective"] == obj and s["weighting"] == "elbo"
+assert s["gamma"] == (1 if obj == "reconstructed" else 0.5), s
+assert ("gate" in s) == (obj == "gated") and s.get("gate", 2) == 2, s
+log = [json.loads(l) for l in open(u + "/unlearn_log.jsonl")]
+assert len(log) == 2 and all("forget_weighted" in r for r in log)
+assert all(("gate_open" in r) == (obj == "gated") for r in log)
+if obj == "gated": assert all(0 <= r["gate_open"] <= 1 for r in log)
+if obj != "reconstructed":   # loss = gamma B - (1 - gamma) mean C_t l
+    assert all(abs(r["loss"] - (0.5 * r["anchor"] - 0.5 * r["forget_weighted"])) < 1e-6 * (1 + abs(r["loss"])) for r in log)
+PY
+done
+expect_ok "vdu --objective gated, given gamma and gate" $UL --model "$W/m" --snapshots "$W/m" --objective gated \
+    --stability-weight 0.3 --gate 1.5 --out "$W/o_g2"
+python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['arguments']; assert a['stability_weight']==0.3 and a['gate']==1.5, a" \
+    "$W/o_g2/lethe.json" && ok || bad "given gamma and gate in lethe.json"
+expect_fail "vdu: convex gamma 1" "must be in" $UL --model "$W/m" --snapshots "$W/m" --objective faithful \
+    --stability-weight 1 --out "$W/e7"
+expect_fail "vdu: --gate without gated" "gated only" $UL --model "$W/m" --snapshots "$W/m" --gate 2 --out "$W/e8"
+# unconditional, data-constrained, gated: the forget set is the training images labelled trouser
+# (lethe.json names the class by its index: an unconditional model has no class names)
+expect_ok "vdu gated on an unconditional model" $UL --model "$W/unc" --snapshots "$W/unc" --objective gated \
+    --forget-images 6 --out "$W/ug"
+grep -q "6 forget" "$W/err" && ok || bad "unconditional: 6 forget images used"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['forget_classes']==['1'] and j['arguments']['objective']=='gated', j" \
+    "$W/ug/lethe.json" && ok || bad "unconditional gated lethe.json"
 
 # ---- errors -----------------------------------------------------------------------------------
 expect_fail "vdu: one checkpoint" "at least 2 checkpoints" $UL --model "$W/m" --checkpoints "$W/m" --out "$W/e1"
