@@ -254,7 +254,17 @@ lethe_status demo_run(const demo_opts *o, demo_result *r) {
     if (o->per_class < 1 || o->sample_steps < 1 || o->kept_rows < 0)
         return lethe_fail(LETHE_ERR_ARG, "--per-class and --sample-steps must be positive, --kept-rows at least 0");
     double t0 = lethe_now();
-    lethe_status st = o->train ? demo_train(o, r) : demo_unlearn(o, r);
+    char weights[4096];
+    snprintf(weights, sizeof weights, "%s/unet/diffusion_pytorch_model.safetensors", o->model);
+    int train = o->train;
+    if (!train && !strcmp(o->model, DEMO_MODEL) && !fs_exists(weights)) {
+        // run outside the repository root, or a checkout without the reference model: the first demo
+        fprintf(stderr, "lethe demo: no reference model in %s (run from the repository root, or pass --model DIR); "
+                "training the tiny model from scratch instead, as lethe demo --train does\n", o->model);
+        train = 1;
+    }
+    lethe_status st = train ? demo_train(o, r) : demo_unlearn(o, r);
+    r->trained = train;
     r->seconds = lethe_now() - t0;
     return st;
 }

@@ -13,7 +13,9 @@
  *                             same noise in each row
  *
  * Training (--train): train the `tiny` model from scratch (or reuse / resume OUT/model) and
- * write one sample grid per class, as the first demo did.
+ * write one sample grid per class, as the first demo did. The default --model missing (run
+ * outside the repository root) falls back to this, saying so; another --model missing is an
+ * error.
  */
 #ifndef LETHE_API_DEMO_H
 #define LETHE_API_DEMO_H
@@ -57,6 +59,7 @@ typedef struct {
     char model_dir[1024];      // the trained or unlearned model
     char table[1024], json[1024], grid[1024], samples_dir[1024];
     double seconds;
+    int trained;               // 1: the model was trained (--train, or no reference model to unlearn from)
 } demo_result;
 
 lethe_status demo_run(const demo_opts *o, demo_result *r);

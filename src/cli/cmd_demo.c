@@ -52,7 +52,7 @@ int cmd_demo(int argc, char **argv) {
     free(cmd);
     free(full);
     if (st) return cli_fail("demo", st);
-    if (o.train)
+    if (res.trained)
         fprintf(stderr, "lethe demo: done in %.1f s: model in %s, grids in %s (all_classes.png: one row per class)\n",
                 res.seconds, res.model_dir, res.samples_dir);
     else

@@ -41,6 +41,12 @@ expect_ok "demo --forget shirt --kept-rows 1" $DEMO --forget shirt --kept-rows 1
 read -r pw ph < <(png_size "$W/d2/side_by_side.png")
 [ "$ph" -lt $((3 * 28)) ] && ok || bad "--kept-rows 1: two rows (got ${pw}x${ph})"
 
+# --- the default reference model missing (run outside the repository root): it says so and trains
+mkdir -p "$W/elsewhere"
+(cd "$W/elsewhere" && $LETHE demo --steps 2 --batch 4 --per-class 2 --sample-steps 2 --out "$W/fb") >"$W/out" 2>"$W/err" \
+    && grep -q "no reference model in models/fashion-mnist-tiny.*training the tiny model" "$W/err" \
+    && [ -s "$W/fb/samples/all_classes.png" ] && ok || { bad "fallback to training"; cat "$W/err"; }
+
 # --- bad input
 expect_fail "no model" "no reference model there.*--model" $LETHE demo --model "$W/nope" --out "$W/x"
 expect_fail "unknown class" "sweater" $DEMO --forget sweater --out "$W/x"
