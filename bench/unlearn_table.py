@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""unlearn_table.py EVAL_JSON FORGET: the comparison table of bench/unlearn_table.sh.
+"""unlearn_table.py EVAL_JSON FORGET [--names]: the comparison table of bench/unlearn_table.sh
+(--names: rows named by the model folder, for bench/method_sweep.sh).
 
 Reads the multi-model report of `lethe eval` and each model's lethe.json (method, steps,
 wall time), prints one Markdown table, and stacks the forget-class row and one retained
@@ -78,7 +79,7 @@ def goals(m, p, parent, retrain, forget, classes, retrain_cpu):
     if retrain is not None and retrain["forget"].get(forget, {}).get("ua") is not None:
         ua_goal = min(ua_goal, retrain["forget"][forget]["ua"])
     marks.append(ua is not None and ua >= ua_goal - 1e-12)
-    kept = [c for c in classes if c != forget]
+    kept = [c for c in classes if c != forget]   # the evaluated classes
     acc, acc0 = m.get("generation_accuracy") or {}, parent.get("generation_accuracy") or {}
     if acc and acc0:
         mean = sum(acc[c] for c in kept) / len(kept)
@@ -100,6 +101,7 @@ def goals(m, p, parent, retrain, forget, classes, retrain_cpu):
 
 def main():
     eval_path, forget = sys.argv[1], sys.argv[2]
+    by_folder = "--names" in sys.argv[3:]   # rows named by the model's folder (bench/method_sweep.sh)
     j = load(eval_path)
     models = j["models"]
     provs = [provenance(m["model"]) for m in models]
@@ -121,11 +123,13 @@ def main():
     print("| method | steps | UA | p(forget) | kept acc. (mean) | worst kept class (change) | FID kept (change) "
           "| bits/dim forget | bits/dim kept | MIA AUC | wall time | CPU time | cost / retrain | goals |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    kept = [c for c in classes if c != forget]
+    kept = [c for c in j.get("evaluated_classes", classes) if c != forget]
     acc0 = parent.get("generation_accuracy") or {}
     fid0 = parent["fid_lethe_cnn"]["retained"]
     for k, (m, p) in enumerate(zip(models, provs)):
         name = p.get("method") or ("original" if k == 0 else "retrain" if k == ri else "?")
+        if by_folder and k > 0 and k != ri:
+            name = os.path.basename(os.path.normpath(m["model"]))
         if m.get("generator"):
             name += " (1-step)"
         f = m["forget"].get(forget, {})
@@ -133,14 +137,18 @@ def main():
         ratio = "-" if cpu is None or not retrain_cpu else "%.2f%%" % (100 * cpu / retrain_cpu)
         steps = p.get("steps_done", p.get("steps_total", "-"))
         acc = m.get("generation_accuracy") or {}
-        if acc and acc0:
+        if acc and acc0 and k == 0:   # the original: its weakest class
+            worst = min(kept, key=lambda c: acc[c])
+            worst_s = "%s %.1f%%" % (worst, 100 * acc[worst])
+        elif acc and acc0:
             worst = max(kept, key=lambda c: acc0[c] - acc[c])
             worst_s = "%s %.1f%% (%+.1f)" % (worst, 100 * acc[worst], 100 * (acc[worst] - acc0[worst]))
         else:
             worst_s = "-"
         fid = m["fid_lethe_cnn"]["retained"]
         fid_s = fmt(fid, ".2f") + ("" if k == 0 or fid is None or not fid0 else " (%+.1f%%)" % (100 * (fid / fid0 - 1)))
-        g = "" if k == 0 or k == ri else "".join("✓" if x else "✗" for x in goals(m, p, parent, retrain, forget, classes,
+        g = "" if k == 0 or k == ri else "".join("✓" if x else "✗" for x in goals(m, p, parent, retrain, forget,
+                                                                               j.get("evaluated_classes", classes),
                                                                                retrain_cpu))
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, steps, fmt(f.get("ua"), ".1f", 100) + "%", fmt(f.get("forget_class_confidence"), ".3f"),

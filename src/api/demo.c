@@ -56,27 +56,32 @@ void demo_opts_default(demo_opts *o) {
     opt_defaults(demo_rows, demo_options.n, o);
 }
 
-static cJSON *read_provenance(const char *dir) {
-    char p[4096], *text;
-    snprintf(p, sizeof p, "%s/lethe.json", dir);
-    if (!fs_exists(p) || fs_read_text(p, &text)) return NULL;
-    cJSON *r = cJSON_Parse(text);
-    free(text);
-    return r;
+// What the unlearning stage was asked (OUT/demo_unlearn.json): a finished run is reused only
+// for the same request (caller frees).
+static char *unlearn_request_json(const demo_opts *d) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "model", d->model);
+    cJSON_AddStringToObject(r, "method", d->method);
+    cJSON_AddStringToObject(r, "method_options", d->method_options ? d->method_options : "");
+    cJSON_AddStringToObject(r, "forget", d->forget);
+    cJSON_AddNumberToObject(r, "steps", d->steps);
+    cJSON_AddNumberToObject(r, "seed", (double)d->seed);
+    char *s = cJSON_Print(r);
+    cJSON_Delete(r);
+    return s;
 }
 
-// The steps of a finished unlearning run in dir with this method, forget list and budget
-// (any budget when steps < 0), else -1. lethe.json is written once, after the last step.
-static int finished_unlearning(const char *dir, const char *method, const char *forget, int steps) {
-    cJSON *r = read_provenance(dir);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "method"), *d = cJSON_GetObjectItemCaseSensitive(r, "steps_done");
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(r, "arguments");
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(args, "forget");
-    int n = cJSON_IsString(m) && !strcmp(m->valuestring, method) && cJSON_IsString(f) &&
-                    !strcmp(f->valuestring, forget) && cJSON_IsNumber(d) && (steps < 0 || d->valueint == steps)
-                ? d->valueint : -1;
-    cJSON_Delete(r);
-    return n;
+// 1 if dir holds a finished unlearned model (lethe.json is written once, after the last
+// step) made for this request.
+static int same_unlearning(const char *out, const char *dir, const char *request) {
+    char p[4096], *text;
+    snprintf(p, sizeof p, "%s/lethe.json", dir);
+    if (!fs_exists(p)) return 0;
+    snprintf(p, sizeof p, "%s/demo_unlearn.json", out);
+    if (!fs_exists(p) || fs_read_text(p, &text)) return 0;
+    int same = !strcmp(text, request);
+    free(text);
+    return same;
 }
 
 // ---- training (--train) ----------------------------------------------------------------------------
@@ -198,15 +203,27 @@ static lethe_status demo_unlearn(const demo_opts *d, demo_result *res) {
     char state[4096], provenance[4096];   // an interrupted run has a state file and no lethe.json yet
     snprintf(state, sizeof state, "%s/unlearn_state.safetensors", res->model_dir);
     snprintf(provenance, sizeof provenance, "%s/lethe.json", res->model_dir);
-    int done = finished_unlearning(res->model_dir, d->method, d->forget, d->steps);
-    if (!d->again && done > 0) {
-        fprintf(stderr, "lethe demo: reusing the unlearned model in %s (%d steps; --again to unlearn again)\n",
-                res->model_dir, done);
+    char *request = unlearn_request_json(d), request_path[4096];
+    if (!request) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    snprintf(request_path, sizeof request_path, "%s/demo_unlearn.json", d->out);
+    if (!d->again && same_unlearning(d->out, res->model_dir, request)) {
+        fprintf(stderr, "lethe demo: reusing the unlearned model in %s (the same request; --again to unlearn again)\n",
+                res->model_dir);
     } else {
-        u.resume = !d->again && fs_exists(state) && !fs_exists(provenance);
+        // an interrupted run of the same request resumes; anything else starts afresh
+        int same_request = 0;
+        char *text;
+        if (fs_exists(request_path) && !fs_read_text(request_path, &text)) {
+            same_request = !strcmp(text, request);
+            free(text);
+        }
+        u.resume = !d->again && same_request && fs_exists(state) && !fs_exists(provenance);
         fprintf(stderr, "lethe demo: 1/2 %s forgets '%s' in %s\n", d->method, d->forget, d->model);
-        if ((st = unlearn_run(&u))) return st;
+        if (!u.resume) remove(provenance);   // the model there was made for another request: not finished for this one
+        if (!(st = fs_write_text_atomic(request_path, request))) st = unlearn_run(&u);
+        if (st) { free(request); return st; }
     }
+    free(request);
 
     // 2. the original and the unlearned model side by side, same noise
     fprintf(stderr, "lethe demo: 2/2 judging the original and the unlearned model (%d samples per class each)\n",

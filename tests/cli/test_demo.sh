@@ -36,6 +36,12 @@ read -r pw ph < <(png_size "$W/d/side_by_side.png")
     && ok || bad "side_by_side.png is 4 rows of 5 tiles (got ${pw}x${ph})"
 expect_ok "demo again" $DEMO --out "$W/d"
 grep -q "reusing the unlearned model" "$W/err" && ok || bad "demo did not reuse the unlearned model"
+expect_ok "demo, another budget" $DEMO --steps 3 --out "$W/d"
+! grep -q "reusing" "$W/err" && [ "$(json "$W/d/unlearned/lethe.json" 'j["steps_done"]')" = 3 ] && ok || bad "another request reused the model"
+(LETHE_TEST_CRASH_AFTER_STEP=1 $DEMO --steps 4 --out "$W/d"; exit $?) >/dev/null 2>&1
+[ $? -eq 137 ] && [ ! -f "$W/d/unlearned/lethe.json" ] && ok || bad "an interrupted request leaves no finished model behind"
+expect_ok "demo, the interrupted request again" $DEMO --steps 4 --out "$W/d"
+! grep -q "reusing" "$W/err" && [ "$(json "$W/d/unlearned/lethe.json" 'j["steps_done"]')" = 4 ] && ok || bad "the interrupted request was not finished"
 expect_ok "demo --forget shirt --kept-rows 1" $DEMO --forget shirt --kept-rows 1 --out "$W/d2"
 [ "$(json "$W/d2/eval.json" 'j["forget"]' 2>/dev/null || json "$W/d2/unlearned/lethe.json" 'j["forget_classes"]')" != "" ] && ok || bad "shirt run"
 read -r pw ph < <(png_size "$W/d2/side_by_side.png")
