@@ -243,6 +243,78 @@ static void test_ddim_guided_matches_pytorch(void **state) {
     st_close(&d);
 }
 
+// --clipped-eps (diffusers' use_clipped_model_output): each DDIM step moves along the eps
+// re-derived from the clipped x0. Checked against the step written out here from the
+// network's two predictions, on the fixture model with guidance 2 (x0 is clipped there).
+static void test_ddim_clipped_eps(void **state) {
+    st_file f, d;
+    assert_int_equal(st_open(&f, FIXTURE_DIR "/unet_tiny.safetensors"), LETHE_OK);
+    assert_int_equal(st_open(&d, FIXTURE_DIR "/ddim_tiny.safetensors"), LETHE_OK);
+    lethe_unet m;
+    float *P;
+    load_fixture_model(&f, &m, &P);
+    size_t nx;
+    float *x = read_tensor(&d, "ddim.noise", &nx);
+    const int n = (int)(nx / (28 * 28)), steps = 10, T = 1000;
+    int *labels = read_labels(&d, "ddim.labels", n);
+    schedule_config sc;
+    schedule_config_default(&sc);
+    lethe_schedule s;
+    assert_int_equal(schedule_init(&s, &sc), LETHE_OK);
+    lethe_denoiser net;
+    unet_denoiser_bind(&net, &m);
+    denoiser_infer ud;
+    denoiser_infer_init(&ud, &net, P);
+
+    // by hand: x (double) through the 10 steps
+    int ts[10], *l2 = malloc(2 * (size_t)n * sizeof *l2);
+    assert_int_equal(schedule_timesteps(&s, steps, ts), LETHE_OK);
+    for (int i = 0; i < n; i++) { l2[i] = labels[i]; l2[n + i] = net.cond.null_class; }
+    const lethe_cond c2 = cond_class_view(&net.cond, l2, 2 * n);
+    float *x2 = malloc(2 * nx * sizeof(float)), *e2 = malloc(2 * nx * sizeof(float)), *t2 = malloc(2 * (size_t)n * sizeof(float));
+    double *xh = malloc(nx * sizeof(double));
+    for (size_t i = 0; i < nx; i++) xh[i] = x[i];
+    long clipped = 0;
+    for (int k = 0; k < steps; k++) {
+        const int t = ts[k], p = t - T / steps;
+        const double a = s.alphas_cumprod[t], ap = p >= 0 ? s.alphas_cumprod[p] : 1.0;   // set_alpha_to_one
+        for (size_t i = 0; i < nx; i++) x2[i] = x2[nx + i] = (float)xh[i];
+        for (int i = 0; i < 2 * n; i++) t2[i] = (float)t;
+        assert_int_equal(denoiser_infer_eps(&ud, e2, x2, t2, &c2, 2 * n), LETHE_OK);
+        for (size_t i = 0; i < nx; i++) {
+            double e = (double)e2[nx + i] + 2.0 * ((double)e2[i] - e2[nx + i]);
+            double x0 = (xh[i] - sqrt(1 - a) * e) / sqrt(a);
+            if (fabs(x0) > 1) { x0 = x0 > 0 ? 1 : -1; clipped++; }
+            e = (xh[i] - sqrt(a) * x0) / sqrt(1 - a);
+            xh[i] = sqrt(ap) * x0 + sqrt(1 - ap) * e;
+        }
+    }
+    assert_true(clipped > 0);   // the option matters on this input
+
+    float *plain = malloc(nx * sizeof(float));
+    memcpy(plain, x, nx * sizeof(float));
+    const lethe_cond cond = cond_class_view(&net.cond, labels, n);
+    sampler_opts o = {.kind = SAMPLER_DDIM, .steps = steps, .guidance = 2.0f, .clipped_eps = 1};
+    assert_int_equal(sampler_run(&s, &o, &ud, x, &cond, n, NULL, NULL), LETHE_OK);
+    o.clipped_eps = 0;
+    assert_int_equal(sampler_run(&s, &o, &ud, plain, &cond, n, NULL, NULL), LETHE_OK);
+    double maxabs = 0, moved = 0;
+    for (size_t i = 0; i < nx; i++) {
+        maxabs = fmax(maxabs, fabs((double)x[i] - xh[i]));
+        moved = fmax(moved, fabs((double)x[i] - plain[i]));
+    }
+    print_message("DDIM clipped eps: %ld clipped x0 values, max |lethe - by hand| = %.3g, max change %.3g\n", clipped,
+                  maxabs, moved);
+    assert_true(maxabs < 1e-4);
+    assert_true(moved > 1e-2);
+    denoiser_infer_free(&ud);
+    schedule_free(&s);
+    free(x); free(plain); free(xh); free(x2); free(e2); free(t2); free(l2); free(labels); free(P);
+    unet_free(&m);
+    st_close(&f);
+    st_close(&d);
+}
+
 static void test_named_configs_match_diffusers_counts(void **state) {
     unet_config c;
     lethe_unet m;
@@ -337,6 +409,7 @@ int main(void) {
         cmocka_unit_test(test_attention_unconditional_matches_pytorch),
         cmocka_unit_test(test_adamw_steps_match_pytorch),
         cmocka_unit_test(test_ddim_guided_matches_pytorch),
+        cmocka_unit_test(test_ddim_clipped_eps),
         cmocka_unit_test(test_save_load_round_trip),
     };
     return cmocka_run_group_tests_name("unet", tests, NULL, NULL);

@@ -32,6 +32,8 @@ static const opt_spec sample_rows[] = {
     ROW("eta", NULL, OPT_FLOAT, job.eta, "DDIM eta (0: deterministic)"),
     ROW("timestep-spacing", NULL, OPT_STRING, job.spacing, "leading, trailing or linspace (default: the model's scheduler_config.json)"),
     ROW("guidance", "cfg-scale", OPT_FLOAT, job.guidance, "classifier-free guidance scale w (1: none)"),
+    ROW("clipped-eps", "use-clipped-model-output", OPT_FLAG, job.clipped_eps, "DDIM: step along the noise re-derived "
+        "from the clipped x0 prediction instead of the network's"),
     ROW("seed", NULL, OPT_U64, job.seed, "noise seed"),
     ROW("noise", NULL, OPT_STRING, job.noise_path, "initial noise x_T from a .npy file of shape (N, C, H, W)"),
     ROW("batch", NULL, OPT_INT, job.batch, "images per network call (guidance doubles it)"),
@@ -127,7 +129,8 @@ lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *
     if ((st = schedule_init(&sched, &sc))) goto fail;
     denoiser_infer den;
     denoiser_infer_init(&den, net, m->params);
-    sampler_opts so = {.kind = j->kind, .steps = j->steps, .eta = j->eta, .guidance = j->guidance, .seed = j->seed};
+    sampler_opts so = {.kind = j->kind, .steps = j->steps, .eta = j->eta, .guidance = j->guidance, .seed = j->seed,
+                       .clipped_eps = j->clipped_eps};
     if (m->one_step_t > 0) {   // an SFD generator: one evaluation per image, whatever the sampler asked for
         so = (sampler_opts){.kind = SAMPLER_ONE_STEP, .steps = 1, .one_step_t = m->one_step_t, .seed = j->seed};
         s.steps = 1;

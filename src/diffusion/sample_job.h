@@ -19,6 +19,7 @@ typedef struct {
     sampler_kind kind;         // SAMPLER_DDIM or SAMPLER_DDPM
     int steps;
     float eta, guidance;
+    int clipped_eps;           // DDIM: step along the eps re-derived from the clipped x0 (sampler.h)
     uint64_t seed;
     const char *noise_path;    // x_T from a .npy file of shape (N, C, H, W), or NULL
     int batch;                 // images per network call (guidance doubles it)

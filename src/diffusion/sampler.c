@@ -91,6 +91,9 @@ lethe_status sampler_run(const lethe_schedule *s, const sampler_opts *o, denoise
         // x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), clamped
         ops()->axpbz(x0, (float)(1.0 / sqrt(abar_t)), x, (float)(-sqrt(1.0 - abar_t) / sqrt(abar_t)), eps, sz);
         if (c->clip_sample) ops()->clamp(x0, -c->clip_sample_range, c->clip_sample_range, sz);
+        // eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t): the direction consistent with the clipped x0
+        if (c->clip_sample && o->clipped_eps && o->kind == SAMPLER_DDIM)
+            ops()->axpbz(eps, (float)(1.0 / sqrt(1.0 - abar_t)), x, (float)(-sqrt(abar_t) / sqrt(1.0 - abar_t)), x0, sz);
 
         uint64_t stream = lethe_stream(LETHE_STREAM_SAMPLE, (uint64_t)m, 0);
         if (o->kind == SAMPLER_DDIM) {

@@ -31,6 +31,10 @@ typedef struct {
     int stop_after;         // > 0: run only the first stop_after steps of the `steps`-step chain and
                             // return that intermediate x (ESD's partial sample); 0: the whole chain
     int one_step_t;         // SAMPLER_ONE_STEP: the generator's timestep (t_init)
+    int clipped_eps;        // DDIM with clip_sample: step along the eps re-derived from the clipped x0
+                            // (diffusers' use_clipped_model_output, GLIDE's sampler); 0: along the
+                            // network's eps, diffusers' default, which with strong guidance pushes
+                            // samples out of range (saturated images)
 } sampler_opts;
 
 // Called after each step (may be NULL): step index, total steps.

@@ -46,6 +46,8 @@ static const opt_spec eval_rows[] = {
     ROW("steps", OPT_INT, o.steps, "sampling steps"),
     ROW("eta", OPT_FLOAT, o.eta, "DDIM eta"),
     ROW("guidance", OPT_FLOAT, o.guidance, "classifier-free guidance scale w (1: none)"),
+    ROW("clipped-eps", OPT_FLAG, o.clipped_eps, "DDIM: step along the noise re-derived from the clipped x0 prediction "
+        "(diffusers' use_clipped_model_output) instead of the network's"),
     ROW("seed", OPT_U64, o.seed, "seed of the sampling noise, the bits/dim estimator and the MIA pairs"),
     ROW("batch", OPT_INT, o.batch, "samples per chain (guidance doubles the network batch)"),
     ROW("grid-cols", OPT_INT, o.grid_cols, "samples per class in the PNG grid"),
@@ -232,7 +234,8 @@ static lethe_status generate_all(eval_report *r, eval_model_result *res, const l
     s->u8 = malloc((size_t)s->n * s->numel);
     s->requested = malloc((size_t)s->n * sizeof(int));
     if (!s->u8 || !s->requested) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d samples", s->n);
-    sampler_opts so = {.kind = o->sampler, .steps = o->steps, .eta = o->eta, .guidance = o->guidance, .seed = o->seed};
+    sampler_opts so = {.kind = o->sampler, .steps = o->steps, .eta = o->eta, .guidance = o->guidance, .seed = o->seed,
+                       .clipped_eps = o->clipped_eps};
     if (m->one_step_t > 0) {   // SFD's generator: the same initial noise, one evaluation
         so.kind = SAMPLER_ONE_STEP;
         so.one_step_t = m->one_step_t;

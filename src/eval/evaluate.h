@@ -30,6 +30,7 @@ typedef struct {
     sampler_kind sampler;
     int steps;
     float eta, guidance;
+    int clipped_eps;           // DDIM: step along the eps re-derived from the clipped x0 (sampler.h)
     uint64_t seed;
     int batch;                 // samples per chain
     int grid_cols;             // samples per class shown in the grid

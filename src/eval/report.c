@@ -35,6 +35,7 @@ static cJSON *settings_json(const eval_report *r) {
     cJSON_AddNumberToObject(s, "eta", o->eta);
     cJSON_AddNumberToObject(s, "guidance", o->guidance);
     cJSON_AddStringToObject(s, "guidance_convention", "eps = eps_null + w (eps_c - eps_null)");
+    cJSON_AddBoolToObject(s, "clipped_eps", o->clipped_eps);   // diffusers' use_clipped_model_output
     cJSON_AddNumberToObject(s, "seed", (double)o->seed);
     cJSON_AddStringToObject(s, "noise", "x_T and sampler noise keyed by (class * 2^20 + index): same for every model");
     cJSON_AddStringToObject(s, "quantisation", "samples rounded to uint8 before the classifier, as a PNG");
