@@ -19,7 +19,7 @@
 #include "ops/ops.h"
 
 void sample_job_default(sample_job *j) {
-    *j = (sample_job){.classes = "all", .n = 8, .kind = SAMPLER_DDIM, .steps = 50, .eta = 0.0f, .guidance = 2.0f,
+    *j = (sample_job){.classes = "all", .n = 8, .kind = SAMPLER_DDIM, .steps = 50, .eta = 0.0f, .guidance = 2.0f, .clipped_eps = 1,
                       .seed = 0, .batch = 256};
 }
 
@@ -32,8 +32,8 @@ static const opt_spec sample_rows[] = {
     ROW("eta", NULL, OPT_FLOAT, job.eta, "DDIM eta (0: deterministic)"),
     ROW("timestep-spacing", NULL, OPT_STRING, job.spacing, "leading, trailing or linspace (default: the model's scheduler_config.json)"),
     ROW("guidance", "cfg-scale", OPT_FLOAT, job.guidance, "classifier-free guidance scale w (1: none)"),
-    ROW("clipped-eps", "use-clipped-model-output", OPT_FLAG, job.clipped_eps, "DDIM: step along the noise re-derived "
-        "from the clipped x0 prediction instead of the network's"),
+    ROW("network-eps", NULL, OPT_FLAG, network_eps, "DDIM: step along the network's noise prediction (diffusers' "
+        "default) instead of the one re-derived from the clipped x0 prediction (use_clipped_model_output, lethe's default)"),
     ROW("seed", NULL, OPT_U64, job.seed, "noise seed"),
     ROW("noise", NULL, OPT_STRING, job.noise_path, "initial noise x_T from a .npy file of shape (N, C, H, W)"),
     ROW("batch", NULL, OPT_INT, job.batch, "images per network call (guidance doubles it)"),
@@ -47,6 +47,7 @@ void sample_request_default(sample_request *r) {
 
 lethe_status sample_request_check(sample_request *r) {
     r->job.kind = r->sampler == 0 ? SAMPLER_DDIM : SAMPLER_DDPM;
+    if (r->network_eps) r->job.clipped_eps = 0;
     if (r->job.n < 1 || r->job.batch < 1) return lethe_fail(LETHE_ERR_ARG, "--n and --batch must be positive");
     if (r->job.guidance < 0) return lethe_fail(LETHE_ERR_ARG, "--guidance must be >= 0");
     return LETHE_OK;

@@ -19,7 +19,7 @@ typedef struct {
     sampler_kind kind;         // SAMPLER_DDIM or SAMPLER_DDPM
     int steps;
     float eta, guidance;
-    int clipped_eps;           // DDIM: step along the eps re-derived from the clipped x0 (sampler.h)
+    int clipped_eps;           // DDIM: step along the eps re-derived from the clipped x0 (sampler.h; default 1)
     uint64_t seed;
     const char *noise_path;    // x_T from a .npy file of shape (N, C, H, W), or NULL
     int batch;                 // images per network call (guidance doubles it)
@@ -46,6 +46,7 @@ void sample_job_default(sample_job *j);   // the CLI's defaults: all classes, 8 
 typedef struct {
     sample_job job;
     int sampler;               // index in "ddim|ddpm"
+    int network_eps;           // --network-eps: DDIM along the network's eps (job.clipped_eps = 0)
 } sample_request;
 
 extern const opt_table sample_request_options;

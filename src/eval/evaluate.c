@@ -25,6 +25,7 @@ void eval_opts_default(eval_opts *o) {
     o->steps = 25;
     o->eta = 0.0f;
     o->guidance = 2.0f;
+    o->clipped_eps = 1;
     o->seed = 0;
     o->batch = 100;
     o->grid_cols = 10;
@@ -46,8 +47,8 @@ static const opt_spec eval_rows[] = {
     ROW("steps", OPT_INT, o.steps, "sampling steps"),
     ROW("eta", OPT_FLOAT, o.eta, "DDIM eta"),
     ROW("guidance", OPT_FLOAT, o.guidance, "classifier-free guidance scale w (1: none)"),
-    ROW("clipped-eps", OPT_FLAG, o.clipped_eps, "DDIM: step along the noise re-derived from the clipped x0 prediction "
-        "(diffusers' use_clipped_model_output) instead of the network's"),
+    ROW("network-eps", OPT_FLAG, network_eps, "DDIM: step along the network's noise prediction (diffusers' default) "
+        "instead of the one re-derived from the clipped x0 prediction (use_clipped_model_output, lethe's default)"),
     ROW("seed", OPT_U64, o.seed, "seed of the sampling noise, the bits/dim estimator and the MIA pairs"),
     ROW("batch", OPT_INT, o.batch, "samples per chain (guidance doubles the network batch)"),
     ROW("grid-cols", OPT_INT, o.grid_cols, "samples per class in the PNG grid"),
@@ -73,6 +74,7 @@ void eval_request_check(eval_request *r) {
     r->o.nll.variance = r->variance == 0 ? NLL_FIXED_SMALL : NLL_FIXED_LARGE;
     if (r->no_nll) r->o.nll_images = 0;
     if (r->no_mia) r->o.mia_images = 0;
+    if (r->network_eps) r->o.clipped_eps = 0;
 }
 
 static void warn(eval_report *r, const char *fmt, ...) {

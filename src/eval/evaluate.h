@@ -30,7 +30,8 @@ typedef struct {
     sampler_kind sampler;
     int steps;
     float eta, guidance;
-    int clipped_eps;           // DDIM: step along the eps re-derived from the clipped x0 (sampler.h)
+    int clipped_eps;           // DDIM: step along the eps re-derived from the clipped x0 (sampler.h;
+                               // default 1: with guidance 2 the network's eps saturates good models)
     uint64_t seed;
     int batch;                 // samples per chain
     int grid_cols;             // samples per class shown in the grid
@@ -59,6 +60,7 @@ typedef struct {
     int sampler;               // index in "ddim|ddpm"
     int variance;              // index in "fixed_small|fixed_large"
     int no_nll, no_mia;
+    int network_eps;           // --network-eps: DDIM along the network's eps (o.clipped_eps = 0)
 } eval_request;
 
 extern const opt_table eval_request_options;
