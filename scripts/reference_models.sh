@@ -36,7 +36,7 @@ done
 
 # The recipe, chosen by measurement (docs/reference_models.md): constant learning rate
 # after warm-up, so the EMA's quality can be read at any step and a run can be extended.
-STEPS=${STEPS:-40000}
+STEPS=${STEPS:-10000}   # where the quality curve flattens (docs/reference_models.md)
 CKPT_EVERY=2500
 RECIPE="--config tiny --batch 64 --lr 1e-3 --lr-schedule constant --warmup 500 --ema-max-decay 0.9999
         --checkpoint-every 500 --log-every 50 --seed 0 --init-seed 0"

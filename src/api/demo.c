@@ -19,7 +19,9 @@
 #include "unlearn/unlearn.h"
 
 // The recommended method and the budget the demo gives it (README "Picking a method").
-#define DEMO_METHOD "salun"
+#define DEMO_METHOD "spare"
+#define DEMO_METHOD_OPTIONS "surrogate=dress"   // SPARE maps the forget label to a kept class
+#define DEMO_STEPS (-1)                        // the method's own default budget (SPARE: 200 steps)
 #define DEMO_FORGET "trouser"
 
 #define ROW(name, type, field, dflt, help) {name, NULL, type, offsetof(demo_opts, field), dflt, help, NULL, NULL, 0}
@@ -31,10 +33,10 @@ static const opt_spec demo_rows[] = {
     ROW("classifier", OPT_STRING, classifier, {.s = DEMO_CLASSIFIER}, "the evaluation classifier"),
     ROW("forget", OPT_STRING, forget, {.s = DEMO_FORGET}, "the class to forget (name or index)"),
     ROW("method", OPT_STRING, method, {.s = DEMO_METHOD}, "the unlearning method"),
-    {"method-options", NULL, OPT_STRING, offsetof(demo_opts, method_options), {.s = NULL},
-     "more unlearning options, NAME=VALUE[,NAME=VALUE...] (e.g. surrogate=sneaker for spare)", "none", NULL, 0},
-    {"steps", NULL, OPT_INT, offsetof(demo_opts, steps), {.i = -1},
-     "unlearning steps (default: the method's own; with --train: training steps, default 1000)", NULL, NULL, 0},
+    {"method-options", NULL, OPT_STRING, offsetof(demo_opts, method_options), {.s = DEMO_METHOD_OPTIONS},
+     "more unlearning options, NAME=VALUE[,NAME=VALUE...] ('' for none; spare needs surrogate=CLASS)", NULL, NULL, 0},
+    {"steps", NULL, OPT_INT, offsetof(demo_opts, steps), {.i = DEMO_STEPS},
+     "unlearning steps (default -1: the method's own; with --train: training steps, default 1000)", NULL, NULL, 0},
     ROW("per-class", OPT_INT, per_class, {.i = 20},
         "samples per class judged for each model (with --train: drawn per class)"),
     ROW("sample-steps", OPT_INT, sample_steps, {.i = 25}, "DDIM steps"),
@@ -90,7 +92,10 @@ static lethe_status demo_train(const demo_opts *d, demo_result *res) {
     train_job j;   // `lethe train`'s options (and record, for --resume), with the demo's budget
     train_job_default(&j);
     train_opts *o = &j.o;
-    o->steps = d->steps > 0 ? d->steps : 1000;
+    // --steps is the unlearning budget unless given with --train: the first demo trained 1000 steps
+    const opt_spec *steps_row = opt_find(train_job_options.rows, train_job_options.n, "steps");
+    const int steps_given = d->train_given && steps_row && d->train_given[steps_row - train_job_options.rows];
+    o->steps = steps_given && d->steps > 0 ? d->steps : 1000;
     o->warmup = 100;
     o->batch = d->batch;
     o->seed = d->seed;
