@@ -20,7 +20,9 @@
 
 // The recommended method and the budget the demo gives it (README "Picking a method").
 #define DEMO_METHOD "spare"
-#define DEMO_METHOD_OPTIONS "surrogate=dress"   // SPARE maps the forget label to a kept class
+// SPARE maps the forget label to a kept class: the demo's when --method-options does not say
+#define DEMO_SPARE_OPTIONS "surrogate=dress"
+#define DEMO_SPARE_OPTIONS_DRESS "surrogate=coat"   // forgetting dress itself
 #define DEMO_STEPS (-1)                        // the method's own default budget (SPARE: 200 steps)
 #define DEMO_FORGET "trouser"
 
@@ -33,8 +35,9 @@ static const opt_spec demo_rows[] = {
     ROW("classifier", OPT_STRING, classifier, {.s = DEMO_CLASSIFIER}, "the evaluation classifier"),
     ROW("forget", OPT_STRING, forget, {.s = DEMO_FORGET}, "the class to forget (name or index)"),
     ROW("method", OPT_STRING, method, {.s = DEMO_METHOD}, "the unlearning method"),
-    {"method-options", NULL, OPT_STRING, offsetof(demo_opts, method_options), {.s = DEMO_METHOD_OPTIONS},
-     "more unlearning options, NAME=VALUE[,NAME=VALUE...] ('' for none; spare needs surrogate=CLASS)", NULL, NULL, 0},
+    {"method-options", NULL, OPT_STRING, offsetof(demo_opts, method_options), {.s = NULL},
+     "more unlearning options, NAME=VALUE[,NAME=VALUE...] (default: none; for spare surrogate=dress, or "
+     "surrogate=coat when forgetting dress)", NULL, NULL, 0},
     {"steps", NULL, OPT_INT, offsetof(demo_opts, steps), {.i = DEMO_STEPS},
      "unlearning steps (default -1: the method's own; with --train: training steps, default 1000)", NULL, NULL, 0},
     ROW("per-class", OPT_INT, per_class, {.i = 20},
@@ -193,7 +196,10 @@ static lethe_status demo_unlearn(const demo_opts *d, demo_result *res) {
     unlearn_opts u;
     unlearn_opts_default(&u);
     char keep[1024], steps_text[32], seed_text[32];
-    if ((st = unlearn_opts_set(&u, "method", d->method)) || (st = set_method_options(&u, d->method_options, keep, sizeof keep)))
+    const char *mopts = d->method_options;
+    if (!mopts && !strcmp(d->method, "spare"))
+        mopts = !strcmp(d->forget, "dress") || !strcmp(d->forget, "3") ? DEMO_SPARE_OPTIONS_DRESS : DEMO_SPARE_OPTIONS;
+    if ((st = unlearn_opts_set(&u, "method", d->method)) || (st = set_method_options(&u, mopts, keep, sizeof keep)))
         return st;
     if (d->steps > 0) {
         snprintf(steps_text, sizeof steps_text, "%d", d->steps);
