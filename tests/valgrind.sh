@@ -27,17 +27,7 @@ check "truncated file"     1 "$LETHE" info "$W/trunc.safetensors"
 check "missing model"      1 "$LETHE" sample --model "$W/none" --out "$W/x.png"
 check "help"               0 "$LETHE" sample --help
 # evaluation on a small 16x16 IDX dataset (4 classes), so memcheck finishes in minutes
-python3 - "$W/toy" <<'PY'
-import os, random, struct, sys
-d = sys.argv[1]; os.makedirs(d); random.seed(1)
-def write(prefix, n):
-    labels = [i % 4 for i in range(n)]
-    pix = bytes(255 if (r // 4) == l and random.random() < 0.9 else random.randrange(40)
-                for l in labels for r in range(16) for c in range(16))
-    open(os.path.join(d, prefix + "-images-idx3-ubyte"), "wb").write(struct.pack(">IIII", 0x803, n, 16, 16) + pix)
-    open(os.path.join(d, prefix + "-labels-idx1-ubyte"), "wb").write(struct.pack(">II", 0x801, n) + bytes(labels))
-write("train", 64); write("t10k", 32)
-PY
+python3 "$(dirname "$0")/cli/toy_idx.py" "$W/toy" 64 32
 check "classifier"         0 "$LETHE" classifier --data "$W/toy" --epochs 1 --batch 16 --warmup 1 --channels 8,16 --features 8 --fid-images 16 --out "$W/cls"
 python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c['sample_size']=16; c['num_class_embeds']=5; json.dump(c, open(sys.argv[2],'w'))" "$W/m/unet/config.json" "$W/toy.json"
 "$LETHE" train --data "$W/toy" --config "$W/toy.json" --steps 1 --batch 2 --out "$W/mt" >/dev/null 2>&1

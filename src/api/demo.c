@@ -76,14 +76,10 @@ static char *unlearn_request_json(const demo_opts *d) {
     return s;
 }
 
-// 1 if dir holds a finished unlearned model (lethe.json is written once, after the last
-// step) made for this request.
-static int same_unlearning(const char *out, const char *dir, const char *request) {
-    char p[4096], *text;
-    snprintf(p, sizeof p, "%s/lethe.json", dir);
-    if (!fs_exists(p)) return 0;
-    snprintf(p, sizeof p, "%s/demo_unlearn.json", out);
-    if (!fs_exists(p) || fs_read_text(p, &text)) return 0;
+// 1 if the request file at path holds exactly this request.
+static int same_request(const char *path, const char *request) {
+    char *text;
+    if (!fs_exists(path) || fs_read_text(path, &text)) return 0;
     int same = !strcmp(text, request);
     free(text);
     return same;
@@ -182,11 +178,16 @@ static lethe_status set_method_options(unlearn_opts *u, const char *list, char *
     return LETHE_OK;
 }
 
+// Whether dir holds a model's weights (the reference model is missing outside the repository root).
+static int has_weights(const char *dir) {
+    char weights[4096];
+    snprintf(weights, sizeof weights, "%s/unet/diffusion_pytorch_model.safetensors", dir);
+    return fs_exists(weights);
+}
+
 static lethe_status demo_unlearn(const demo_opts *d, demo_result *res) {
     lethe_status st;
-    char weights[4096];
-    snprintf(weights, sizeof weights, "%s/unet/diffusion_pytorch_model.safetensors", d->model);
-    if (!fs_exists(weights))
+    if (!has_weights(d->model))
         return lethe_fail(LETHE_ERR_IO, "%s: no reference model there; run lethe demo from the repository root (the "
                           "models are in models/), pass --model DIR, or train one with lethe demo --train", d->model);
     if ((st = fs_mkdir_p(d->out))) return st;
@@ -217,18 +218,14 @@ static lethe_status demo_unlearn(const demo_opts *d, demo_result *res) {
     char *request = unlearn_request_json(d), request_path[4096];
     if (!request) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     snprintf(request_path, sizeof request_path, "%s/demo_unlearn.json", d->out);
-    if (!d->again && same_unlearning(d->out, res->model_dir, request)) {
+    // lethe.json is written once, after the last step: with it the run is finished, without it
+    // an interrupted run of the same request resumes; anything else starts afresh
+    const int same = !d->again && same_request(request_path, request);
+    if (same && fs_exists(provenance)) {
         fprintf(stderr, "lethe demo: reusing the unlearned model in %s (the same request; --again to unlearn again)\n",
                 res->model_dir);
     } else {
-        // an interrupted run of the same request resumes; anything else starts afresh
-        int same_request = 0;
-        char *text;
-        if (fs_exists(request_path) && !fs_read_text(request_path, &text)) {
-            same_request = !strcmp(text, request);
-            free(text);
-        }
-        u.resume = !d->again && same_request && fs_exists(state) && !fs_exists(provenance);
+        u.resume = same && fs_exists(state);
         fprintf(stderr, "lethe demo: 1/2 %s forgets '%s' in %s\n", d->method, d->forget, d->model);
         if (!u.resume) remove(provenance);   // the model there was made for another request: not finished for this one
         if (!(st = fs_write_text_atomic(request_path, request))) st = unlearn_run(&u);
@@ -282,10 +279,8 @@ lethe_status demo_run(const demo_opts *o, demo_result *r) {
     if (o->per_class < 1 || o->sample_steps < 1 || o->kept_rows < 0)
         return lethe_fail(LETHE_ERR_ARG, "--per-class and --sample-steps must be positive, --kept-rows at least 0");
     double t0 = lethe_now();
-    char weights[4096];
-    snprintf(weights, sizeof weights, "%s/unet/diffusion_pytorch_model.safetensors", o->model);
     int train = o->train;
-    if (!train && !strcmp(o->model, DEMO_MODEL) && !fs_exists(weights)) {
+    if (!train && !strcmp(o->model, DEMO_MODEL) && !has_weights(o->model)) {
         // run outside the repository root, or a checkout without the reference model: the first demo
         fprintf(stderr, "lethe demo: no reference model in %s (run from the repository root, or pass --model DIR); "
                 "training the tiny model from scratch instead, as lethe demo --train does\n", o->model);

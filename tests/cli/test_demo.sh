@@ -20,17 +20,7 @@ grep -q "reusing the finished model" "$W/err" && ok || bad "demo --train did not
 
 # --- unlearning from a stand-in parent on a small 16x16 IDX set of 4 classes (quick to judge; the
 # committed reference model is checked by test_models.sh)
-python3 - "$W/toy" <<'PY'
-import os, random, struct, sys
-d = sys.argv[1]; os.makedirs(d); random.seed(1)
-def write(prefix, n):
-    labels = [i % 4 for i in range(n)]
-    pix = bytes(255 if (r // 4) == l and random.random() < 0.9 else random.randrange(40)
-                for l in labels for r in range(16) for c in range(16))
-    open(os.path.join(d, prefix + "-images-idx3-ubyte"), "wb").write(struct.pack(">IIII", 0x803, n, 16, 16) + pix)
-    open(os.path.join(d, prefix + "-labels-idx1-ubyte"), "wb").write(struct.pack(">II", 0x801, n) + bytes(labels))
-write("train", 64); write("t10k", 32)
-PY
+python3 "$(dirname "$0")/toy_idx.py" "$W/toy" 64 32
 python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c.update(sample_size=16, num_class_embeds=5, block_out_channels=[8,16], norm_num_groups=4); json.dump(c, open(sys.argv[2],'w'))" \
     "$W/t/model/unet/config.json" "$W/toy.json"
 expect_ok "toy parent" $LETHE train --data "$W/toy" --config "$W/toy.json" --steps 4 --batch 8 --out "$W/p"

@@ -12,21 +12,7 @@ trap 'rm -rf "$W"' EXIT
 json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # a 16x16 IDX dataset of 4 classes (another resolution and other class names)
-python3 - "$W/toy" <<'PY'
-import os, random, struct, sys
-d = sys.argv[1]; os.makedirs(d)
-random.seed(1)
-def write(prefix, n):
-    labels = [i % 4 for i in range(n)]
-    pix = bytearray()
-    for l in labels:
-        for r in range(16):
-            for c in range(16):
-                pix.append(255 if (r // 4) == l and random.random() < 0.9 else random.randrange(40))
-    open(os.path.join(d, prefix + "-images-idx3-ubyte"), "wb").write(struct.pack(">IIII", 0x803, n, 16, 16) + pix)
-    open(os.path.join(d, prefix + "-labels-idx1-ubyte"), "wb").write(struct.pack(">II", 0x801, n) + bytes(labels))
-write("train", 256); write("t10k", 64)
-PY
+python3 "$(dirname "$0")/toy_idx.py" "$W/toy" 256 64
 
 # ---- lethe classifier -------------------------------------------------------------------------
 expect_ok "classifier (quick)" $LETHE classifier --data fashion-mnist --train-images 512 --epochs 1 --batch 64 \
