@@ -41,8 +41,8 @@ static const opt_spec sample_rows[] = {
 const opt_table sample_request_options = {sample_rows, (int)(sizeof sample_rows / sizeof sample_rows[0])};
 
 void sample_request_default(sample_request *r) {
+    *r = (sample_request){.sampler = 0};   // every flag unset (network_eps was left to the stack)
     sample_job_default(&r->job);
-    r->sampler = 0;
 }
 
 lethe_status sample_request_check(sample_request *r) {
