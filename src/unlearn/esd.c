@@ -89,11 +89,12 @@ static lethe_status esd_step(unlearn_ctx *u, int step) {
     }
     cond_set_classes(&b->cond, b->labels, n);
 
-    // x_t: the current model's guided DDIM chain from x_T, stopped after N - t_enc steps
+    // x_t: the current model's guided DDIM chain from x_T, stopped after N - t_enc steps (stepping
+    // along the eps of the clipped x0, as lethe's samples do: the states the model is seen in)
     const size_t sz = (size_t)n * u->numel;
     ops()->randn(b->xt, sz, o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)step, ESD_STREAM), 0);
     sampler_opts so = {.kind = SAMPLER_DDIM, .steps = N, .eta = 0.0f, .guidance = ESD_START_GUIDANCE,
-                       .seed = o->seed, .stop_after = N - t_enc};
+                       .clipped_eps = 1, .seed = o->seed, .stop_after = N - t_enc};
     if ((st = sampler_run(&u->sched, &so, &s->live, b->xt, &b->cond, n, NULL, NULL))) return st;
 
     // target = eps*(null) - eta (eps*(c_f) - eps*(null)) = (1 + eta) eps*(null) - eta eps*(c_f)

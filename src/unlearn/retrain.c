@@ -67,6 +67,18 @@ static void trained_cost(const char *dir, double *seconds, double *cpu) {
     cJSON_Delete(r);
 }
 
+// steps_done of the trainer's lethe.json in dir (0 when it has none)
+static int trained_steps(const char *dir) {
+    char path[4096], *text;
+    snprintf(path, sizeof path, "%s/lethe.json", dir);
+    cJSON *r = fs_exists(path) && !fs_read_text(path, &text) ? cJSON_Parse(text) : NULL;
+    if (r) free(text);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "steps_done");
+    int done = cJSON_IsNumber(v) ? v->valueint : 0;
+    cJSON_Delete(r);
+    return done;
+}
+
 static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, const lethe_dataset *train) {
     char sha[65];
     int forget[LETHE_MAX_CLASSES], k = 0;
@@ -108,7 +120,11 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
     m.data = parent->data;   // the retain set is the parent's data: the same record
     double t0 = lethe_now();
     st = train_run(&m, &retain, &t, o->resume);
-    if (!st) {   // the trainer wrote a "trained" lethe.json (with the cost); record what this model is
+    int done = st ? 0 : trained_steps(o->out_dir);
+    if (!st && done < t.steps) {   // --stop-after: a sitting, not a retrained model yet
+        if (!o->quiet)
+            fprintf(stderr, "lethe unlearn: retrain stopped after step %d of %d; continue with --resume\n", done, t.steps);
+    } else if (!st) {   // the trainer wrote a "trained" lethe.json (with the cost); record what this model is
         double seconds = lethe_now() - t0, cpu;
         trained_cost(o->out_dir, &seconds, &cpu);
         char *prov = unlearn_provenance_json(o, &m, sha, forget, k, train->name, t.steps, seconds, cpu, NULL);

@@ -16,8 +16,10 @@
  * class's index is used).
  *
  * Setup (recomputed on --resume, from the parent's weights = u->teacher):
- * - samples of the parent: DDIM, 25 steps, eta 0, guidance w = 2 (lethe's sampling default;
- *   the code generates its class_samples with its own sampler at cond_scale 2, i.e. w = 3),
+ * - samples of the parent: DDIM, 25 steps, eta 0, guidance w = 2, stepping along the eps
+ *   re-derived from the clipped x0 (lethe's sampling default, docs/evaluation.md: along the
+ *   network's eps a well-trained parent's guided samples blow out to white shapes, and the
+ *   replay would teach them; the code generates its class_samples with its own sampler at cond_scale 2, i.e. w = 3),
  *   stored as uint8 like the code's saved PNGs; the noise seed is derived from --seed so the
  *   samples are not the ones `lethe eval` draws for the same seed.
  *     Fisher: --fisher-samples (default 64) over ALL classes, sample j of class j mod K (the
@@ -152,7 +154,7 @@ static lethe_status generate(unlearn_ctx *u, sa_state *s, int n_fisher, int n_re
     denoiser_infer den;   // the parent (teacher) weights
     denoiser_infer_init(&den, &u->model->net, u->teacher);
     sampler_opts so = {.kind = SAMPLER_DDIM, .steps = SA_GEN_STEPS, .eta = 0.0f, .guidance = SA_GEN_GUIDANCE,
-                       .seed = lethe_stream(LETHE_STREAM_SAMPLE, u->o->seed, SA_STREAM)};
+                       .clipped_eps = 1, .seed = lethe_stream(LETHE_STREAM_SAMPLE, u->o->seed, SA_STREAM)};
     for (int k = 0; k < K && !st; k++) {
         int f = fslot[k] < 0 ? 0 : n_fisher / F + (fslot[k] < n_fisher % F),
             r = rslot[k] < 0 ? 0 : n_replay / R + (rslot[k] < n_replay % R);

@@ -51,6 +51,14 @@ $UL --method ga --steps 4 --resume --out "$W/half" >/dev/null 2>&1 || bad "ga re
 cmp -s "$W/full/unet/diffusion_pytorch_model.safetensors" "$W/half/unet/diffusion_pytorch_model.safetensors" \
     && ok || bad "resumed weights differ from the uninterrupted run"
 [ "$(wc -l <"$W/half/unlearn_log.jsonl")" -eq 4 ] && ok || bad "the log holds each step once"
+# retrain in sittings: a stopped sitting is not yet the retrained model; --resume finishes it
+$UL --method retrain --steps 4 --stop-after 2 --out "$W/rt" >/dev/null 2>"$W/err" || bad "retrain stop after 2"
+grep -q "retrain stopped after step 2 of 4" "$W/err" && ok || bad "retrain says where it stopped"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['kind'] != 'unlearned' and j['steps_done'] == 2, j" \
+    "$W/rt/lethe.json" && ok || bad "a stopped retrain is not recorded as unlearned"
+$UL --method retrain --steps 4 --resume --out "$W/rt" >/dev/null 2>&1 || bad "retrain resume"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['kind'] == 'unlearned' and j['method'] == 'retrain', j" \
+    "$W/rt/lethe.json" && ok || bad "the resumed retrain is recorded as unlearned"
 expect_ok "data-constrained budget" $UL --method ga --steps 1 --forget-images 16 --out "$W/fi"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['arguments']['forget_images'] == 16" "$W/fi/lethe.json" \
     && ok || bad "the forget-image budget is recorded"
