@@ -9,7 +9,7 @@
 #
 # The parent and the classifier default to the committed reference models (models/).
 # --retrain DIR: the parent's own recipe without the forget class, trained separately
-# (scripts/reference_models.sh fashion-mnist-tiny-no-trouser); it is judged second and is
+# (scripts/reference_models.sh fashion-mnist-tiny-no-trouser: runs/reference/fashion-mnist-tiny-no-trouser); it is judged second and is
 # the cost and MIA reference (the `retrain` method is then not run). Each method runs with its defaults (the budgets are in
 # the table; ESD's default batch is 1, its own, since every image costs a guided DDIM chain).
 # VDU needs checkpoint statistics: the parent's own snapshots (`lethe demo` keeps 5 in

@@ -6,6 +6,9 @@
 # NAME: fashion-mnist-tiny (class-conditional), fashion-mnist-tiny-uncond (unconditional),
 # mnist-tiny (class-conditional digits; needs scripts/get_mnist.sh first),
 # fashion-mnist-classifier (the evaluation classifier). Default: all of them.
+# fashion-mnist-tiny-no-CLASS (e.g. fashion-mnist-tiny-no-trouser): the retrain reference of
+# the unlearning tables, `lethe unlearn --method retrain` from models/fashion-mnist-tiny (the
+# parent's recipe from its lethe.json, without CLASS's images), in the same sittings.
 #
 # Each model trains in runs/reference/NAME. Interrupt it at any time, or give --stop-after N
 # to stop after N steps of this sitting: run the script again and it resumes exactly where
@@ -79,6 +82,32 @@ train_diffusion() {   # NAME DATA [extra flags...]
     return 0
 }
 
+retrain_diffusion() {   # NAME PARENT CLASS: the parent's recipe without CLASS (lethe unlearn --method retrain)
+    local name=$1 parent=$2 class=$3 out=runs/reference/$1
+    [ -d "$parent/unet" ] || { echo "reference_models.sh: $name needs the parent $parent" >&2; exit 1; }
+    mkdir -p "$out"
+    local total left=$stop_after done resume
+    total=$(sed -n 's/^[[:space:]]*"steps_total":[[:space:]]*\([0-9]*\).*/\1/p' "$parent/lethe.json")
+    done=$(steps_done "$out")
+    while [ "$done" -lt "$total" ]; do
+        local chunk=$(( (done / CKPT_EVERY + 1) * CKPT_EVERY - done ))
+        [ $((done + chunk)) -le "$total" ] || chunk=$((total - done))
+        if [ "$stop_after" -gt 0 ]; then
+            [ "$left" -gt 0 ] || { echo "== $name: stopped at step $done of $total (run again to resume)"; return 0; }
+            [ "$chunk" -le "$left" ] || chunk=$left
+        fi
+        resume=""
+        [ -f "$out/train_state.safetensors" ] && resume=--resume
+        OMP_WAIT_POLICY=passive $LETHE unlearn --model "$parent" --method retrain --forget "$class" $resume \
+            --checkpoint-every 500 --stop-after "$chunk" --out "$out" --threads "$threads"
+        done=$(steps_done "$out")
+        left=$((left - chunk))
+    done
+    echo "== $name: finished ($total steps) in $out"
+    [ "$install" = 1 ] && install_model "$name" "$out"
+    return 0
+}
+
 install_model() {   # NAME FROM: the exported (EMA) model only, no training state
     local dst=models/$1
     rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
@@ -94,6 +123,7 @@ for name in "${names[@]}"; do
         fashion-mnist-tiny) train_diffusion "$name" fashion-mnist ;;
         fashion-mnist-tiny-uncond) train_diffusion "$name" fashion-mnist --unconditional ;;
         mnist-tiny) train_diffusion "$name" mnist ;;
+        fashion-mnist-tiny-no-*) retrain_diffusion "$name" models/fashion-mnist-tiny "${name#fashion-mnist-tiny-no-}" ;;
         fashion-mnist-classifier)
             out=runs/reference/$name
             if [ ! -f "$out/classifier.json" ]; then
