@@ -227,6 +227,35 @@ static void test_gradient_teacher_and_output(void **state) {
     free(parent_host);
 }
 
+// The teacher's guided score (--teacher-guidance 2: eps = 2 eps(c) - eps(null), one batch of
+// 2n rows): its input gradient, on the way to the generator's weights, against differences.
+static void test_gradient_guided_teacher(void **state) {
+    (void)state;
+    size_t n;
+    parent_host = toy_load_weights(toy_parent, &n);
+    fd_done = steps_seen = 0;
+    fd_worst = dir_err = 0;
+    unlearn_method spy = unlearn_sfd;
+    spy.step = spy_step;
+    unlearn_opts o;
+    toy_opts(&o, toy_path("sfd_guided"));
+    assert_int_equal(unlearn_opts_set(&o, "teacher-guidance", "2"), LETHE_OK);
+    lethe_status st = toy_run(&o, &spy, NULL, 0);
+    if (st) fail_msg("sfd guided: %s", lethe_last_error());
+    assert_int_equal(steps_seen, 2);
+    assert_true(fd_done);
+    print_message("sfd, guided teacher: gradient vs central differences: max rel err %.3g, along the gradient %.3g\n",
+                  fd_worst, dir_err);
+    assert_true(fd_worst < 2e-2);
+    assert_true(dir_err < 1e-3);
+    free(parent_host);
+
+    // out of range
+    toy_opts(&o, toy_path("sfd_guided_bad"));
+    assert_int_equal(unlearn_opts_set(&o, "teacher-guidance", "-1"), LETHE_OK);
+    assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     unlearn_opts o;
@@ -261,6 +290,7 @@ int main(void) {
 #endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_teacher_and_output),
+        cmocka_unit_test(test_gradient_guided_teacher),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

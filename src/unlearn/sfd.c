@@ -53,6 +53,7 @@ typedef struct {
     float fake_lr;                 // NaN: --lr
     float w[4];                    // loss weight of each term (enum above)
     float gen_ema, clip_value;
+    float teacher_guidance;        // w of the teacher's classifier-free guidance (1: none)
     const char *override;          // NULL: a random retained class per sample
 } sfd_opts;
 
@@ -70,13 +71,16 @@ static const opt_spec sfd_options[] = {
     {"gen-ema", NULL, OPT_FLOAT, offsetof(sfd_opts, gen_ema), {.f = 0.999f},
      "maximum EMA decay of the generator, reached after a warm-up (0: off)"},
     {"clip-value", NULL, OPT_FLOAT, offsetof(sfd_opts, clip_value), {.f = 1.0f}, "clip gradients by value to [-v, v] (0: off)"},
+    {"teacher-guidance", NULL, OPT_FLOAT, offsetof(sfd_opts, teacher_guidance), {.f = 1.0f},
+     "classifier-free guidance w of the teacher's score in the generator loss (1: none; the generator then learns the "
+     "guided teacher's samples, as lethe sample and eval draw them at --guidance w)"},
     {"override", NULL, OPT_STRING, offsetof(sfd_opts, override), {.s = NULL},
      "the kept class whose teacher score the forget class learns", "a random kept class per sample"},
 };
 #undef W
 
 typedef struct {
-    float alpha, fake_lr, clip, ema_max;
+    float alpha, fake_lr, clip, ema_max, guidance;
     float w[4];                    // loss weight of each term (enum above)
     int t_init, t_min, t_max, override;   // override: class index, or -1 for a random retained class
     double abar_init;
@@ -88,6 +92,9 @@ typedef struct {
     float *row_dev;                // n per-row values
     float *t_gen, *t, *ca, *cb, *ra, *rb, *omega, *cross, *sq, *r;   // n each, host
     lethe_cond c_gen, c_tea, c_fake;              // n rows each: the classes asked of each network
+    // guided teacher (guidance != 1): one batch of 2n rows, [x_t; x_t] with [c_tea; null]
+    float *x2, *eps2, *g_eps2, *g_x2, *t2;        // 2n rows (t2: host)
+    lethe_cond c_tea2;
     int *retained;                 // the retained classes
     int n_retained;
     float *omega_kept[2];          // n each: the last omega of each generator term (host)
@@ -113,6 +120,13 @@ static lethe_status alloc_state(unlearn_ctx *u, sfd_state *s, int n) {
         return st;
     s->row_dev = ops()->alloc((size_t)n * sizeof(float));
     if (!s->row_dev) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (s->guidance != 1.0f) {
+        float **two[] = {&s->x2, &s->eps2, &s->g_eps2, &s->g_x2};
+        for (size_t i = 0; i < sizeof two / sizeof two[0]; i++)
+            if (!(*two[i] = ops()->alloc(2 * sz))) return lethe_fail(LETHE_ERR_NOMEM, "sfd: out of memory for a batch of %d", n);
+        if (!(s->t2 = malloc(2 * (size_t)n * sizeof(float)))) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        if ((st = unlearn_cond_alloc(u, &s->c_tea2, 2 * n))) return st;
+    }
     return LETHE_OK;
 }
 
@@ -133,11 +147,14 @@ static lethe_status sfd_setup(unlearn_ctx *u) {
     for (int i = 0; i < 4; i++) s->w[i] = p->w[i];
     s->clip = p->clip_value;
     s->ema_max = p->gen_ema;
+    s->guidance = p->teacher_guidance;
     if (s->t_init < 1 || s->t_init > T - 1)
         return lethe_fail(LETHE_ERR_ARG, "sfd: --t-init %d is outside [1, %d]", s->t_init, T - 1);
     if (s->t_min < 0 || s->t_max > T || s->t_min >= s->t_max)
         return lethe_fail(LETHE_ERR_ARG, "sfd: the t range [%d, %d) must satisfy 0 <= t-min < t-max <= %d", s->t_min, s->t_max, T);
     if (!(s->alpha > 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: --sid-alpha must be positive (got %g)", (double)s->alpha);
+    if (!(s->guidance >= 0 && s->guidance <= 20))
+        return lethe_fail(LETHE_ERR_ARG, "sfd: --teacher-guidance must be in [0, 20] (got %g)", (double)s->guidance);
     if (!(s->fake_lr > 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: --fake-lr must be positive (got %g)", (double)s->fake_lr);
     if (!(s->clip >= 0)) return lethe_fail(LETHE_ERR_ARG, "sfd: --clip-value must be >= 0");
     if (!(s->ema_max >= 0 && s->ema_max < 1)) return lethe_fail(LETHE_ERR_ARG, "sfd: --gen-ema must be in [0, 1)");
@@ -249,14 +266,27 @@ done:
 
 // Adds to g_xt the input gradient of the x0-prediction x0 = (x_t - cb eps_net(x_t)) / ca of
 // the network whose training forward `net` holds, for the upstream gradient g (n rows):
-// g_xt += g / ca - J^T (cb / ca g).
-static lethe_status x0_vjp(unlearn_ctx *u, sfd_state *s, lethe_denoiser *net, const float *W, const float *g, int n) {
+// g_xt += g / ca - J^T (cb / ca g). guided: eps = w eps(x_t, c) + (1 - w) eps(x_t, null), the
+// forward being one batch of 2n rows (s->x2), so J^T runs on [w; 1 - w] times the gradient.
+static lethe_status x0_vjp(unlearn_ctx *u, sfd_state *s, lethe_denoiser *net, const float *W, const float *g, int n,
+                           int guided) {
+    const size_t sz = (size_t)n * u->numel;
     for (int i = 0; i < n; i++) {
         s->ra[i] = -s->cb[i] / s->ca[i];
         s->rb[i] = 0.0f;
     }
     ops()->axpbz_rows(s->tmp, s->ra, g, s->rb, g, n, u->numel);   // -cb/ca g
-    lethe_status st = denoiser_backward(net, W, NULL, &u->arena, s->tmp, s->g_xt);
+    lethe_status st;
+    if (!guided) {
+        st = denoiser_backward(net, W, NULL, &u->arena, s->tmp, s->g_xt);
+    } else {
+        ops()->axpbz(s->g_eps2, s->guidance, s->tmp, 0.0f, s->tmp, sz);
+        ops()->axpbz(s->g_eps2 + sz, 1.0f - s->guidance, s->tmp, 0.0f, s->tmp, sz);
+        ops()->fill(s->g_x2, 0.0f, 2 * sz);
+        st = denoiser_backward(net, W, NULL, &u->arena, s->g_eps2, s->g_x2);
+        ops()->axpbz(s->g_xt, 1.0f, s->g_xt, 1.0f, s->g_x2, sz);        // both halves read the same x_t
+        ops()->axpbz(s->g_xt, 1.0f, s->g_xt, 1.0f, s->g_x2 + sz, sz);
+    }
     if (st) return st;
     for (int i = 0; i < n; i++) {
         s->ra[i] = 1.0f;
@@ -277,9 +307,19 @@ static lethe_status gen_term(unlearn_ctx *u, sfd_state *s, int step, int term, i
     nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = (uint64_t)step};
     nn_ctx frozen = ctx;   // the teacher is queried as in inference, keeping what its input gradient needs
     frozen.no_dropout = 1;
-    if ((st = denoiser_forward(&s->tea, u->teacher, &frozen, s->eps_p, s->x_t, s->t, &s->c_tea, n)) ||
-        (st = denoiser_forward(&s->fake, s->psi, &ctx, s->eps_s, s->x_t, s->t, &s->c_fake, n)))
-        goto done;
+    const int guided = s->guidance != 1.0f;
+    if (!guided) {
+        st = denoiser_forward(&s->tea, u->teacher, &frozen, s->eps_p, s->x_t, s->t, &s->c_tea, n);
+    } else {   // eps_p = w eps(x_t, c_tea) + (1 - w) eps(x_t, null), as the sampler guides
+        ops()->copy(s->x2, s->x_t, sz);
+        ops()->copy(s->x2 + sz, s->x_t, sz);
+        memcpy(s->t2, s->t, (size_t)n * sizeof(float));
+        memcpy(s->t2 + n, s->t, (size_t)n * sizeof(float));
+        cond_concat_null(&s->c_tea2, &s->c_tea);
+        st = denoiser_forward(&s->tea, u->teacher, &frozen, s->eps2, s->x2, s->t2, &s->c_tea2, 2 * n);
+        if (!st) ops()->axpbz(s->eps_p, s->guidance, s->eps2, 1.0f - s->guidance, s->eps2 + sz, sz);
+    }
+    if (st || (st = denoiser_forward(&s->fake, s->psi, &ctx, s->eps_s, s->x_t, s->t, &s->c_fake, n))) goto done;
     for (int i = 0; i < n; i++) {
         s->ra[i] = 1.0f / s->ca[i];
         s->rb[i] = -s->cb[i] / s->ca[i];
@@ -318,7 +358,8 @@ static lethe_status gen_term(unlearn_ctx *u, sfd_state *s, int step, int term, i
 
     // through both score networks into x_t, then into x_g
     ops()->fill(s->g_xt, 0.0f, sz);
-    if ((st = x0_vjp(u, s, &s->tea, u->teacher, s->g_p, n)) || (st = x0_vjp(u, s, &s->fake, s->psi, s->g_s, n))) goto done;
+    if ((st = x0_vjp(u, s, &s->tea, u->teacher, s->g_p, n, guided)) || (st = x0_vjp(u, s, &s->fake, s->psi, s->g_s, n, 0)))
+        goto done;
     for (int i = 0; i < n; i++) { s->ra[i] = s->ca[i]; s->rb[i] = -r[i]; }
     ops()->axpbz_rows(s->g_xg, s->ra, s->g_xt, s->rb, s->d2, n, u->numel);   // ca g_xt - d2 r
     // x_g = (x_in - sig eps_G) / sqrt(abar_init): d eps_G = -(sig / sqrt(abar_init)) g_xg
@@ -399,11 +440,13 @@ static void sfd_cleanup(unlearn_ctx *u) {
     sfd_state *s = u->state;
     if (!s) return;
     float *dev[] = {s->z, s->x_in, s->eps_g, s->x_g, s->noise, s->x_t, s->eps_p, s->eps_s, s->p, s->s,
-                    s->d1, s->d2, s->tmp, s->g_p, s->g_s, s->g_xt, s->g_xg, s->g_eps, s->row_dev};
+                    s->d1, s->d2, s->tmp, s->g_p, s->g_s, s->g_xt, s->g_xg, s->g_eps, s->row_dev,
+                    s->x2, s->eps2, s->g_eps2, s->g_x2};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) ops()->release(dev[i]);
     free(s->t_gen); free(s->t); free(s->ca); free(s->cb); free(s->ra); free(s->rb);
     free(s->omega); free(s->cross); free(s->sq); free(s->r); free(s->omega_kept[0]); free(s->omega_kept[1]);
-    cond_free(&s->c_gen); cond_free(&s->c_tea); cond_free(&s->c_fake); free(s->retained);
+    cond_free(&s->c_gen); cond_free(&s->c_tea); cond_free(&s->c_fake); cond_free(&s->c_tea2); free(s->retained);
+    free(s->t2);
     denoiser_free(&s->gen);
     denoiser_free(&s->tea);
     denoiser_free(&s->fake);
