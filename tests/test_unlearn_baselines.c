@@ -286,6 +286,31 @@ static void test_esd(void **state) {
     assert_int_equal(toy_run(&o, &spy, &d, 0), LETHE_OK);
     esd_eta = 1.0f;
     assert_int_equal(esd_checked, 3);
+
+    // --params conditioning: only the forget class's row of the class embedding moves
+    toy_opts(&o, &unlearn_esd, toy_path("esd_cond"));
+    assert_int_equal(unlearn_opts_set(&o, "params", "conditioning"), LETHE_OK);
+    o.lr = 1e-2f;
+    assert_int_equal(toy_run(&o, &unlearn_esd, &d, 0), LETHE_OK);
+    lethe_model m;
+    assert_int_equal(model_load(&m, toy_parent), LETHE_OK);
+    const param_entry *e = param_table_find(m.net.table, "class_embedding.weight");
+    assert_non_null(e);
+    const size_t row = (size_t)e->shape[1], lo = e->offset + 1 * row, hi = lo + row;   // forget = class 1
+    size_t n, n2;
+    float *before = toy_load_weights(toy_parent, &n), *after = toy_load_weights(toy_path("esd_cond"), &n2);
+    assert_int_equal(n, n2);
+    size_t moved_in = 0, moved_out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (before[i] == after[i]) continue;
+        if (i >= lo && i < hi) moved_in++;
+        else moved_out++;
+    }
+    assert_int_equal(moved_out, 0);
+    assert_true(moved_in > row / 2);
+    free(before);
+    free(after);
+    model_free(&m);
     dataset_free(&d);
 }
 

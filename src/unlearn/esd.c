@@ -10,9 +10,13 @@
  *   L = MSE(eps_theta(x_t, c_f, t), target)                                   (mean over elements)
  *
  * eta is ESD's negative guidance (--negative-guidance, was --alpha; default 1). Defaults as
- * the code: lr 1e-5, 1000 iterations, all parameters trained ("full"; lethe's UNets have no cross-attention, so the
- * ESD-x / ESD-u subsets do not apply). Guidance is lethe's convention (sampler.h), which for
- * w = 3 is the same formula as ESD's scale 3.
+ * the code: lr 1e-5, 1000 iterations, all parameters trained (--params all, "full"; the
+ * paper's ESD-u trains the non-cross-attention weights). --params conditioning trains only
+ * the weights that read the condition, ESD-x's choice for prompts (the cross-attention): in a
+ * class-conditional UNet that is the class embedding, and since ESD's loss asks only for the
+ * forget classes, only their rows move, so every kept class samples exactly as before.
+ * Guidance is lethe's convention (sampler.h), which for w = 3 is the same formula as ESD's
+ * scale 3.
  *
  * Choices where the method leaves room:
  * - batch: --batch chains per step, each with its own x_T, class and t, sharing one t_enc
@@ -30,6 +34,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/rng.h"
 #include "diffusion/sampler.h"
@@ -40,14 +45,25 @@
 #define ESD_START_GUIDANCE 3.0f
 #define ESD_STREAM 16   // the b index of this method's Philox streams (the helpers use 1..3)
 
+enum { ESD_PARAMS_ALL, ESD_PARAMS_CONDITIONING };
+
 typedef struct {
     float negative_guidance;   // eta
+    int params;                // ESD_PARAMS_*
 } esd_opts;
 
 static const opt_spec esd_options[] = {
     {"negative-guidance", "alpha", OPT_FLOAT, offsetof(esd_opts, negative_guidance), {.f = 1.0f},
      "ESD's eta: the target is eps*(null) - eta (eps*(forget class) - eps*(null))"},
+    {"params", NULL, OPT_CHOICE, offsetof(esd_opts, params), {.i = ESD_PARAMS_ALL},
+     "which weights train: all, or conditioning (the weights that read the condition: the class embedding, or "
+     "cross-attention; ESD-x)", .choices = "all|conditioning"},
 };
+
+// The weights that read the condition: a class embedding, or cross-attention (attn2).
+static int reads_condition(const char *name) {
+    return !strncmp(name, "class_embedding.", 16) || strstr(name, ".attn2.") != NULL;
+}
 
 typedef struct {
     denoiser_infer live;  // the live weights as the sampler's denoiser
@@ -66,6 +82,20 @@ static lethe_status esd_setup(unlearn_ctx *u) {
     u->state = s;
     lethe_status st = unlearn_cond_alloc(u, &s->null, u->o->batch);   // every row null
     if (st) return st;
+    const esd_opts *p = u->mopt;
+    if (p->params == ESD_PARAMS_CONDITIONING) {   // the loop's optimiser leaves the rest untouched
+        const param_table *tab = u->model->net.table;
+        if (!(u->mask = ops()->alloc(u->n_train * sizeof(float)))) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        size_t kept = 0;
+        for (int i = 0; i < tab->n; i++)
+            if (reads_condition(tab->entries[i].name)) {
+                ops()->fill(u->mask + tab->entries[i].offset, 1.0f, tab->entries[i].numel);
+                kept += tab->entries[i].numel;
+            }
+        if (kept == 0) return lethe_fail(LETHE_ERR_ARG, "esd --params conditioning: this network has no class embedding "
+                                         "or cross-attention weights");
+        if (!u->o->quiet) fprintf(stderr, "lethe unlearn: esd: training the %zu weights that read the condition\n", kept);
+    }
     denoiser_infer_init(&s->live, &u->model->net, u->params);
     return LETHE_OK;
 }
