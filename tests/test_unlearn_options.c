@@ -95,6 +95,8 @@ static void test_defaults(void **state) {
     assert_true(method_value(&o, "sfd", "gen-forget-weight").f == 1.0f);
     assert_true(method_value(&o, "sfd", "gen-ema").f == 0.999f);
     assert_true(method_value(&o, "sfd", "clip-value").f == 1.0f);
+    assert_true(method_value(&o, "sfd", "teacher-guidance").f == 2.0f);   // eval's guidance
+    assert_int_equal(method_value(&o, "esd", "params").i, 0);             // all
 }
 
 static void test_loop_names(void **state) {

@@ -5,7 +5,8 @@
  *
  * - the generator objective's gradient with respect to the generator's weights matches
  *   central differences of the objective (omega held fixed, as the method detaches it), at a
- *   step where the fake score and generator already differ from the teacher;
+ *   step where the fake score and generator already differ from the teacher, with the
+ *   default guided teacher and with the unguided one;
  * - the frozen teacher never changes; the loop's optimiser moves only the generator (the
  *   fake score moves by its own update, the EMA by averaging);
  * - the output is a one-step generator (lethe.json "generator", t_init), model_load reads it
@@ -227,9 +228,9 @@ static void test_gradient_teacher_and_output(void **state) {
     free(parent_host);
 }
 
-// The teacher's guided score (--teacher-guidance 2: eps = 2 eps(c) - eps(null), one batch of
-// 2n rows): its input gradient, on the way to the generator's weights, against differences.
-static void test_gradient_guided_teacher(void **state) {
+// The first test runs the default, guided teacher (--teacher-guidance 2: eps = 2 eps(c) -
+// eps(null), one batch of 2n rows); this one the unguided teacher (1: one batch of n rows).
+static void test_gradient_unguided_teacher(void **state) {
     (void)state;
     size_t n;
     parent_host = toy_load_weights(toy_parent, &n);
@@ -238,20 +239,20 @@ static void test_gradient_guided_teacher(void **state) {
     unlearn_method spy = unlearn_sfd;
     spy.step = spy_step;
     unlearn_opts o;
-    toy_opts(&o, toy_path("sfd_guided"));
-    assert_int_equal(unlearn_opts_set(&o, "teacher-guidance", "2"), LETHE_OK);
+    toy_opts(&o, toy_path("sfd_unguided"));
+    assert_int_equal(unlearn_opts_set(&o, "teacher-guidance", "1"), LETHE_OK);
     lethe_status st = toy_run(&o, &spy, NULL, 0);
-    if (st) fail_msg("sfd guided: %s", lethe_last_error());
+    if (st) fail_msg("sfd unguided: %s", lethe_last_error());
     assert_int_equal(steps_seen, 2);
     assert_true(fd_done);
-    print_message("sfd, guided teacher: gradient vs central differences: max rel err %.3g, along the gradient %.3g\n",
+    print_message("sfd, unguided teacher: gradient vs central differences: max rel err %.3g, along the gradient %.3g\n",
                   fd_worst, dir_err);
     assert_true(fd_worst < 2e-2);
     assert_true(dir_err < 1e-3);
     free(parent_host);
 
     // out of range
-    toy_opts(&o, toy_path("sfd_guided_bad"));
+    toy_opts(&o, toy_path("sfd_bad_guidance"));
     assert_int_equal(unlearn_opts_set(&o, "teacher-guidance", "-1"), LETHE_OK);
     assert_int_equal(toy_run(&o, &unlearn_sfd, NULL, 0), LETHE_ERR_ARG);
 }
@@ -290,7 +291,7 @@ int main(void) {
 #endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_teacher_and_output),
-        cmocka_unit_test(test_gradient_guided_teacher),
+        cmocka_unit_test(test_gradient_unguided_teacher),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
