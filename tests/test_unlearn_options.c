@@ -73,7 +73,7 @@ static void test_defaults(void **state) {
     assert_true(method_value(&o, "salun", "mask-fraction").f == 0.5f);
     assert_true(method_value(&o, "esd", "negative-guidance").f == 1.0f);
     assert_true(method_value(&o, "sa", "replay-weight").f == 1.0f);
-    assert_true(method_value(&o, "sa", "ewc-weight").f == 10.0f);
+    assert_true(method_value(&o, "sa", "ewc-weight").f == 1.0f);
     assert_int_equal(method_value(&o, "sa", "fisher-samples").i, 64);
     assert_int_equal(method_value(&o, "sa", "replay-samples").i, 256);
     // vdu: gamma unset, resolved per objective (1 under the default, reconstructed; 0.5 under faithful, gated)
