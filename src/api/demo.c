@@ -23,7 +23,7 @@
 // SPARE maps the forget label to a kept class: the demo's when --method-options does not say
 #define DEMO_SPARE_OPTIONS "surrogate=dress"
 #define DEMO_SPARE_OPTIONS_DRESS "surrogate=coat"   // forgetting dress itself
-#define DEMO_STEPS (-1)                        // the method's own default budget (SPARE: 200 steps)
+#define DEMO_STEPS (-1)                        // the method's own default budget (SPARE: 100 steps)
 #define DEMO_FORGET "trouser"
 
 #define ROW(name, type, field, dflt, help) {name, NULL, type, offsetof(demo_opts, field), dflt, help, NULL, NULL, 0}
@@ -71,6 +71,11 @@ static char *unlearn_request_json(const demo_opts *d) {
     cJSON_AddStringToObject(r, "forget", d->forget);
     cJSON_AddNumberToObject(r, "steps", d->steps);
     cJSON_AddNumberToObject(r, "seed", (double)d->seed);
+    const unlearn_method *m = unlearn_find(d->method);   // the method's defaults, which a newer lethe may change
+    if (m) {
+        cJSON_AddNumberToObject(r, "default_steps", m->default_steps);
+        cJSON_AddNumberToObject(r, "default_lr", m->default_lr);
+    }
     char *s = cJSON_Print(r);
     cJSON_Delete(r);
     return s;
