@@ -22,7 +22,7 @@ LETHE=${LETHE:-build/lethe}
 model=models/fashion-mnist-tiny classifier=models/fashion-mnist-classifier out=runs/bench forget=trouser n=500
 snapshots="" eval_args="" skip_eval=0 retrain=""
 methods="retrain finetune ga esd salun sa vdu spare sfd"
-surrogate=sneaker
+surrogate=""   # SPARE's: dress, or coat when forgetting dress (as lethe demo; docs/unlearning.md)
 while [ $# -gt 0 ]; do
     case $1 in
         --model) model=$2; shift 2 ;;
@@ -39,6 +39,7 @@ while [ $# -gt 0 ]; do
         *) echo "unlearn_table.sh: unknown argument $1"; exit 2 ;;
     esac
 done
+[ -n "$surrogate" ] || case $forget in dress|3) surrogate=coat ;; *) surrogate=dress ;; esac
 [ -x "$LETHE" ] || make -s -j2
 [ -d "$model/unet" ] || { echo "unlearn_table.sh: no model in $model" >&2; exit 1; }
 [ -f "$classifier/classifier.json" ] || { echo "unlearn_table.sh: no classifier in $classifier" >&2; exit 1; }
