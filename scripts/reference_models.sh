@@ -49,48 +49,19 @@ steps_done() {   # of the run in $1 (0 when it has not started)
     sed -n 's/^[[:space:]]*"steps_done":[[:space:]]*\([0-9]*\).*/\1/p' "$1/lethe.json"
 }
 
-train_diffusion() {   # NAME DATA [extra flags...]
-    local name=$1 data=$2 out=runs/reference/$1
-    shift 2
-    mkdir -p "$out/checkpoints"
-    local left=$stop_after done
-    done=$(steps_done "$out")
-    while [ "$done" -lt "$STEPS" ]; do
-        # up to the next curve point, or what is left of this sitting
-        local chunk=$(( (done / CKPT_EVERY + 1) * CKPT_EVERY - done ))
-        [ $((done + chunk)) -le "$STEPS" ] || chunk=$((STEPS - done))
-        if [ "$stop_after" -gt 0 ]; then
-            [ "$left" -gt 0 ] || { echo "== $name: stopped at step $done of $STEPS (run again to resume)"; return 0; }
-            [ "$chunk" -le "$left" ] || chunk=$left
-        fi
-        local resume=""
-        [ -f "$out/train_state.safetensors" ] && resume=--resume
-        # shellcheck disable=SC2086
-        OMP_WAIT_POLICY=passive $LETHE train $resume --data "$data" $RECIPE "$@" --steps "$STEPS" \
-            --stop-after "$chunk" --out "$out" --threads "$threads"
-        done=$(steps_done "$out")
-        left=$((left - chunk))
-        if [ $((done % CKPT_EVERY)) -eq 0 ] && [ ! -d "$out/checkpoints/step_$done" ]; then
-            local c=$out/checkpoints/step_$done
-            mkdir -p "$c.tmp"
-            cp -r "$out/model_index.json" "$out/unet" "$out/scheduler" "$out/lethe.json" "$c.tmp/"
-            mv "$c.tmp" "$c"
-        fi
-    done
-    echo "== $name: finished ($STEPS steps) in $out"
-    [ "$install" = 1 ] && install_model "$name" "$out"
-    return 0
-}
-
-retrain_diffusion() {   # NAME PARENT CLASS: the parent's recipe without CLASS (lethe unlearn --method retrain)
-    local name=$1 parent=$2 class=$3 out=runs/reference/$1
-    [ -d "$parent/unet" ] || { echo "reference_models.sh: $name needs the parent $parent" >&2; exit 1; }
+# in_sittings NAME OUT TOTAL CURVE CMD...: runs CMD [--resume] --stop-after CHUNK --out OUT
+# until OUT's run has TOTAL steps, in chunks that end at the curve points (and within this
+# sitting's --stop-after); CURVE=1 copies the EMA model at each curve point to OUT/checkpoints.
+in_sittings() {
+    local name=$1 out=$2 total=$3 curve=$4
+    shift 4
     mkdir -p "$out"
-    local total left=$stop_after done resume
-    total=$(sed -n 's/^[[:space:]]*"steps_total":[[:space:]]*\([0-9]*\).*/\1/p' "$parent/lethe.json")
+    [ "$curve" = 1 ] && mkdir -p "$out/checkpoints"
+    local left=$stop_after done chunk resume c
     done=$(steps_done "$out")
     while [ "$done" -lt "$total" ]; do
-        local chunk=$(( (done / CKPT_EVERY + 1) * CKPT_EVERY - done ))
+        # up to the next curve point, or what is left of this sitting
+        chunk=$(( (done / CKPT_EVERY + 1) * CKPT_EVERY - done ))
         [ $((done + chunk)) -le "$total" ] || chunk=$((total - done))
         if [ "$stop_after" -gt 0 ]; then
             [ "$left" -gt 0 ] || { echo "== $name: stopped at step $done of $total (run again to resume)"; return 0; }
@@ -98,14 +69,35 @@ retrain_diffusion() {   # NAME PARENT CLASS: the parent's recipe without CLASS (
         fi
         resume=""
         [ -f "$out/train_state.safetensors" ] && resume=--resume
-        OMP_WAIT_POLICY=passive $LETHE unlearn --model "$parent" --method retrain --forget "$class" $resume \
-            --checkpoint-every 500 --stop-after "$chunk" --out "$out" --threads "$threads"
+        # shellcheck disable=SC2086
+        OMP_WAIT_POLICY=passive "$@" $resume --stop-after "$chunk" --out "$out" --threads "$threads"
         done=$(steps_done "$out")
         left=$((left - chunk))
+        if [ "$curve" = 1 ] && [ $((done % CKPT_EVERY)) -eq 0 ] && [ ! -d "$out/checkpoints/step_$done" ]; then
+            c=$out/checkpoints/step_$done
+            mkdir -p "$c.tmp"
+            cp -r "$out/model_index.json" "$out/unet" "$out/scheduler" "$out/lethe.json" "$c.tmp/"
+            mv "$c.tmp" "$c"
+        fi
     done
     echo "== $name: finished ($total steps) in $out"
     [ "$install" = 1 ] && install_model "$name" "$out"
     return 0
+}
+
+train_diffusion() {   # NAME DATA [extra flags...]
+    local name=$1 data=$2
+    shift 2
+    # shellcheck disable=SC2086
+    in_sittings "$name" "runs/reference/$name" "$STEPS" 1 $LETHE train --data "$data" $RECIPE "$@" --steps "$STEPS"
+}
+
+retrain_diffusion() {   # NAME PARENT CLASS: the parent's recipe without CLASS (lethe unlearn --method retrain)
+    local name=$1 parent=$2 class=$3 total
+    [ -d "$parent/unet" ] || { echo "reference_models.sh: $name needs the parent $parent" >&2; exit 1; }
+    total=$(sed -n 's/^[[:space:]]*"steps_total":[[:space:]]*\([0-9]*\).*/\1/p' "$parent/lethe.json")
+    in_sittings "$name" "runs/reference/$name" "$total" 0 \
+        $LETHE unlearn --model "$parent" --method retrain --forget "$class" --checkpoint-every 500
 }
 
 install_model() {   # NAME FROM: the exported (EMA) model only, no training state

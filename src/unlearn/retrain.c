@@ -55,26 +55,18 @@ static void read_recipe(const char *dir, train_opts *t) {
     cJSON_Delete(r);
 }
 
-// The cost the trainer recorded in dir/lethe.json (over every sitting), or this process's.
-static void trained_cost(const char *dir, double *seconds, double *cpu) {
+// What the trainer recorded in dir/lethe.json: the steps done (0 when it has none) and the
+// cost over every sitting (seconds kept as given when absent; cpu: this process's).
+static int trained_record(const char *dir, double *seconds, double *cpu) {
     char path[4096], *text;
     snprintf(path, sizeof path, "%s/lethe.json", dir);
     cJSON *r = fs_exists(path) && !fs_read_text(path, &text) ? cJSON_Parse(text) : NULL;
     if (r) free(text);
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(r, "seconds"), *c = cJSON_GetObjectItemCaseSensitive(r, "cpu_seconds");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "steps_done"), *w = cJSON_GetObjectItemCaseSensitive(r, "seconds"),
+                *c = cJSON_GetObjectItemCaseSensitive(r, "cpu_seconds");
+    int done = cJSON_IsNumber(d) ? d->valueint : 0;
     if (cJSON_IsNumber(w)) *seconds = w->valuedouble;
     *cpu = cJSON_IsNumber(c) ? c->valuedouble : lethe_cpu_seconds();
-    cJSON_Delete(r);
-}
-
-// steps_done of the trainer's lethe.json in dir (0 when it has none)
-static int trained_steps(const char *dir) {
-    char path[4096], *text;
-    snprintf(path, sizeof path, "%s/lethe.json", dir);
-    cJSON *r = fs_exists(path) && !fs_read_text(path, &text) ? cJSON_Parse(text) : NULL;
-    if (r) free(text);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "steps_done");
-    int done = cJSON_IsNumber(v) ? v->valueint : 0;
     cJSON_Delete(r);
     return done;
 }
@@ -120,13 +112,12 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
     m.data = parent->data;   // the retain set is the parent's data: the same record
     double t0 = lethe_now();
     st = train_run(&m, &retain, &t, o->resume);
-    int done = st ? 0 : trained_steps(o->out_dir);
+    double seconds = lethe_now() - t0, cpu;
+    const int done = st ? 0 : trained_record(o->out_dir, &seconds, &cpu);
     if (!st && done < t.steps) {   // --stop-after: a sitting, not a retrained model yet
         if (!o->quiet)
             fprintf(stderr, "lethe unlearn: retrain stopped after step %d of %d; continue with --resume\n", done, t.steps);
     } else if (!st) {   // the trainer wrote a "trained" lethe.json (with the cost); record what this model is
-        double seconds = lethe_now() - t0, cpu;
-        trained_cost(o->out_dir, &seconds, &cpu);
         char *prov = unlearn_provenance_json(o, &m, sha, forget, k, train->name, t.steps, seconds, cpu, NULL);
         st = prov ? model_save(&m, m.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         free(prov);
