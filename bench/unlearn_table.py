@@ -128,6 +128,8 @@ def main():
     fid0 = parent["fid_lethe_cnn"]["retained"]
     for k, (m, p) in enumerate(zip(models, provs)):
         name = p.get("method") or ("original" if k == 0 else "retrain" if k == ri else "?")
+        if name == "esd" and (p.get("arguments") or {}).get("params") == "conditioning":
+            name = "esd-x"   # ESD on the conditioning weights only (the ESD paper's ESD-x)
         if by_folder and k > 0 and k != ri:
             name = os.path.basename(os.path.normpath(m["model"]))
         if m.get("generator"):

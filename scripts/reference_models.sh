@@ -5,7 +5,7 @@
 #
 # NAME: fashion-mnist-tiny (class-conditional), fashion-mnist-tiny-uncond (unconditional),
 # mnist-tiny (class-conditional digits; needs scripts/get_mnist.sh first),
-# fashion-mnist-classifier (the evaluation classifier). Default: all of them.
+# fashion-mnist-classifier and mnist-classifier (the evaluation classifiers). Default: all of them.
 # fashion-mnist-tiny-no-CLASS (e.g. fashion-mnist-tiny-no-trouser): the retrain reference of
 # the unlearning tables, `lethe unlearn --method retrain` from models/fashion-mnist-tiny (the
 # parent's recipe from its lethe.json, without CLASS's images), in the same sittings.
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
         *) names+=("$1"); shift ;;
     esac
 done
-[ ${#names[@]} -gt 0 ] || names=(fashion-mnist-classifier fashion-mnist-tiny fashion-mnist-tiny-uncond mnist-tiny)
+[ ${#names[@]} -gt 0 ] || names=(fashion-mnist-classifier fashion-mnist-tiny fashion-mnist-tiny-uncond mnist-classifier mnist-tiny)
 [ -x "$LETHE" ] || make -s -j2
 
 # The recipe, chosen by measurement (docs/reference_models.md): constant learning rate
@@ -116,10 +116,10 @@ for name in "${names[@]}"; do
         fashion-mnist-tiny-uncond) train_diffusion "$name" fashion-mnist --unconditional ;;
         mnist-tiny) train_diffusion "$name" mnist ;;
         fashion-mnist-tiny-no-*) retrain_diffusion "$name" models/fashion-mnist-tiny "${name#fashion-mnist-tiny-no-}" ;;
-        fashion-mnist-classifier)
+        fashion-mnist-classifier|mnist-classifier)
             out=runs/reference/$name
             if [ ! -f "$out/classifier.json" ]; then
-                OMP_WAIT_POLICY=passive $LETHE classifier --data fashion-mnist --out "$out" --threads "$threads"
+                OMP_WAIT_POLICY=passive $LETHE classifier --data "${name%-classifier}" --out "$out" --threads "$threads"
             fi
             [ "$install" = 1 ] && install_model "$name" "$out" ;;
         *) echo "reference_models.sh: unknown model $name" >&2; exit 2 ;;
