@@ -99,6 +99,42 @@ def goals(m, p, parent, retrain, forget, classes, retrain_cpu):
     return marks
 
 
+def unconditional_table(j, models, provs, forget, ri, retrain_cpu, by_folder):
+    """An unconditional parent (VDU's setting): PUL and u-FID instead of UA and kept accuracy."""
+    s = j["settings"]
+    print("Forgetting `%s` from an unconditional model (%s): %d samples per model, %s %d steps, seed %d (the same "
+          "noise for every model); classifier test accuracy %.2f%%."
+          % (forget, s["dataset"], models[0]["samples"], s["sampler"], s["steps"], s["seed"],
+             100 * (j["classifier"]["test_accuracy"] or 0)))
+    print()
+    print("| method | steps | PUL | forget-class fraction | u-FID (change) | FID all | bits/dim forget | bits/dim kept "
+          "| MIA AUC | wall time | CPU time | cost / retrain |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ufid0 = models[0]["fid_lethe_cnn"]["retained"]
+    for k, (m, p) in enumerate(zip(models, provs)):
+        name = p.get("method") or ("original" if k == 0 else "retrain" if k == ri else "?")
+        if by_folder and k > 0 and k != ri:
+            name = os.path.basename(os.path.normpath(m["model"]))
+        f = m["forget"].get(forget, {})
+        secs, cpu = p.get("seconds"), p.get("cpu_seconds")
+        ratio = "-" if cpu is None or not retrain_cpu else "%.2f%%" % (100 * cpu / retrain_cpu)
+        ufid = m["fid_lethe_cnn"]["retained"]
+        ufid_s = fmt(ufid, ".2f") + ("" if k == 0 or ufid is None or not ufid0 else " (%+.1f%%)" % (100 * (ufid / ufid0 - 1)))
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, p.get("steps_done", p.get("steps_total", "-")),
+            "-" if k == 0 or f.get("pul_percent") is None else "%.1f%%" % f["pul_percent"],
+            fmt(m["class_fraction"].get(forget), ".1f", 100) + "%", ufid_s, fmt(m["fid_lethe_cnn"]["all"], ".2f"),
+            fmt(m["bits_per_dim"]["forget_mean"], ".3f"), fmt(m["bits_per_dim"]["retained_mean"], ".3f"),
+            fmt(m["membership_inference"]["auc"], ".3f"), "-" if secs is None else "%.0f s" % secs,
+            "-" if cpu is None else "%.0f s" % cpu, ratio))
+    print()
+    print("PUL (percentage of unlearning) = 100 (N_f before - N_f after) / N_f before, N_f the samples the classifier "
+          "assigns to the forget class, from the same noise; higher is better. u-FID: FID of the samples the classifier "
+          "assigns to kept classes against the real images of those classes (lethe-CNN features); lower is better. Unconditional samples "
+          "have no class to ask for, so there is no UA or kept-class accuracy.")
+    return None
+
+
 def main():
     eval_path, forget = sys.argv[1], sys.argv[2]
     by_folder = "--names" in sys.argv[3:]   # rows named by the model's folder (bench/method_sweep.sh)
@@ -116,6 +152,8 @@ def main():
     # wall time beside it
     retrain_cpu = provs[ri].get("cpu_seconds") if ri is not None else None
     s = j["settings"]
+    if not parent.get("conditional", True):
+        return unconditional_table(j, models, provs, forget, ri, retrain_cpu, by_folder)
     print("Forgetting `%s` (%s): %d samples per class, %s %d steps, guidance %g, seed %d; classifier test accuracy %.2f%%."
           % (forget, s["dataset"], s["samples_per_class"], s["sampler"], s["steps"], s["guidance"], s["seed"],
              100 * (j["classifier"]["test_accuracy"] or 0)))
