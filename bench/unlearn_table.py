@@ -99,6 +99,23 @@ def goals(m, p, parent, retrain, forget, classes, retrain_cpu):
     return marks
 
 
+def row_name(k, m, p, ri, by_folder):
+    """A row's label: the method (esd-x for ESD on the conditioning weights), the folder under --names."""
+    name = p.get("method") or ("original" if k == 0 else "retrain" if k == ri else "?")
+    if name == "esd" and (p.get("arguments") or {}).get("params") == "conditioning":
+        name = "esd-x"   # ESD on the conditioning weights only (the ESD paper's ESD-x)
+    if by_folder and k > 0 and k != ri:
+        name = os.path.basename(os.path.normpath(m["model"]))
+    return name
+
+
+def cost_cells(p, retrain_cpu):
+    """wall time, CPU time and CPU time as a share of retrain's."""
+    secs, cpu = p.get("seconds"), p.get("cpu_seconds")
+    return ("-" if secs is None else "%.0f s" % secs, "-" if cpu is None else "%.0f s" % cpu,
+            "-" if cpu is None or not retrain_cpu else "%.2f%%" % (100 * cpu / retrain_cpu))
+
+
 def unconditional_table(j, models, provs, forget, ri, retrain_cpu, by_folder):
     """An unconditional parent (VDU's setting): PUL and u-FID instead of UA and kept accuracy."""
     s = j["settings"]
@@ -112,27 +129,20 @@ def unconditional_table(j, models, provs, forget, ri, retrain_cpu, by_folder):
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ufid0 = models[0]["fid_lethe_cnn"]["retained"]
     for k, (m, p) in enumerate(zip(models, provs)):
-        name = p.get("method") or ("original" if k == 0 else "retrain" if k == ri else "?")
-        if by_folder and k > 0 and k != ri:
-            name = os.path.basename(os.path.normpath(m["model"]))
         f = m["forget"].get(forget, {})
-        secs, cpu = p.get("seconds"), p.get("cpu_seconds")
-        ratio = "-" if cpu is None or not retrain_cpu else "%.2f%%" % (100 * cpu / retrain_cpu)
         ufid = m["fid_lethe_cnn"]["retained"]
         ufid_s = fmt(ufid, ".2f") + ("" if k == 0 or ufid is None or not ufid0 else " (%+.1f%%)" % (100 * (ufid / ufid0 - 1)))
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            name, p.get("steps_done", p.get("steps_total", "-")),
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % ((
+            row_name(k, m, p, ri, by_folder), p.get("steps_done", p.get("steps_total", "-")),
             "-" if k == 0 or f.get("pul_percent") is None else "%.1f%%" % f["pul_percent"],
             fmt(m["class_fraction"].get(forget), ".1f", 100) + "%", ufid_s, fmt(m["fid_lethe_cnn"]["all"], ".2f"),
             fmt(m["bits_per_dim"]["forget_mean"], ".3f"), fmt(m["bits_per_dim"]["retained_mean"], ".3f"),
-            fmt(m["membership_inference"]["auc"], ".3f"), "-" if secs is None else "%.0f s" % secs,
-            "-" if cpu is None else "%.0f s" % cpu, ratio))
+            fmt(m["membership_inference"]["auc"], ".3f")) + cost_cells(p, retrain_cpu)))
     print()
     print("PUL (percentage of unlearning) = 100 (N_f before - N_f after) / N_f before, N_f the samples the classifier "
           "assigns to the forget class, from the same noise; higher is better. u-FID: FID of the samples the classifier "
           "assigns to kept classes against the real images of those classes (lethe-CNN features); lower is better. Unconditional samples "
           "have no class to ask for, so there is no UA or kept-class accuracy.")
-    return None
 
 
 def main():
@@ -153,7 +163,8 @@ def main():
     retrain_cpu = provs[ri].get("cpu_seconds") if ri is not None else None
     s = j["settings"]
     if not parent.get("conditional", True):
-        return unconditional_table(j, models, provs, forget, ri, retrain_cpu, by_folder)
+        unconditional_table(j, models, provs, forget, ri, retrain_cpu, by_folder)
+        return
     print("Forgetting `%s` (%s): %d samples per class, %s %d steps, guidance %g, seed %d; classifier test accuracy %.2f%%."
           % (forget, s["dataset"], s["samples_per_class"], s["sampler"], s["steps"], s["guidance"], s["seed"],
              100 * (j["classifier"]["test_accuracy"] or 0)))
@@ -165,16 +176,10 @@ def main():
     acc0 = parent.get("generation_accuracy") or {}
     fid0 = parent["fid_lethe_cnn"]["retained"]
     for k, (m, p) in enumerate(zip(models, provs)):
-        name = p.get("method") or ("original" if k == 0 else "retrain" if k == ri else "?")
-        if name == "esd" and (p.get("arguments") or {}).get("params") == "conditioning":
-            name = "esd-x"   # ESD on the conditioning weights only (the ESD paper's ESD-x)
-        if by_folder and k > 0 and k != ri:
-            name = os.path.basename(os.path.normpath(m["model"]))
+        name = row_name(k, m, p, ri, by_folder)
         if m.get("generator"):
             name += " (1-step)"
         f = m["forget"].get(forget, {})
-        secs, cpu = p.get("seconds"), p.get("cpu_seconds")
-        ratio = "-" if cpu is None or not retrain_cpu else "%.2f%%" % (100 * cpu / retrain_cpu)
         steps = p.get("steps_done", p.get("steps_total", "-"))
         acc = m.get("generation_accuracy") or {}
         if acc and acc0 and k == 0:   # the original: its weakest class
@@ -190,12 +195,11 @@ def main():
         g = "" if k == 0 or k == ri else "".join("✓" if x else "✗" for x in goals(m, p, parent, retrain, forget,
                                                                                j.get("evaluated_classes", classes),
                                                                                retrain_cpu))
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % ((
             name, steps, fmt(f.get("ua"), ".1f", 100) + "%", fmt(f.get("forget_class_confidence"), ".3f"),
             fmt(m.get("retained_accuracy"), ".1f", 100) + "%", worst_s, fid_s,
             fmt(m["bits_per_dim"]["forget_mean"], ".3f"), fmt(m["bits_per_dim"]["retained_mean"], ".3f"),
-            fmt(m["membership_inference"]["auc"], ".3f"), "-" if secs is None else "%.0f s" % secs,
-            "-" if cpu is None else "%.0f s" % cpu, ratio, g))
+            fmt(m["membership_inference"]["auc"], ".3f")) + cost_cells(p, retrain_cpu) + (g,)))
     print()
     print("FID is on the evaluation classifier's features (lethe-CNN), not Inception's. UA = 1 - the share of "
           "forget-class samples classified as the forget class. Kept accuracy: the share of samples of each kept "
