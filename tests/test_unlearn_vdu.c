@@ -12,6 +12,8 @@
  *   lethe.json with the method, the parent's SHA-256, the checkpoints and the
  *   reconstruction note; --stop-after + --resume give the same weights;
  * - data-constrained: with forget_images = 8, images after the 8th forget image do not matter;
+ * - --precision fisher: prec = the Fisher plus its floor, normalised, mu = the parent; runs on
+ *   both kinds of model, resume, the statistics file, the option errors;
  * - errors: fewer than 2 checkpoints, neither or both sources, another config, identical
  *   checkpoints, a folder without snapshots;
  * - train --snapshots: the snapshot steps, EMA weights (the last equals the exported model),
@@ -729,6 +731,124 @@ static void test_objective_errors(void **state) {
     dataset_free(&ds);
 }
 
+// ---- --precision fisher ---------------------------------------------------------------------
+
+// prec = (F + floor mean F) / mean(F + floor mean F) over the parameters, mu = the parent
+// exactly, padding 0; errors for a zero Fisher and a bad floor.
+static void test_fisher_stats(void **state) {
+    (void)state;
+    lethe_model parent;
+    assert_int_equal(model_load(&parent, c1), LETHE_OK);
+    const size_t n = denoiser_num_params(&parent.net);
+    const param_table *t = &parent.unet.table;
+    float *host = calloc(n, sizeof(float)), *gp = malloc(n * sizeof(float)), *gmu = malloc(n * sizeof(float)),
+          *theta = malloc(n * sizeof(float));
+    size_t n_real = 0;
+    double sum = 0;
+    for (int e = 0; e < t->n; e++)
+        for (size_t i = t->entries[e].offset; i < t->entries[e].offset + t->entries[e].numel; i++, n_real++)
+            sum += (host[i] = (float)((i * 7919) % 13) * 0.25f);   // some exact zeros, the rest positive
+    float *F = ops()->alloc(n * sizeof(float));
+    ops()->to_device(F, host, n * sizeof(float));
+    const float floor_ = 0.05f;
+    vdu_stats s;
+    lethe_status st = vdu_stats_from_fisher(&s, &parent, parent.params, F, floor_);
+    if (st) fail_msg("%s", lethe_last_error());
+    const double mean_f = sum / (double)n_real, eps = floor_ * mean_f;
+    assert_true(fabs(s.mean_fisher - mean_f) <= 1e-9 * mean_f);
+    assert_true(fabs(s.mean_raw_prec - (mean_f + eps)) <= 1e-9 * mean_f);
+    ops()->to_host(gp, s.prec, n * sizeof(float));
+    ops()->to_host(gmu, s.mu, n * sizeof(float));
+    ops()->to_host(theta, parent.params, n * sizeof(float));
+    assert_memory_equal(gmu, theta, n * sizeof(float));   // anchored at the parent itself
+    double max_err = 0, mean_prec = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) pad += fabs(gp[i]);
+    for (int e = 0; e < t->n; e++)
+        for (size_t i = t->entries[e].offset; i < t->entries[e].offset + t->entries[e].numel; i++) {
+            double want = ((double)host[i] + eps) / (mean_f + eps);
+            max_err = fmax(max_err, fabs(gp[i] - want) / want);
+            mean_prec += gp[i];
+            pad -= fabs(gp[i]);
+        }
+    if (!(max_err < 1e-6)) fail_msg("prec rel err %.3g", max_err);
+    assert_true(fabs(mean_prec / (double)n_real - 1) < 1e-5);
+    assert_true(fabs(pad) < 1e-3);   // the padding's prec is 0
+    // at mu the anchor is 0
+    float *scratch = ops()->alloc(n * sizeof(float));
+    assert_true(vdu_anchor(&s, parent.params, NULL, 0.0f, scratch) == 0.0);
+    vdu_stats_free(&s);
+    ops()->fill(F, 0.0f, n);
+    expect_error(vdu_stats_from_fisher(&s, &parent, parent.params, F, floor_), "0 everywhere");
+    expect_error(vdu_stats_from_fisher(&s, &parent, parent.params, F, 0.0f), "--var-floor");
+    ops()->release(F);
+    ops()->release(scratch);
+    free(host); free(gp); free(gmu); free(theta);
+    model_free(&parent);
+}
+
+static double json_num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+// Runs on a class-conditional and an unconditional model: no checkpoints read, the Fisher's
+// statistics recorded, the anchor 0 at the start, --resume gives the same weights (the
+// samples and the Fisher are recomputed from the parent); --checkpoints is refused.
+static void test_fisher_precision_run(void **state) {
+    (void)state;
+    lethe_dataset ds;
+    toy_dataset(&ds, 0);
+    const char *parents[2] = {c1, u1};
+    for (int p = 0; p < 2; p++) {
+        char out[256], out2[256], path[512];
+        snprintf(out, sizeof out, "%s/fisher_%d", g_root, p);
+        snprintf(out2, sizeof out2, "%s/fisher_%d_resume", g_root, p);
+        unlearn_opts o;
+        quick_opts(&o, parents[p], out);
+        assert_int_equal(unlearn_opts_set(&o, "precision", "fisher"), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "fisher-samples", "5"), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "objective", "gated"), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "gate", "20"), LETHE_OK);
+        lethe_status st = run_vdu(&o, &ds);
+        if (st) fail_msg("%s", lethe_last_error());
+        snprintf(path, sizeof path, "%s/vdu_statistics.json", out);
+        cJSON *j = read_json(path);
+        assert_string_equal(jstr(j, "precision"), "fisher");
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "k")->valueint, 0);
+        assert_true(json_num(j, "fisher_samples") == 5);
+        assert_true(json_num(j, "mean_fisher") > 0);
+        assert_true(json_num(j, "anchor_at_parent") == 0);
+        cJSON_Delete(j);
+        double d = max_abs_diff(out, parents[p]);
+        assert_true(d > 0 && d < 3 * 1e-4);
+        quick_opts(&o, parents[p], out2);
+        assert_int_equal(unlearn_opts_set(&o, "precision", "fisher"), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "fisher-samples", "5"), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "objective", "gated"), LETHE_OK);
+        assert_int_equal(unlearn_opts_set(&o, "gate", "20"), LETHE_OK);
+        o.stop_after = 2;
+        assert_int_equal(run_vdu(&o, &ds), LETHE_OK);
+        o.stop_after = 0;
+        o.resume = 1;
+        assert_int_equal(run_vdu(&o, &ds), LETHE_OK);
+        assert_true(max_abs_diff(out, out2) == 0);
+    }
+    char out[256], list[1024];
+    path_in(out, sizeof out, "fisher_err");
+    snprintf(list, sizeof list, "%s,%s", c1, c2);
+    unlearn_opts o;
+    quick_opts(&o, c1, out);
+    assert_int_equal(unlearn_opts_set(&o, "precision", "fisher"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
+    expect_error(run_vdu(&o, &ds), "reads no checkpoints");
+    quick_opts(&o, c1, out);
+    assert_int_equal(unlearn_opts_set(&o, "precision", "fisher"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "fisher-samples", "0"), LETHE_OK);
+    expect_error(run_vdu(&o, &ds), "--fisher-samples");
+    dataset_free(&ds);
+}
+
 // ---- training snapshots ------------------------------------------------------------------------
 
 static void test_snapshot_steps(void **state) {
@@ -892,6 +1012,8 @@ int main(void) {
         cmocka_unit_test(test_faithful_objective),
         cmocka_unit_test(test_gated_objective),
         cmocka_unit_test(test_objective_errors),
+        cmocka_unit_test(test_fisher_stats),
+        cmocka_unit_test(test_fisher_precision_run),
         cmocka_unit_test(test_snapshot_steps),
         cmocka_unit_test(test_train_snapshots),
     };

@@ -30,7 +30,7 @@
  *     replay: --replay-samples (default 256) over the retained classes, round robin.
  *   A class's Fisher and replay samples are the same chains (the first ones of that class).
  * - the code's per-sample G = sum over all T = 1000 timesteps of the gradient (1000 backward
- *   passes per sample, each t with fresh noise) is replaced by k = SA_FISHER_TIMESTEPS = 8
+ *   passes per sample, each t with fresh noise) is replaced by k = FISHER_TIMESTEPS = 8 (fisher.c)
  *   stratified timesteps (one uniform in each [i T/k, (i+1) T/k), fresh noise each):
  *       F_hat = (T/k) (sum_{i<k} g(t_i))^2,   one backward pass of k images per sample.
  *   With mu_t, s_t^2 the mean and variance over the noise of g(t): E[G^2] = sum_t (mu_t^2 +
@@ -54,16 +54,11 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "diffusion/sampler.h"
-#include "diffusion/generate.h"
 #include "ops/ops.h"
 #include "unlearn/baselines.h"
+#include "unlearn/fisher.h"
 #include "unlearn/unlearn_internal.h"
 
-#define SA_FISHER_TIMESTEPS 8
-#define SA_GEN_STEPS 25
-#define SA_GEN_GUIDANCE 2.0f
-#define SA_GEN_BATCH 64                 // chains per sampler call (guidance doubles the network batch)
 #define SA_STREAM 18                    // the b index of this method's Philox streams
 #define SA_DROPOUT_KEY (1ull << 41)     // dropout keys of the Fisher pass (steps use 0, 1, ...)
 
@@ -112,138 +107,18 @@ const lethe_dataset *sa_replay_set(const unlearn_ctx *u) {
 
 // ---- setup ------------------------------------------------------------------------------------
 
-static lethe_status empty_set(unlearn_ctx *u, lethe_dataset *d, const char *name, int n) {
-    const lethe_denoiser *net = &u->model->net;
-    memset(d, 0, sizeof *d);
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->n = n;
-    d->c = net->channels;
-    d->h = d->w = net->size;
-    d->n_classes = u->model->n_classes;
-    memcpy(d->class_names, u->model->class_names, sizeof d->class_names);
-    d->pixels = malloc((size_t)(n > 0 ? n : 1) * u->numel);
-    d->labels = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
-    return d->pixels && d->labels ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d generated samples", n);
-}
-
-// Generates the Fisher samples (the classes the parent was trained on, round robin) and the
-// replay samples (the retained classes, round robin) with the parent's weights.
+// The Fisher samples (the classes the parent was trained on, round robin) and the replay
+// samples (the retained classes, round robin), from the same chains of the parent.
 static lethe_status generate(unlearn_ctx *u, sa_state *s, int n_fisher, int n_replay) {
-    const int K = u->model->n_classes;
-    // fslot[k] / rslot[k]: index of class k among the trained / retained ones, -1 if it is not one
-    int F = 0, R = 0, fslot[LETHE_MAX_CLASSES], rslot[LETHE_MAX_CLASSES];
-    for (int k = 0; k < K; k++) {
-        fslot[k] = model_trained_on(u->model, k) ? F++ : -1;
-        rslot[k] = u->is_kept[k] ? R++ : -1;
+    parent_sample_set sets[2] = {{.set = &s->fisher_set, .name = "sa-fisher-samples", .n = n_fisher},
+                                 {.set = &s->replay, .name = "sa-replay-samples", .n = n_replay}};
+    for (int k = 0; k < u->model->n_classes; k++) {
+        sets[0].classes[k] = model_trained_on(u->model, k);
+        sets[1].classes[k] = u->is_kept[k];
     }
-    lethe_status st;
-    if ((st = empty_set(u, &s->fisher_set, "sa-fisher-samples", n_fisher)) ||
-        (st = empty_set(u, &s->replay, "sa-replay-samples", n_replay)))
-        return st;
-    int most = 0, total = 0;
-    for (int k = 0; k < K; k++) {
-        int f = fslot[k] < 0 ? 0 : n_fisher / F + (fslot[k] < n_fisher % F),
-            r = rslot[k] < 0 ? 0 : n_replay / R + (rslot[k] < n_replay % R);
-        int g = f > r ? f : r;
-        if (g > most) most = g;
-        total += g;
-    }
-    uint8_t *buf = malloc((size_t)(most > 0 ? most : 1) * u->numel);
-    if (!buf) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for generated samples");
-    if (!u->o->quiet)
-        fprintf(stderr, "lethe unlearn: sa: generating %d samples of the original model (DDIM %d steps, guidance %g) "
-                "for the Fisher diagonal (%d) and replay (%d)\n", total, SA_GEN_STEPS, (double)SA_GEN_GUIDANCE,
-                n_fisher, n_replay);
-    denoiser_infer den;   // the parent (teacher) weights
-    denoiser_infer_init(&den, &u->model->net, u->teacher);
-    sampler_opts so = {.kind = SAMPLER_DDIM, .steps = SA_GEN_STEPS, .eta = 0.0f, .guidance = SA_GEN_GUIDANCE,
-                       .clipped_eps = 1, .seed = lethe_stream(LETHE_STREAM_SAMPLE, u->o->seed, SA_STREAM)};
-    for (int k = 0; k < K && !st; k++) {
-        int f = fslot[k] < 0 ? 0 : n_fisher / F + (fslot[k] < n_fisher % F),
-            r = rslot[k] < 0 ? 0 : n_replay / R + (rslot[k] < n_replay % R);
-        int g = f > r ? f : r;
-        if (g == 0) continue;
-        if ((st = eval_generate(&u->sched, &so, &den, k, g, SA_GEN_BATCH, buf, NULL, NULL))) break;
-        // the q-th sample of class k is Fisher sample q F + fslot[k] and replay sample q R + rslot[k]
-        for (int q = 0; q < f; q++) {
-            memcpy(s->fisher_set.pixels + (size_t)(q * F + fslot[k]) * u->numel, buf + (size_t)q * u->numel, u->numel);
-            s->fisher_set.labels[q * F + fslot[k]] = k;
-        }
-        for (int q = 0; q < r; q++) {
-            memcpy(s->replay.pixels + (size_t)(q * R + rslot[k]) * u->numel, buf + (size_t)q * u->numel, u->numel);
-            s->replay.labels[q * R + rslot[k]] = k;
-        }
-    }
-    denoiser_infer_free(&den);
-    free(buf);
-    return st;
-}
-
-// weight x mean((eps_theta(x_t) - target)^2) of the live weights, its gradient accumulated into
-// u->grads; dropout keyed by `key` (unlearn_mse_grad keys it by the step). dpred: n images.
-static lethe_status mse_grad_keyed(unlearn_ctx *u, const float *xt, const float *t, const lethe_cond *c, int n,
-                                   const float *target, float weight, uint64_t key, float *dpred) {
-    const size_t sz = (size_t)n * u->numel;
-    arena_mark_t mark = arena_mark(&u->arena);
-    nn_ctx ctx = {.arena = &u->arena, .train = 1, .seed = u->o->seed, .step = key};
-    float *p = arena_floats(&u->arena, sz);
-    lethe_status st = p ? denoiser_forward(&u->model->net, u->params, &ctx, p, xt, t, c, n)
-                        : lethe_fail(LETHE_ERR_NOMEM, "out of memory for activations");
-    if (!st) {
-        ops()->fill(dpred, 0.0f, sz);
-        ops()->mse_backward(dpred, p, target, sz, weight);
-        st = denoiser_backward(&u->model->net, u->params, u->grads, &u->arena, dpred, NULL);
-    }
-    arena_release(&u->arena, mark);
-    return st;
-}
-
-// F = (1/N) sum_n (T/k) g_n^2, g_n = sum_{i<k} grad sum_pixels |eps - eps_theta(x_n, t_i)|^2 at theta*
-// (see the header for why T/k multiplies the square, not the sum).
-static lethe_status fisher(unlearn_ctx *u, sa_state *s) {
-    const int N = s->fisher_set.n, k = SA_FISHER_TIMESTEPS, T = u->sched.cfg.num_train_timesteps;
-    const size_t numel = u->numel, sz = (size_t)k * numel;
-    float *host = malloc(sz * sizeof(float)), *t = malloc(k * sizeof(float));
-    int *idx = malloc(k * sizeof(int)), *labels = malloc(k * sizeof(int));
-    lethe_cond c = {0};
-    float *x0 = ops()->alloc(sz * sizeof(float)), *eps = ops()->alloc(sz * sizeof(float)),
-          *xt = ops()->alloc(sz * sizeof(float)), *dpred = ops()->alloc(sz * sizeof(float));
-    lethe_status st = LETHE_OK;
-    if ((st = unlearn_cond_alloc(u, &c, k))) goto done;
-    if (!host || !t || !idx || !labels || !x0 || !eps || !xt || !dpred) {
-        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the Fisher diagonal");
-        goto done;
-    }
-    if (!u->o->quiet)
-        fprintf(stderr, "lethe unlearn: sa: Fisher diagonal from %d samples x %d timesteps\n", N, k);
-    ops()->fill(s->fisher, 0.0f, u->n_params);
-    for (int j = 0; j < N && !st; j++) {
-        for (int i = 0; i < k; i++) idx[i] = j;   // the sample k times, one row per timestep
-        dataset_batch(&s->fisher_set, idx, k, host, labels);
-        ops()->to_device(x0, host, sz * sizeof(float));
-        cond_set_classes(&c, labels, k);
-        const uint64_t ts = lethe_stream(LETHE_STREAM_TIMESTEP, (uint64_t)j, SA_STREAM);
-        for (int i = 0; i < k; i++) {
-            int lo = i * T / k, hi = (i + 1) * T / k;
-            int tt = lo + (int)lethe_rand_below(u->o->seed, ts, (uint64_t)i, (uint32_t)(hi - lo));
-            t[i] = (float)tt;
-        }
-        ops()->randn(eps, sz, u->o->seed, lethe_stream(LETHE_STREAM_NOISE, (uint64_t)j, SA_STREAM), 0);
-        schedule_add_noise_at(&u->sched, xt, x0, eps, t, k, numel);
-        ops()->fill(u->grads, 0.0f, u->n_params);
-        // mean over k * numel elements x (k numel) = sum_i sum_pixels
-        if ((st = mse_grad_keyed(u, xt, t, &c, k, eps, (float)k * (float)numel, SA_DROPOUT_KEY + (uint64_t)j, dpred)))
-            break;
-        ops()->mul(s->scratch, u->grads, u->grads, u->n_params);
-        ops()->axpbz(s->fisher, 1.0f, s->fisher, (float)T / (float)k / (float)N, s->scratch, u->n_params);
-    }
-    if (!st && !ops()->all_finite(s->fisher, u->n_params))
-        st = lethe_fail(LETHE_ERR_NUMERIC, "sa: the Fisher diagonal is not finite (the parent's gradients overflow)");
-done:
-    free(host); free(t); free(idx); free(labels);
-    cond_free(&c);
-    ops()->release(x0); ops()->release(eps); ops()->release(xt); ops()->release(dpred);
-    return st;
+    char purpose[96];
+    snprintf(purpose, sizeof purpose, "for the Fisher diagonal (%d) and replay (%d)", n_fisher, n_replay);
+    return unlearn_parent_samples(u, u->teacher, "sa", SA_STREAM, purpose, sets, 2);
 }
 
 static lethe_status sa_setup(unlearn_ctx *u) {
@@ -268,7 +143,8 @@ static lethe_status sa_setup(unlearn_ctx *u) {
     s->host = malloc((size_t)o->batch * u->numel * sizeof(float));
     if (!s->fisher || !s->scratch || !s->host) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for the Fisher diagonal");
     lethe_status st = generate(u, s, n_fisher, n_replay);
-    if (!st && n_fisher > 0) st = fisher(u, s);
+    if (!st && n_fisher > 0)
+        st = unlearn_fisher_diagonal(u, "sa", &s->fisher_set, SA_STREAM, SA_DROPOUT_KEY, s->fisher, s->scratch);
     return st;
 }
 
@@ -332,7 +208,7 @@ static void sa_cleanup(unlearn_ctx *u) {
 const unlearn_method unlearn_sa = {
     .name = "sa",
     .summary = "Selective Amnesia: forget class -> uniform noise, gamma (1) x replay of the parent's samples, "
-               "lambda (10) x EWC with a diagonal Fisher (reads no training image)",
+               "lambda (1) x EWC with a diagonal Fisher (reads no training image)",
     .reconstructed = "Fisher diagonal from 8 stratified timesteps per sample, (T/8) (sum of their gradients)^2, not the "
                      "sum over all 1000; replay and Fisher samples from 25-step DDIM with guidance 2",
     .needs_teacher = 1,

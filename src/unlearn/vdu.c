@@ -67,6 +67,13 @@
  *   --forget-images N  the data-constrained setting of the paper (e.g. 10% or 1% of a class).
  * Statistics: --checkpoints A,B,... (model folders of the same config; the parent is used
  * only if listed) or --snapshots DIR (lethe train --snapshots K: EMA weights of one run).
+ * Or --precision fisher (lethe's, not the paper's): mu = the parent itself and prec_i =
+ * F_i + var_floor * mean F normalised to mean 1, F the diagonal Fisher of the denoising loss
+ * on --fisher-samples (256) guided samples of the parent's kept classes (fisher.c, SA's
+ * estimate; an unconditional parent: its own samples). The checkpoint precision measures how
+ * much a weight drifted in training, not what the kept classes need (docs/unlearning.md:
+ * with it no VDU form forgot without wrecking); the Fisher does, still without reading a
+ * training image. Cost: the samples and one backward pass of 8 images per sample, in setup.
  * The parent's own weights are not added implicitly. Independent runs (other init seeds)
  * are not aligned (hidden units can be permuted), so their mean is not itself a good model
  * and B pulls toward it; snapshots of the parent's own run stay in its basin. Besides
@@ -87,6 +94,7 @@
 #include "diffusion/snapshots.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
+#include "unlearn/fisher.h"
 #include "unlearn/unlearn_internal.h"
 
 #define VDU_RECONSTRUCTED_NOTE                                                                                      \
@@ -97,7 +105,9 @@
     "and var the per-parameter mean and variance over K >= 2 checkpoints and prec = 1/(var + var_floor*mean(var)) "   \
     "normalised to mean 1 (the figure's 1/(2 sigma^2) up to a constant absorbed by gamma); gated (lethe's, not the "  \
     "paper's): each forget image's loss enters as min(l, gate * the parent's loss on the same x_t, t, eps, c); "       \
-    "reconstructed (older lethe): L = A' + gamma*B with A' = -A. Hyperparameters and results of the paper unverified"
+    "reconstructed (older lethe): L = A' + gamma*B with A' = -A; --precision fisher (lethe's, not the paper's): mu = "   \
+    "the parent and prec = a diagonal Fisher of the parent's guided samples of the kept classes, plus var_floor "      \
+    "times its mean, normalised to mean 1. Hyperparameters and results of the paper unverified"
 
 // ---- statistics ------------------------------------------------------------------------------
 
@@ -306,6 +316,55 @@ lethe_status vdu_stats_load(vdu_stats *s, const lethe_model *parent, const char 
     return st;
 }
 
+lethe_status vdu_stats_from_fisher(vdu_stats *s, const lethe_model *parent, const float *theta0, const float *fisher,
+                                   float floor) {
+    memset(s, 0, sizeof *s);
+    if (!(floor > 0) || !isfinite(floor))
+        return lethe_fail(LETHE_ERR_ARG, "vdu: --var-floor must be positive and finite (got %g)", (double)floor);
+    const size_t n = denoiser_num_params(&parent->net);
+    const param_table *t = parent->net.table;
+    s->n = n;
+    double *f = malloc(n * sizeof(double));
+    float *host = malloc(n * sizeof(float));
+    lethe_status st = LETHE_OK;
+    if (!f || !host) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the vdu statistics");
+    size_t n_real = 0;
+    double sum = 0;
+    if (!st) {
+        ops()->to_host(host, fisher, n * sizeof(float));
+        for (size_t i = 0; i < n; i++) f[i] = 0;
+        for (int e = 0; e < t->n; e++) {
+            n_real += t->entries[e].numel;
+            for (size_t i = t->entries[e].offset; i < t->entries[e].offset + t->entries[e].numel; i++)
+                sum += (f[i] = host[i]);
+        }
+        s->mean_fisher = sum / (double)n_real;
+        if (!(s->mean_fisher > 0) || !isfinite(s->mean_fisher))
+            st = lethe_fail(LETHE_ERR_NUMERIC, "vdu: the Fisher diagonal of the kept classes is %s: no precision to "
+                            "anchor with", isfinite(s->mean_fisher) ? "0 everywhere" : "not finite");
+    }
+    if (!st) {
+        s->var_eps = (double)floor * s->mean_fisher;   // the floor, in Fisher units here
+        double sum_p = 0;
+        for (int e = 0; e < t->n; e++)
+            for (size_t i = t->entries[e].offset; i < t->entries[e].offset + t->entries[e].numel; i++)
+                sum_p += (f[i] += s->var_eps);
+        s->mean_raw_prec = sum_p / (double)n_real;
+        for (size_t i = 0; i < n; i++) host[i] = (float)(f[i] / s->mean_raw_prec);   // padding: f = 0
+        s->mu = ops()->alloc(n * sizeof(float));
+        s->prec = ops()->alloc(n * sizeof(float));
+        if (!s->mu || !s->prec) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for the vdu statistics");
+    }
+    if (!st) {
+        ops()->to_device(s->prec, host, n * sizeof(float));
+        ops()->copy(s->mu, theta0, n);
+    }
+    free(f);
+    free(host);
+    if (st) vdu_stats_free(s);
+    return st;
+}
+
 // ---- the stability term ------------------------------------------------------------------------
 
 double vdu_anchor(const vdu_stats *s, const float *theta, float *grad, float weight, float *scratch) {
@@ -327,6 +386,8 @@ typedef struct {
     int objective;            // vdu_objective_kind
     int weighting;            // vdu_weighting
     float gate;               // NaN: VDU_DEFAULT_GATE under gated; an error under the others
+    int precision;            // vdu_precision
+    int fisher_samples;
 } vdu_opts;
 
 static const opt_spec vdu_options[] = {
@@ -342,8 +403,14 @@ static const opt_spec vdu_options[] = {
     {"stability-weight", "gamma", OPT_FLOAT, offsetof(vdu_opts, stability_weight), {.f = NAN},
      "gamma: faithful, gated: the convex weight in [0, 1) of B; reconstructed: B's multiplier",
      "0.5; reconstructed: 1"},
+    {"precision", NULL, OPT_CHOICE, offsetof(vdu_opts, precision), {.i = VDU_PRECISION_CHECKPOINTS},
+     "B's mean and precision: checkpoints (the paper's: mean and variance over --checkpoints or --snapshots) or "
+     "fisher (lethe's: the parent, and a diagonal Fisher of its own samples of the kept classes; data-free)",
+     .choices = "checkpoints|fisher"},
+    {"fisher-samples", NULL, OPT_INT, offsetof(vdu_opts, fisher_samples), {.i = VDU_DEFAULT_FISHER_SAMPLES},
+     "--precision fisher: samples of the parent over the kept classes (guided DDIM 25)"},
     {"var-floor", NULL, OPT_FLOAT, offsetof(vdu_opts, var_floor), {.f = VDU_DEFAULT_VAR_FLOOR},
-     "floor of the checkpoint variance, relative to its mean"},
+     "floor of the checkpoint variance (of the Fisher under --precision fisher), relative to its mean"},
     {"checkpoints", NULL, OPT_STRING, offsetof(vdu_opts, checkpoints), {.s = NULL},
      "model folders for the parameter statistics, comma-separated", "none; this or --snapshots"},
     {"snapshots", NULL, OPT_STRING, offsetof(vdu_opts, snapshots), {.s = NULL},
@@ -352,6 +419,10 @@ static const opt_spec vdu_options[] = {
 
 static const char *const objective_name[] = {"faithful", "gated", "reconstructed"};
 static const char *const weighting_name[] = {"simple", "elbo"};
+static const char *const precision_name[] = {"checkpoints", "fisher"};
+
+#define VDU_STREAM 19                   // the b index of this method's Philox streams (the helpers use 1..3)
+#define VDU_DROPOUT_KEY (1ull << 42)    // dropout keys of the Fisher pass (steps use 0, 1, ...)
 
 typedef struct {
     vdu_stats stats;
@@ -359,6 +430,8 @@ typedef struct {
     float gamma, gate;
     vdu_objective_kind objective;
     vdu_weighting weighting;
+    vdu_precision precision;
+    int fisher_samples;
     double *c_t;              // T ELBO weights (mean 1), or NULL for simple
     float *parent;            // gated: the parent's weights, frozen (backend)
     float *parent_pred;       // gated: the parent's prediction of a forget batch (backend)
@@ -388,9 +461,16 @@ static lethe_status write_statistics_json(unlearn_ctx *u, const vdu_state *v, fl
     cJSON_AddStringToObject(r, "weighting", weighting_name[v->weighting]);
     cJSON_AddNumberToObject(r, "gamma", float_as_decimal(v->gamma));
     if (v->objective == VDU_GATED) cJSON_AddNumberToObject(r, "gate", float_as_decimal(v->gate));
+    cJSON_AddStringToObject(r, "precision", precision_name[v->precision]);
     cJSON_AddNumberToObject(r, "var_floor", float_as_decimal(var_floor));
-    cJSON_AddNumberToObject(r, "mean_var", v->stats.mean_var);
-    cJSON_AddNumberToObject(r, "var_eps", v->stats.var_eps);
+    if (v->precision == VDU_PRECISION_FISHER) {
+        cJSON_AddNumberToObject(r, "fisher_samples", v->fisher_samples);
+        cJSON_AddNumberToObject(r, "mean_fisher", v->stats.mean_fisher);
+        cJSON_AddNumberToObject(r, "fisher_eps", v->stats.var_eps);
+    } else {
+        cJSON_AddNumberToObject(r, "mean_var", v->stats.mean_var);
+        cJSON_AddNumberToObject(r, "var_eps", v->stats.var_eps);
+    }
     cJSON_AddNumberToObject(r, "mean_raw_precision", v->stats.mean_raw_prec);
     cJSON_AddNumberToObject(r, "anchor_at_parent", b0);
     cJSON_AddStringToObject(r, "reconstructed", VDU_RECONSTRUCTED_NOTE);
@@ -436,10 +516,39 @@ static lethe_status check_options(const vdu_opts *p, vdu_state *v) {
         return lethe_fail(LETHE_ERR_ARG, "vdu: --gate applies to --objective gated only (this run is %s)",
                           objective_name[v->objective]);
     v->gate = gate_given ? p->gate : VDU_DEFAULT_GATE;
+    v->precision = (vdu_precision)p->precision;
+    v->fisher_samples = p->fisher_samples;
+    if (v->precision == VDU_PRECISION_FISHER) {
+        if ((p->checkpoints && p->checkpoints[0]) || (p->snapshots && p->snapshots[0]))
+            return lethe_fail(LETHE_ERR_ARG, "vdu: --precision fisher anchors at the parent with a Fisher of its own "
+                              "samples and reads no checkpoints: drop --checkpoints / --snapshots, or use --precision "
+                              "checkpoints");
+        if (v->fisher_samples < 1)
+            return lethe_fail(LETHE_ERR_ARG, "vdu: --fisher-samples must be >= 1 (got %d)", v->fisher_samples);
+    }
     if (v->objective == VDU_GATED && !(v->gate > 1 && isfinite(v->gate)))
         return lethe_fail(LETHE_ERR_ARG, "vdu: --gate must be finite and > 1 (got %g): at 1 or below no forget image "
                           "would ever be pushed", (double)v->gate);
     return LETHE_OK;
+}
+
+// --precision fisher: the parent's samples of the kept classes (an unconditional parent: its
+// samples), their Fisher diagonal at the parent (u->params before a resume restores), then
+// the statistics. The samples are freed at once.
+static lethe_status fisher_stats(unlearn_ctx *u, vdu_state *v, float floor) {
+    lethe_dataset samples = {0};
+    parent_sample_set set = {.set = &samples, .name = "vdu-fisher-samples", .n = v->fisher_samples};
+    for (int k = 0; k < u->model->n_classes; k++) set.classes[k] = u->is_kept[k];
+    char purpose[64];
+    snprintf(purpose, sizeof purpose, "for the Fisher precision (%d)", v->fisher_samples);
+    float *fisher = ops()->alloc(u->n_params * sizeof(float));
+    lethe_status st = fisher ? unlearn_parent_samples(u, u->params, "vdu", VDU_STREAM, purpose, &set, 1)
+                             : lethe_fail(LETHE_ERR_NOMEM, "out of memory for the Fisher diagonal");
+    if (!st) st = unlearn_fisher_diagonal(u, "vdu", &samples, VDU_STREAM, VDU_DROPOUT_KEY, fisher, v->scratch);
+    if (!st) st = vdu_stats_from_fisher(&v->stats, u->model, u->params, fisher, floor);
+    dataset_free(&samples);
+    ops()->release(fisher);
+    return st;
 }
 
 // Deterministic (re-run on --resume): reads the same files, computes the same statistics;
@@ -452,9 +561,11 @@ static lethe_status vdu_setup(unlearn_ctx *u) {
     u->state = v;
     lethe_status st = check_options(p, v);
     if (st) return st;
-    if ((st = vdu_stats_load(&v->stats, u->model, p->checkpoints, p->snapshots, p->var_floor))) return st;
     if (!(v->scratch = ops()->alloc(u->n_params * sizeof(float))))
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for the vdu anchor");
+    if (v->precision == VDU_PRECISION_FISHER) st = fisher_stats(u, v, p->var_floor);
+    else st = vdu_stats_load(&v->stats, u->model, p->checkpoints, p->snapshots, p->var_floor);
+    if (st) return st;
     if (v->weighting == VDU_WEIGHT_ELBO) {
         if (!(v->c_t = malloc((size_t)u->sched.cfg.num_train_timesteps * sizeof(double))))
             return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -475,9 +586,16 @@ static lethe_status vdu_setup(unlearn_ctx *u) {
     char gate[48] = "";
     if (v->objective == VDU_GATED) snprintf(gate, sizeof gate, ", gate %g", (double)v->gate);
     if (!o->quiet)
-        fprintf(stderr, "lethe unlearn: vdu statistics of %d checkpoints: mean variance %.3g, floor %.3g; anchor at the "
-                "parent B = %.4g; objective %s, weighting %s, gamma %g%s\n", v->stats.k, v->stats.mean_var,
-                v->stats.var_eps, b0, objective_name[v->objective], weighting_name[v->weighting], (double)v->gamma, gate);
+    {
+        if (v->precision == VDU_PRECISION_FISHER)
+            fprintf(stderr, "lethe unlearn: vdu precision from the Fisher of %d samples of the kept classes: mean %.3g, "
+                    "floor %.3g; anchored at the parent", v->fisher_samples, v->stats.mean_fisher, v->stats.var_eps);
+        else
+            fprintf(stderr, "lethe unlearn: vdu statistics of %d checkpoints: mean variance %.3g, floor %.3g; anchor at "
+                    "the parent B = %.4g", v->stats.k, v->stats.mean_var, v->stats.var_eps, b0);
+        fprintf(stderr, "; objective %s, weighting %s, gamma %g%s\n", objective_name[v->objective],
+                weighting_name[v->weighting], (double)v->gamma, gate);
+    }
     return write_statistics_json(u, v, p->var_floor, b0);
 }
 
@@ -564,7 +682,7 @@ const unlearn_method unlearn_vdu = {
     .summary = "VDU: gamma*B - (1-gamma)*A (faithful, the authors' figure), the same with each forget image's ascent "
                "capped at --gate x the parent's loss (gated), or gamma*B - A (reconstructed); A = C_t-weighted "
                "denoising loss of forget images only; B = 0.5 sum prec (theta - mu)^2, mu/var over K >= 2 "
-               "--checkpoints or --snapshots",
+               "--checkpoints or --snapshots, or (--precision fisher) mu = the parent, prec = a Fisher of the kept classes",
     .reconstructed = VDU_RECONSTRUCTED_NOTE,
     .needs_forget_data = 1,
     .default_lr = 1e-5f,

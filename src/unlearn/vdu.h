@@ -14,6 +14,8 @@
  * Because prec is normalised
  * and the floor is relative, multiplying every variance by a constant changes nothing
  * (so 1/K or 1/(K-1) does not matter).
+ * Or (--precision fisher, lethe's, not the paper's) mu is the parent and prec a diagonal
+ * Fisher of the parent's own samples of the kept classes (vdu_stats_from_fisher).
  */
 #ifndef LETHE_UNLEARN_VDU_H
 #define LETHE_UNLEARN_VDU_H
@@ -25,12 +27,14 @@
 
 typedef enum { VDU_FAITHFUL, VDU_GATED, VDU_RECONSTRUCTED } vdu_objective_kind;   // --objective's order
 typedef enum { VDU_WEIGHT_SIMPLE, VDU_WEIGHT_ELBO } vdu_weighting;
+typedef enum { VDU_PRECISION_CHECKPOINTS, VDU_PRECISION_FISHER } vdu_precision;   // --precision's order
 
 #define VDU_DEFAULT_OBJECTIVE VDU_RECONSTRUCTED
 #define VDU_DEFAULT_GAMMA 1.0f          // reconstructed: B's multiplier
 #define VDU_DEFAULT_CONVEX_GAMMA 0.5f   // faithful, gated: the convex weight
 #define VDU_DEFAULT_GATE 2.0f
 #define VDU_DEFAULT_VAR_FLOOR 1e-2f
+#define VDU_DEFAULT_FISHER_SAMPLES 256
 
 typedef struct {
     float *mu, *prec;                          // backend memory, n floats each
@@ -41,6 +45,7 @@ typedef struct {
     double mean_var;                           // mean_i var_i
     double var_eps;                            // eps_v = var_floor * mean_var
     double mean_raw_prec;                      // mean_i 1 / (var_i + eps_v), the normaliser
+    double mean_fisher;                        // --precision fisher: mean_i F_i (the rest above 0)
 } vdu_stats;
 
 // Reads the K weight vectors named by exactly one of `checkpoints` (comma-separated model
@@ -51,6 +56,14 @@ typedef struct {
 lethe_status vdu_stats_load(vdu_stats *s, const lethe_model *parent, const char *checkpoints, const char *snapshots,
                             float var_floor);
 void vdu_stats_free(vdu_stats *s);
+
+// --precision fisher: mu = theta0 (the parent's weights) and
+//   prec_i = (F_i + floor * mean F) / mean_j (F_j + floor * mean F)   (mean 1)
+// with F a diagonal Fisher of the kept classes (fisher.h), means over the parameters (the
+// padding gets prec 0). theta0, fisher: backend memory, n floats (the parent's buffer size).
+// Error when F is 0 everywhere.
+lethe_status vdu_stats_from_fisher(vdu_stats *s, const lethe_model *parent, const float *theta0, const float *fisher,
+                                   float floor);
 
 // B(theta) = 0.5 * sum_i prec_i (theta_i - mu_i)^2, returned. If grad is not NULL it also
 // accumulates weight * dB/dtheta = weight * prec * (theta - mu) into grad.
