@@ -17,8 +17,9 @@
 # docs/unlearning.md.
 # VDU needs checkpoint statistics: the parent's own snapshots (`lethe demo` keeps 5 in
 # MODEL/snapshots), --snapshots DIR (from `lethe train --snapshots K`) or VDU_CHECKPOINTS.
-# Writes OUT/FORGET/table.md, OUT/FORGET/eval.json and OUT/FORGET/grids.png (forget-class
-# row of every model).
+# Writes OUT/FORGET/table.md, OUT/FORGET/eval.json (and eval/NAME.json, one per model: a
+# stopped evaluation resumes where it stopped) and OUT/FORGET/grids.png (forget-class row of
+# every model).
 set -eu
 cd "$(dirname "$0")/.."
 LETHE=${LETHE:-build/lethe}
@@ -76,7 +77,32 @@ for m in $methods; do
     models="$models,$dir/$m"
 done
 [ $skip_eval = 1 ] && { echo "== methods done; evaluation skipped (--skip-eval)"; exit 0; }
+# One `lethe eval` per model, into OUT/FORGET/eval/NAME.json (with its .md and .png), so a long
+# evaluation (500 per class: about 10 minutes a model on 2 cores) resumes model by model; a
+# model evaluated before with the same settings, and not changed since, is reused. The noise
+# is keyed by (class, index), so a model's numbers do not depend on the others in the call;
+# bench/merge_eval.py joins the reports as one call would have written them.
 echo "== evaluating $models"
-$LETHE eval --model "$models" --classifier "$classifier" --forget "$forget" --n "$n" $eval_args --out "$dir/eval.json" >"$dir/eval.md"
+mkdir -p "$dir/eval"
+settings="n=$n classifier=$classifier forget=$forget eval_args=$eval_args"
+parts=()
+IFS=, read -ra listed <<<"$models"
+for k in "${!listed[@]}"; do
+    m=${listed[$k]} key=$(basename "${listed[$k]}")
+    [ "$k" = 0 ] && key=parent
+    [ -n "$retrain" ] && [ "$m" = "$retrain" ] && key=retrain
+    part=$dir/eval/$key.json
+    if [ -f "$part" ] && [ "$part" -nt "$m/lethe.json" ] && [ "$(cat "$part.settings" 2>/dev/null)" = "$settings" ]; then
+        echo "== $key: evaluated before, reusing $part"
+    else
+        echo "== evaluating $key ($m)"
+        rm -f "$part.settings"
+        $LETHE eval --model "$m" --classifier "$classifier" --forget "$forget" --n "$n" $eval_args --out "$part" \
+            >"${part%.json}.md"
+        echo "$settings" >"$part.settings"
+    fi
+    parts+=("$part")
+done
+python3 bench/merge_eval.py "$dir/eval.json" "${parts[@]}"
 python3 bench/unlearn_table.py "$dir/eval.json" "$forget" >"$dir/table.md"
 cat "$dir/table.md"

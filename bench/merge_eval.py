@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""merge_eval.py OUT.json A.json B.json ...: single-model reports of `lethe eval` as one
+multi-model report, as if one call had judged them all (bench/unlearn_table.sh evaluates one
+model per call, so a long evaluation resumes model by model).
+
+Every report must come from the same settings, classifier and classes: the noise is keyed by
+(class, index), so each model's numbers do not depend on the others in its call (checked:
+the same JSON, wall times aside). Grids: each A.png is copied to OUT_k.png (k = 1, 2, ...).
+"""
+import json
+import shutil
+import sys
+
+SAME = ("format", "settings", "classifier", "classes", "evaluated_classes", "forget_classes")
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    out, parts = argv[1], argv[2:]
+    reports = []
+    for p in parts:
+        with open(p) as f:
+            reports.append(json.load(f))
+    first = reports[0]
+    for p, r in zip(parts, reports):
+        for key in SAME:
+            if r.get(key) != first.get(key):
+                sys.exit("merge_eval.py: %s has another %s than %s: evaluate them with the same options" % (p, key, parts[0]))
+        if len(r["models"]) != 1:
+            sys.exit("merge_eval.py: %s judges %d models; give single-model reports" % (p, len(r["models"])))
+    merged = dict(first)
+    merged["command"] = "; ".join(r["command"] for r in reports)
+    merged["models"] = [r["models"][0] for r in reports]
+    merged["real_features_seconds"] = sum(r.get("real_features_seconds", 0) for r in reports)
+    merged["warnings"] = sorted({w for r in reports for w in r.get("warnings", [])})
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(merged, f, indent=1)
+    stem = out[:-5] if out.endswith(".json") else out
+    for k, p in enumerate(parts):
+        shutil.copyfile(p[:-5] + ".png", "%s_%d.png" % (stem, k + 1))
+    shutil.move(tmp, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
