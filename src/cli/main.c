@@ -19,7 +19,8 @@ static const struct {
     {"classifier", cmd_classifier, "train the evaluation classifier (accuracy, UA and FID features)"},
     {"eval", cmd_eval, "evaluate models: per-class accuracy, UA, FID, bits/dim, membership inference"},
     {"info", cmd_info, "describe a model folder: config, parameters, classes, provenance"},
-    {"demo", cmd_demo, "the main job: train `tiny` on Fashion-MNIST and write a sample grid per class"},
+    {"demo", cmd_demo, "the main job: forget a class from the reference model, compare original and unlearned"},
+    {"canvas", cmd_canvas, "Fashion-Canvas, the text-to-image benchmark: its styles as a reference sheet"},
 };
 
 int cli_fail(const char *cmd, lethe_status st) {

@@ -42,6 +42,7 @@ enum {
     LETHE_STREAM_NLL,          // likelihood bound: timesteps and noise per (image, term)
     LETHE_STREAM_MIA,          // membership inference: the fixed (t, noise) pairs
     LETHE_STREAM_AUGMENT,      // classifier training: flips and shuffles
+    LETHE_STREAM_CANVAS,       // Fashion-Canvas: a rendering's pattern phase, grain, colours
 };
 uint64_t lethe_stream(uint32_t purpose, uint64_t a, uint64_t b);
 

@@ -1,0 +1,261 @@
+/*
+ * test_canvas.c: Fashion-Canvas (src/data/canvas.c) and the sheet's font (src/io/font.c).
+ *
+ * - at least 50 styles besides photo, one-word unique names, families of at least 3 similar
+ *   styles (photo alone), names found case-insensitively, an unknown one an error that lists them;
+ * - rendering is a pure function of (image, style, seed, key): the same inputs give the same
+ *   bytes, another key or seed changes the random styles only; photo is the gray image;
+ * - the styles are distinct: on 30 real test images (3 per class), every pair of styles differs
+ *   in a 15-number summary of pixel statistics (per-channel mean, spread, horizontal and vertical
+ *   detail, background colour) by clearly more than rendering noise;
+ * - prompts: the exact text of each template (with a/an), -1 on overflow; every word of every
+ *   prompt is in the vocabulary, which lists each word once;
+ * - the font: widths, and a drawn glyph lands where it should.
+ * Needs Debian's dataset-fashion-mnist for the real images (skipped without it).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+#include "data/canvas.h"
+#include "data/dataset.h"
+#include "io/font.h"
+
+#define NPIX (CANVAS_SIZE * CANVAS_SIZE)
+
+static lethe_dataset g_test;
+static int g_loaded;
+
+static const lethe_dataset *fashion_test(void) {
+    if (access("/usr/share/datasets/fashion-mnist", R_OK) != 0) skip();
+    if (!g_loaded) {
+        assert_int_equal(dataset_load(&g_test, "fashion-mnist", LETHE_SPLIT_TEST), LETHE_OK);
+        g_loaded = 1;
+    }
+    return &g_test;
+}
+
+static void test_style_table(void **state) {
+    (void)state;
+    assert_true(CANVAS_N_STYLES >= 51);
+    assert_string_equal(canvas_style_name(0), "photo");
+    int per_family[64] = {0};
+    for (int s = 0; s < CANVAS_N_STYLES; s++) {
+        const char *n = canvas_style_name(s);
+        assert_true(strlen(n) > 1);
+        for (const char *c = n; *c; c++) assert_true(*c >= 'a' && *c <= 'z');   // one lower-case word
+        for (int t = 0; t < s; t++) assert_string_not_equal(n, canvas_style_name(t));
+        int f = canvas_style_family(s);
+        assert_true(f >= 0 && f < canvas_n_families() && f < 64);
+        per_family[f]++;
+        int idx = -1;
+        char upper[32];
+        snprintf(upper, sizeof upper, "%s", n);
+        upper[0] = (char)(upper[0] - 'a' + 'A');
+        assert_int_equal(canvas_style_index(upper, &idx), LETHE_OK);
+        assert_int_equal(idx, s);
+    }
+    for (int f = 0; f < canvas_n_families(); f++) {
+        if (f == canvas_style_family(0)) assert_int_equal(per_family[f], 1);
+        else if (per_family[f] < 3) fail_msg("family %s has %d styles", canvas_family_name(f), per_family[f]);
+    }
+    int idx;
+    assert_int_not_equal(canvas_style_index("zebrah", &idx), LETHE_OK);
+    assert_non_null(strstr(lethe_last_error(), "zebrah"));
+    assert_non_null(strstr(lethe_last_error(), "zebra, candy"));
+}
+
+// A made-up object: a filled ellipse with a gradient, 0 around it.
+static void blob(uint8_t *g) {
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++) {
+            float dy = (y - 14) / 11.0f, dx = (x - 14) / 7.0f;
+            g[y * 28 + x] = dy * dy + dx * dx < 1 ? (uint8_t)(120 + 4 * y) : 0;
+        }
+}
+
+static void test_render_deterministic(void **state) {
+    (void)state;
+    uint8_t g[784], a[CANVAS_NUMEL], b[CANVAS_NUMEL];
+    blob(g);
+    int random_styles = 0;
+    for (int s = 0; s < CANVAS_N_STYLES; s++) {
+        canvas_render(g, s, 7, 123, a);
+        canvas_render(g, s, 7, 123, b);
+        assert_memory_equal(a, b, CANVAS_NUMEL);
+        // another image index or seed: only the random elements move (a phase drawn from
+        // 4 values can repeat, so a few draws each)
+        int key_matters = 0, seed_matters = 0;
+        for (int k = 1; k <= 8; k++) {
+            canvas_render(g, s, 7, 123 + (uint64_t)k, b);
+            key_matters |= memcmp(a, b, CANVAS_NUMEL) != 0;
+            canvas_render(g, s, 7 + (uint64_t)k, 123, b);
+            seed_matters |= memcmp(a, b, CANVAS_NUMEL) != 0;
+        }
+        assert_int_equal(seed_matters, key_matters);
+        random_styles += key_matters;
+    }
+    print_message("%d of %d styles have random elements (phase, grain, colours)\n", random_styles, CANVAS_N_STYLES);
+    assert_true(random_styles >= 20);
+    // photo: the gray image in the middle, equal channels, black around
+    canvas_render(g, 0, 0, 0, a);
+    for (int y = 0; y < CANVAS_SIZE; y++)
+        for (int x = 0; x < CANVAS_SIZE; x++) {
+            int in = y >= 2 && y < 30 && x >= 2 && x < 30;
+            uint8_t want = in ? g[(y - 2) * 28 + x - 2] : 0;
+            for (int c = 0; c < 3; c++) assert_int_equal(a[c * NPIX + y * CANVAS_SIZE + x], want);
+        }
+}
+
+#define N_FEATURES 15
+// mean, std, mean |dx|, mean |dy| per channel, and the corner colour: 0..255 units
+static void features(const uint8_t *rgb, double *f) {
+    for (int c = 0; c < 3; c++) {
+        const uint8_t *p = rgb + c * NPIX;
+        double s = 0, s2 = 0, dx = 0, dy = 0;
+        for (int y = 0; y < CANVAS_SIZE; y++)
+            for (int x = 0; x < CANVAS_SIZE; x++) {
+                double v = p[y * CANVAS_SIZE + x];
+                s += v;
+                s2 += v * v;
+                if (x + 1 < CANVAS_SIZE) dx += fabs(v - p[y * CANVAS_SIZE + x + 1]);
+                if (y + 1 < CANVAS_SIZE) dy += fabs(v - p[(y + 1) * CANVAS_SIZE + x]);
+            }
+        double mean = s / NPIX;
+        f[c] = mean;
+        f[3 + c] = sqrt(fmax(s2 / NPIX - mean * mean, 0));
+        f[6 + c] = dx / (CANVAS_SIZE * (CANVAS_SIZE - 1));
+        f[9 + c] = dy / (CANVAS_SIZE * (CANVAS_SIZE - 1));
+        f[12 + c] = p[0];
+    }
+}
+
+// Every pair of styles differs: the largest difference of the 15 averaged statistics is at
+// least 5 levels (of 255), while the same style on two renderings of the same images (other
+// keys: other phases, grain, colours) moves them by much less.
+static void test_styles_distinct(void **state) {
+    (void)state;
+    const lethe_dataset *d = fashion_test();
+    enum { PER_CLASS = 3 };
+    int picks[10 * PER_CLASS], np = 0, seen[10] = {0};
+    for (int i = 0; i < d->n && np < 10 * PER_CLASS; i++)
+        if (seen[d->labels[i]] < PER_CLASS) {
+            seen[d->labels[i]]++;
+            picks[np++] = i;
+        }
+    assert_int_equal(np, 10 * PER_CLASS);
+    static double f[CANVAS_N_STYLES][N_FEATURES], f2[CANVAS_N_STYLES][N_FEATURES];
+    uint8_t rgb[CANVAS_NUMEL];
+    double one[N_FEATURES];
+    memset(f, 0, sizeof f);
+    memset(f2, 0, sizeof f2);
+    for (int s = 0; s < CANVAS_N_STYLES; s++)
+        for (int i = 0; i < np; i++) {
+            canvas_render(d->pixels + (size_t)picks[i] * 784, s, 0, (uint64_t)picks[i], rgb);
+            features(rgb, one);
+            for (int k = 0; k < N_FEATURES; k++) f[s][k] += one[k] / np;
+            canvas_render(d->pixels + (size_t)picks[i] * 784, s, 0, (uint64_t)picks[i] + 100000, rgb);
+            features(rgb, one);
+            for (int k = 0; k < N_FEATURES; k++) f2[s][k] += one[k] / np;
+        }
+    double min_pair = 1e9, max_noise = 0;
+    int ma = 0, mb = 0;
+    for (int s = 0; s < CANVAS_N_STYLES; s++) {
+        for (int k = 0; k < N_FEATURES; k++) max_noise = fmax(max_noise, fabs(f[s][k] - f2[s][k]));
+        for (int t = 0; t < s; t++) {
+            double dmax = 0;
+            for (int k = 0; k < N_FEATURES; k++) dmax = fmax(dmax, fabs(f[s][k] - f[t][k]));
+            if (dmax < min_pair) { min_pair = dmax; ma = s; mb = t; }
+        }
+    }
+    print_message("closest pair of styles: %s / %s, %.1f levels apart; rendering noise at most %.2f levels\n",
+                  canvas_style_name(ma), canvas_style_name(mb), min_pair, max_noise);
+    assert_true(min_pair >= 5.0);
+    assert_true(max_noise < min_pair / 4);
+}
+
+static void test_prompts(void **state) {
+    (void)state;
+    char p[128];
+    assert_int_equal(canvas_prompt(0, "ankle-boot", "zebra", p, sizeof p), (int)strlen("an ankle-boot in zebra style"));
+    assert_string_equal(p, "an ankle-boot in zebra style");
+    canvas_prompt(1, "trouser", "zebra", p, sizeof p);
+    assert_string_equal(p, "zebra trouser");
+    canvas_prompt(2, "t-shirt", "ocean", p, sizeof p);
+    assert_string_equal(p, "an ocean t-shirt");
+    canvas_prompt(3, "bag", "chess", p, sizeof p);
+    assert_string_equal(p, "a chess style picture of a bag");
+    assert_int_equal(canvas_prompt(0, "bag", "chess", p, 8), -1);
+    assert_int_equal(canvas_prompt(CANVAS_N_TEMPLATES, "bag", "chess", p, sizeof p), -1);
+}
+
+static void test_vocabulary(void **state) {
+    (void)state;
+    const char *objects[10] = {"t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"};
+    const char *words[256];
+    int n = canvas_vocabulary(objects, 10, words, 256);
+    assert_int_equal(n, 6 + CANVAS_N_STYLES + 10);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++) assert_string_not_equal(words[i], words[j]);
+    assert_int_equal(canvas_vocabulary(objects, 10, words, 20), -1);
+    char p[128];
+    for (int t = 0; t < CANVAS_N_TEMPLATES; t++)
+        for (int s = 0; s < CANVAS_N_STYLES; s++)
+            for (int o = 0; o < 10; o++) {
+                assert_true(canvas_prompt(t, objects[o], canvas_style_name(s), p, sizeof p) > 0);
+                for (char *save = NULL, *w = strtok_r(p, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+                    int found = 0;
+                    for (int i = 0; i < n && !found; i++) found = strcmp(words[i], w) == 0;
+                    if (!found) fail_msg("'%s' is not in the vocabulary", w);
+                }
+            }
+}
+
+static void test_font(void **state) {
+    (void)state;
+    assert_int_equal(font_text_width("", 1), 0);
+    assert_int_equal(font_text_width("ab", 1), 11);
+    assert_int_equal(font_text_width("ab", 2), 22);
+    enum { W = 20, H = 10 };
+    uint8_t img[2 * W * H];
+    memset(img, 0, sizeof img);
+    const uint8_t colour[2] = {200, 100};
+    font_draw(img, 2, W, H, 1, 1, "i-", colour, 1);   // lower case drawn as upper case
+    // 'I': its top row is 0x0E (columns 1..3), its middle column is set on every row
+    assert_int_equal(img[1 * W + 1], 0);
+    assert_int_equal(img[1 * W + 2], 200);
+    assert_int_equal(img[W * H + 1 * W + 4], 100);
+    for (int r = 1; r < 8; r++) assert_int_equal(img[r * W + 3], 200);
+    // '-' (advance 6): only its middle row (row 3 of the glyph)
+    for (int c = 7; c < 12; c++) {
+        assert_int_equal(img[4 * W + c], 200);
+        assert_int_equal(img[3 * W + c], 0);
+    }
+    font_draw(img, 2, W, H, 18, 8, "W", colour, 2);   // clipped at the edges: no write outside
+}
+
+static int teardown(void **state) {
+    (void)state;
+    if (g_loaded) dataset_free(&g_test);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_style_table),
+        cmocka_unit_test(test_render_deterministic),
+        cmocka_unit_test(test_styles_distinct),
+        cmocka_unit_test(test_prompts),
+        cmocka_unit_test(test_vocabulary),
+        cmocka_unit_test(test_font),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
