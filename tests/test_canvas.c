@@ -9,7 +9,8 @@
  *   in a 15-number summary of pixel statistics (per-channel mean, spread, horizontal and vertical
  *   detail, background colour) by clearly more than rendering noise;
  * - prompts: the exact text of each template (with a/an), -1 on overflow; every word of every
- *   prompt is in the vocabulary, which lists each word once;
+ *   prompt is in the vocabulary, which lists each word once; the tokenizer built on it encodes
+ *   every prompt (at most 9 tokens) and decodes it back;
  * - the font: widths, and a drawn glyph lands where it should.
  * Needs Debian's dataset-fashion-mnist for the real images (skipped without it).
  */
@@ -27,6 +28,7 @@
 
 #include "data/canvas.h"
 #include "data/dataset.h"
+#include "data/tokenizer.h"
 #include "io/font.h"
 
 #define NPIX (CANVAS_SIZE * CANVAS_SIZE)
@@ -219,6 +221,31 @@ static void test_vocabulary(void **state) {
             }
 }
 
+// The canvas's vocabulary as the tokenizer's: every prompt of every (template, style, object)
+// encodes within 12 tokens and decodes back to itself.
+static void test_prompts_tokenize(void **state) {
+    (void)state;
+    const char *objects[10] = {"t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"};
+    const char *words[256];
+    int n = canvas_vocabulary(objects, 10, words, 256), longest = 0;
+    lethe_tokenizer tok;
+    assert_int_equal(tokenizer_create(&tok, words, n, 12), LETHE_OK);
+    char p[128], back[128];
+    int ids[12], nt;
+    for (int t = 0; t < CANVAS_N_TEMPLATES; t++)
+        for (int s = 0; s < CANVAS_N_STYLES; s++)
+            for (int o = 0; o < 10; o++) {
+                canvas_prompt(t, objects[o], canvas_style_name(s), p, sizeof p);
+                if (tokenizer_encode(&tok, p, ids, &nt)) fail_msg("%s: %s", p, lethe_last_error());
+                if (nt > longest) longest = nt;
+                assert_int_equal(tokenizer_decode(&tok, ids, 12, back, sizeof back), LETHE_OK);
+                assert_string_equal(back, p);
+            }
+    print_message("the longest prompt is %d tokens with BOS and EOS\n", longest);
+    assert_int_equal(longest, 9);   // "a zebra style picture of an ankle-boot"
+    tokenizer_free(&tok);
+}
+
 static void test_font(void **state) {
     (void)state;
     assert_int_equal(font_text_width("", 1), 0);
@@ -255,6 +282,7 @@ int main(void) {
         cmocka_unit_test(test_styles_distinct),
         cmocka_unit_test(test_prompts),
         cmocka_unit_test(test_vocabulary),
+        cmocka_unit_test(test_prompts_tokenize),
         cmocka_unit_test(test_font),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
