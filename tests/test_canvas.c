@@ -11,6 +11,8 @@
  * - prompts: the exact text of each template (with a/an), -1 on overflow; every word of every
  *   prompt is in the vocabulary, which lists each word once; the tokenizer built on it encodes
  *   every prompt (at most 9 tokens) and decodes it back;
+ * - a split as items (canvas_set): item -> (image, style, object, template), batches equal the
+ *   renderer scaled to [-1, 1], prompts from the drawn template, templates a quarter each;
  * - the font: widths, and a drawn glyph lands where it should.
  * Needs Debian's dataset-fashion-mnist for the real images (skipped without it).
  */
@@ -27,6 +29,7 @@
 #include "test_util.h"
 
 #include "data/canvas.h"
+#include "data/canvas_set.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "io/font.h"
@@ -246,6 +249,48 @@ static void test_prompts_tokenize(void **state) {
     tokenizer_free(&tok);
 }
 
+// Items of a split: (image, style) pairs rendered on demand, templates drawn per item.
+static void test_canvas_set(void **state) {
+    (void)state;
+    (void)fashion_test();   // skips without the data
+    canvas_set c, c2;
+    assert_int_equal(canvas_set_load(&c, "fashion-mnist", LETHE_SPLIT_TEST, 5), LETHE_OK);
+    assert_int_equal(canvas_set_load(&c2, "fashion-mnist", LETHE_SPLIT_TEST, 6), LETHE_OK);
+    assert_true(c.n == (size_t)10000 * CANVAS_N_STYLES);
+    const size_t items[4] = {0, 57, 3 * CANVAS_N_STYLES + 9, c.n - 1};
+    float x[4 * CANVAS_NUMEL];
+    int styles[4], objects[4], counts[CANVAS_N_TEMPLATES] = {0}, differ = 0, longest = 0;
+    char prompts[4 * CANVAS_PROMPT_MAX], want[CANVAS_PROMPT_MAX];
+    canvas_set_batch(&c, items, 4, x, styles, objects, prompts, CANVAS_PROMPT_MAX);
+    uint8_t rgb[CANVAS_NUMEL];
+    for (int r = 0; r < 4; r++) {
+        canvas_item it = canvas_set_item(&c, items[r]);
+        assert_int_equal(it.image, (int)(items[r] / CANVAS_N_STYLES));
+        assert_int_equal(styles[r], (int)(items[r] % CANVAS_N_STYLES));
+        assert_int_equal(objects[r], c.objects.labels[it.image]);
+        canvas_render(c.objects.pixels + (size_t)it.image * 784, it.style, 5, (uint64_t)it.image, rgb);
+        for (int j = 0; j < CANVAS_NUMEL; j++) assert_true(x[(size_t)r * CANVAS_NUMEL + j] == rgb[j] / 127.5f - 1.0f);
+        canvas_prompt(it.template_index, c.objects.class_names[it.object], canvas_style_name(it.style), want, sizeof want);
+        assert_string_equal(prompts + (size_t)r * CANVAS_PROMPT_MAX, want);
+    }
+    // templates: about a quarter each, another seed draws others; every prompt fits
+    for (size_t i = 0; i < c.n; i += 7) {
+        canvas_item a = canvas_set_item(&c, i), b = canvas_set_item(&c2, i);
+        counts[a.template_index]++;
+        differ += a.template_index != b.template_index;
+        char p[CANVAS_PROMPT_MAX];
+        int len = canvas_prompt(a.template_index, c.objects.class_names[a.object], canvas_style_name(a.style), p, sizeof p);
+        assert_true(len > 0);
+        if (len > longest) longest = len;
+    }
+    const double n = (double)((c.n + 6) / 7);
+    for (int t = 0; t < CANVAS_N_TEMPLATES; t++) assert_true(fabs(counts[t] / n - 0.25) < 0.01);
+    assert_true(differ / n > 0.7 && differ / n < 0.8);   // 3/4 differ for independent draws
+    assert_int_equal(longest, 43);
+    canvas_set_free(&c);
+    canvas_set_free(&c2);
+}
+
 static void test_font(void **state) {
     (void)state;
     assert_int_equal(font_text_width("", 1), 0);
@@ -283,6 +328,7 @@ int main(void) {
         cmocka_unit_test(test_prompts),
         cmocka_unit_test(test_vocabulary),
         cmocka_unit_test(test_prompts_tokenize),
+        cmocka_unit_test(test_canvas_set),
         cmocka_unit_test(test_font),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

@@ -31,6 +31,7 @@
 #define CANVAS_OBJECT_SIZE 28   // the Fashion-MNIST image, centred
 #define CANVAS_N_STYLES 56      // photo + 55 rendered styles
 #define CANVAS_N_TEMPLATES 4
+#define CANVAS_PROMPT_MAX 64    // bytes with the terminator: every prompt fits (the longest is 43)
 
 int canvas_n_families(void);
 const char *canvas_family_name(int family);

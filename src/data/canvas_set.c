@@ -1,0 +1,57 @@
+/* canvas_set.c: Fashion-Canvas items rendered on demand (canvas_set.h). */
+#include "data/canvas_set.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+#define TEMPLATE_STREAM_B 0xC0FFEEull   // the b index of the template draws (styles use 0..55)
+
+lethe_status canvas_set_load(canvas_set *c, const char *spec, lethe_split split, uint64_t seed) {
+    memset(c, 0, sizeof *c);
+    lethe_status st = dataset_load(&c->objects, spec, split);
+    if (st) return st;
+    if (c->objects.c != 1 || c->objects.h != CANVAS_OBJECT_SIZE || c->objects.w != CANVAS_OBJECT_SIZE) {
+        st = lethe_fail(LETHE_ERR_SHAPE, "Fashion-Canvas renders 1 x 28 x 28 images; %s has %d x %d x %d", spec,
+                        c->objects.c, c->objects.h, c->objects.w);
+        dataset_free(&c->objects);
+        return st;
+    }
+    c->seed = seed;
+    c->n = (size_t)c->objects.n * CANVAS_N_STYLES;
+    return LETHE_OK;
+}
+
+void canvas_set_free(canvas_set *c) {
+    dataset_free(&c->objects);
+    memset(c, 0, sizeof *c);
+}
+
+canvas_item canvas_set_item(const canvas_set *c, size_t i) {
+    canvas_item it;
+    it.image = (int)(i / CANVAS_N_STYLES);
+    it.style = (int)(i % CANVAS_N_STYLES);
+    it.object = c->objects.labels[it.image];
+    it.template_index = (int)lethe_rand_below(c->seed, lethe_stream(LETHE_STREAM_CANVAS, i, TEMPLATE_STREAM_B), 0,
+                                              CANVAS_N_TEMPLATES);
+    return it;
+}
+
+void canvas_set_batch(const canvas_set *c, const size_t *items, int m, float *images, int *styles, int *objects,
+                      char *prompts, size_t prompt_cap) {
+    uint8_t rgb[CANVAS_NUMEL];
+    for (int r = 0; r < m; r++) {
+        const canvas_item it = canvas_set_item(c, items[r]);
+        canvas_render(c->objects.pixels + (size_t)it.image * CANVAS_OBJECT_SIZE * CANVAS_OBJECT_SIZE, it.style, c->seed,
+                      (uint64_t)it.image, rgb);
+        float *x = images + (size_t)r * CANVAS_NUMEL;
+        for (int j = 0; j < CANVAS_NUMEL; j++) x[j] = rgb[j] / 127.5f - 1.0f;
+        if (styles) styles[r] = it.style;
+        if (objects) objects[r] = it.object;
+        // a row shorter than CANVAS_PROMPT_MAX may not hold the prompt: it is left empty then
+        if (prompts && canvas_prompt(it.template_index, c->objects.class_names[it.object], canvas_style_name(it.style),
+                                     prompts + (size_t)r * prompt_cap, prompt_cap) < 0 && prompt_cap)
+            prompts[(size_t)r * prompt_cap] = 0;
+    }
+}

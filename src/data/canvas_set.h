@@ -1,0 +1,42 @@
+/*
+ * canvas_set.h: a split of Fashion-Canvas as training and test data: every (image, style)
+ * pair of a Fashion-MNIST split is an item, rendered when a batch asks for it (canvas.h), so
+ * the 60,000 x 56 training items take no memory beyond the grayscale images.
+ *
+ * Item i is image i / CANVAS_N_STYLES in style i % CANVAS_N_STYLES; its prompt uses template
+ * lethe_rand_below(seed, canvas stream (i, templates), 0, CANVAS_N_TEMPLATES), and its
+ * rendering key is the image's index in the split. Everything is a function of (seed, i).
+ */
+#ifndef LETHE_DATA_CANVAS_SET_H
+#define LETHE_DATA_CANVAS_SET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/canvas.h"
+#include "data/dataset.h"
+
+typedef struct {
+    lethe_dataset objects;   // the grayscale split; its labels and class names are the objects
+    uint64_t seed;
+    size_t n;                // items: objects.n * CANVAS_N_STYLES
+} canvas_set;
+
+// The split of `spec` (a Fashion-MNIST name or IDX folder of 1 x 28 x 28 images). Errors
+// name the shape found for other data.
+lethe_status canvas_set_load(canvas_set *c, const char *spec, lethe_split split, uint64_t seed);
+void canvas_set_free(canvas_set *c);
+
+typedef struct {
+    int image, style, object, template_index;
+} canvas_item;
+
+canvas_item canvas_set_item(const canvas_set *c, size_t i);
+
+// m items: images scaled to [-1, 1] as dataset_batch does (m x CANVAS_NUMEL floats), and,
+// where not NULL, their styles, objects and prompts (m rows of prompt_cap chars each;
+// CANVAS_PROMPT_MAX holds every prompt).
+void canvas_set_batch(const canvas_set *c, const size_t *items, int m, float *images, int *styles, int *objects,
+                      char *prompts, size_t prompt_cap);
+
+#endif
