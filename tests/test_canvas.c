@@ -13,6 +13,8 @@
  *   every prompt (at most 9 tokens) and decodes it back;
  * - a split as items (canvas_set): item -> (image, style, object, template), batches equal the
  *   renderer scaled to [-1, 1], prompts from the drawn template, templates a quarter each;
+ * - as a labelled set (fashion-canvas-style / -object, the judges' data): shapes, names, labels,
+ *   the renderer's bytes, every style drawn;
  * - the font: widths, and a drawn glyph lands where it should.
  * Needs Debian's dataset-fashion-mnist for the real images (skipped without it).
  */
@@ -291,6 +293,41 @@ static void test_canvas_set(void **state) {
     canvas_set_free(&c2);
 }
 
+// A split as a labelled image set (the judges' training data): one style per image, drawn
+// evenly; labels the style or the object; dataset_load reaches it by name.
+static void test_materialize(void **state) {
+    (void)state;
+    (void)fashion_test();
+    lethe_dataset st, ob;
+    assert_int_equal(dataset_load(&st, "fashion-canvas-style", LETHE_SPLIT_TEST), LETHE_OK);
+    assert_int_equal(dataset_load(&ob, "fashion-canvas-object", LETHE_SPLIT_TEST), LETHE_OK);
+    assert_string_equal(st.name, "fashion-canvas-style");
+    assert_int_equal(st.n, 10000);
+    assert_int_equal(st.c, 3);
+    assert_int_equal(st.h, 32);
+    assert_int_equal(st.n_classes, CANVAS_N_STYLES);
+    assert_string_equal(st.class_names[1], "zebra");
+    assert_int_equal(ob.n_classes, 10);
+    assert_string_equal(ob.class_names[9], "ankle-boot");
+    assert_memory_equal(st.pixels, ob.pixels, (size_t)st.n * CANVAS_NUMEL);   // the same renderings
+    int count[CANVAS_N_STYLES] = {0};
+    uint8_t rgb[CANVAS_NUMEL];
+    for (int i = 0; i < st.n; i++) {
+        count[st.labels[i]]++;
+        assert_int_equal(ob.labels[i], g_test.labels[i]);
+        if (i % 997 == 0) {
+            canvas_render(g_test.pixels + (size_t)i * 784, st.labels[i], 0, (uint64_t)i, rgb);
+            assert_memory_equal(st.pixels + (size_t)i * CANVAS_NUMEL, rgb, CANVAS_NUMEL);
+        }
+    }
+    for (int s = 0; s < CANVAS_N_STYLES; s++) assert_true(count[s] > 10000 / CANVAS_N_STYLES / 2);   // 178 expected
+    dataset_free(&st);
+    dataset_free(&ob);
+    lethe_dataset x;
+    assert_int_not_equal(dataset_load(&x, "fashion-canvas", LETHE_SPLIT_TEST), LETHE_OK);
+    assert_non_null(strstr(lethe_last_error(), "fashion-canvas-style"));
+}
+
 static void test_font(void **state) {
     (void)state;
     assert_int_equal(font_text_width("", 1), 0);
@@ -329,6 +366,7 @@ int main(void) {
         cmocka_unit_test(test_vocabulary),
         cmocka_unit_test(test_prompts_tokenize),
         cmocka_unit_test(test_canvas_set),
+        cmocka_unit_test(test_materialize),
         cmocka_unit_test(test_font),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

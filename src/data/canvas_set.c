@@ -2,11 +2,13 @@
 #include "data/canvas_set.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
 
 #define TEMPLATE_STREAM_B 0xC0FFEEull   // the b index of the template draws (styles use 0..55)
+#define PICK_STREAM_B 0xC0FFEFull       // the style each image gets in a materialized split
 
 lethe_status canvas_set_load(canvas_set *c, const char *spec, lethe_split split, uint64_t seed) {
     memset(c, 0, sizeof *c);
@@ -54,4 +56,51 @@ void canvas_set_batch(const canvas_set *c, const size_t *items, int m, float *im
                                      prompts + (size_t)r * prompt_cap, prompt_cap) < 0 && prompt_cap)
             prompts[(size_t)r * prompt_cap] = 0;
     }
+}
+
+lethe_status canvas_set_materialize(const canvas_set *c, canvas_label label, lethe_dataset *out) {
+    const lethe_dataset *o = &c->objects;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", label == CANVAS_LABEL_STYLE ? "fashion-canvas-style" : "fashion-canvas-object");
+    out->n = o->n;
+    out->c = CANVAS_CHANNELS;
+    out->h = out->w = CANVAS_SIZE;
+    out->source = o->source;
+    if (label == CANVAS_LABEL_STYLE) {
+        out->n_classes = CANVAS_N_STYLES;
+        for (int s = 0; s < CANVAS_N_STYLES; s++) snprintf(out->class_names[s], 32, "%s", canvas_style_name(s));
+    } else {
+        out->n_classes = o->n_classes;
+        memcpy(out->class_names, o->class_names, sizeof out->class_names);
+    }
+    out->pixels = malloc((size_t)o->n * CANVAS_NUMEL);
+    out->labels = malloc((size_t)o->n * sizeof(int));
+    if (!out->pixels || !out->labels) {
+        dataset_free(out);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d Fashion-Canvas images", o->n);
+    }
+    for (int i = 0; i < o->n; i++) {
+        const int style = (int)lethe_rand_below(c->seed, lethe_stream(LETHE_STREAM_CANVAS, (uint64_t)i, PICK_STREAM_B), 0,
+                                                CANVAS_N_STYLES);
+        canvas_render(o->pixels + (size_t)i * CANVAS_OBJECT_SIZE * CANVAS_OBJECT_SIZE, style, c->seed, (uint64_t)i,
+                      out->pixels + (size_t)i * CANVAS_NUMEL);
+        out->labels[i] = label == CANVAS_LABEL_STYLE ? style : o->labels[i];
+    }
+    return LETHE_OK;
+}
+
+lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_split split) {
+    memset(ds, 0, sizeof *ds);
+    canvas_label label;
+    if (strcmp(name, "fashion-canvas-style") == 0) label = CANVAS_LABEL_STYLE;
+    else if (strcmp(name, "fashion-canvas-object") == 0) label = CANVAS_LABEL_OBJECT;
+    else
+        return lethe_fail(LETHE_ERR_ARG, "dataset %s: as a labelled image set Fashion-Canvas is fashion-canvas-style "
+                          "(labels: the 56 styles) or fashion-canvas-object (labels: the 10 objects)", name);
+    canvas_set c;
+    lethe_status st = canvas_set_load(&c, "fashion-mnist", split, 0);
+    if (st) return lethe_fail_context(st, "dataset %s renders Fashion-MNIST", name);
+    st = canvas_set_materialize(&c, label, ds);
+    canvas_set_free(&c);
+    return st;
 }

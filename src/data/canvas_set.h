@@ -39,4 +39,17 @@ canvas_item canvas_set_item(const canvas_set *c, size_t i);
 void canvas_set_batch(const canvas_set *c, const size_t *items, int m, float *images, int *styles, int *objects,
                       char *prompts, size_t prompt_cap);
 
+typedef enum { CANVAS_LABEL_STYLE, CANVAS_LABEL_OBJECT } canvas_label;
+
+// The split as a plain labelled dataset, for the classifiers that judge generated images:
+// one item per image, in a style drawn from (seed, image) (each style about 1/56 of them),
+// 3 x 32 x 32, labelled by its style (56 classes, the style names) or its object (10).
+// The source record is the Fashion-MNIST files'.
+lethe_status canvas_set_materialize(const canvas_set *c, canvas_label label, lethe_dataset *out);
+
+// dataset_load's entry for the names "fashion-canvas-style" and "fashion-canvas-object": the
+// materialized split of Fashion-MNIST (found as "fashion-mnist"), seed 0. Plain
+// "fashion-canvas" is an error that names the two.
+lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_split split);
+
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "data/canvas_set.h"
 #include "io/cifar10.h"
 #include "core/fsutil.h"
 #include "io/idx.h"
@@ -154,6 +155,7 @@ lethe_status dataset_load(lethe_dataset *ds, const char *spec, lethe_split split
     memset(ds, 0, sizeof *ds);
     if (!spec || !spec[0]) return lethe_fail(LETHE_ERR_ARG, "empty dataset name");
     if (strlen(spec) > PATH_MAX / 2) return lethe_fail(LETHE_ERR_ARG, "dataset path too long");
+    if (strncmp(spec, "fashion-canvas", 14) == 0 && !fs_is_dir(spec)) return canvas_dataset_load(ds, spec, split);
 
     char dir[PATH_MAX];
     const char *canon = NULL;
