@@ -23,7 +23,7 @@ void classifier_job_default(classifier_job *j) {
 
 #define ROW(name, type, field, help) {name, NULL, type, offsetof(classifier_job, field), {0}, help, NULL, NULL, 0}
 static const opt_spec classifier_rows[] = {
-    ROW("data", OPT_STRING, data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files"),
+    ROW("data", OPT_STRING, data, "dataset: fashion-mnist, mnist, a folder of IDX / CIFAR-10 files, or fashion-canvas-style / fashion-canvas-object (the text-to-image benchmark, labelled by style or object)"),
     {"out", NULL, OPT_STRING, offsetof(classifier_job, out_dir), {0}, "output folder (required)", NULL, NULL,
      OPT_REQUIRED | OPT_NO_RECORD},
     ROW("epochs", OPT_INT, train.epochs, "passes over the training set"),
