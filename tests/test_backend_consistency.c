@@ -311,6 +311,87 @@ static void test_silu(void **state) {
     tp_free(&x); tp_free(&y); tp_free(&dy); tp_free(&dx);
 }
 
+static void test_quick_gelu(void **state) {
+    (void)state;
+    NEED_GPU();
+    const size_t n = 100003;
+    tpair x = tp_rand(n, -12, 12, 34), y = tp_alloc(n), dy = tp_rand(n, -1, 1, 35), dx = tp_rand(n, -1, 1, 36);
+    cpu->quick_gelu_forward(y.h, x.h, n);
+    gpu->quick_gelu_forward(y.d, x.d, n);
+    expect_close("quick_gelu", "fwd y", &y, ELEMENTWISE);
+    cpu->quick_gelu_backward(dx.h, dy.h, x.h, n);
+    gpu->quick_gelu_backward(dx.d, dy.d, x.d, n);
+    expect_close("quick_gelu", "bwd dx", &dx, ELEMENTWISE);
+    tp_free(&x); tp_free(&y); tp_free(&dy); tp_free(&dx);
+}
+
+// ---- layer norm, l2 normalize --------------------------------------------------------------------------
+
+static void ln_case(const char *name, int rows, int width, int affine, float offset) {
+    const size_t nx = (size_t)rows * width;
+    tpair x = tp_rand(nx, offset - 2, offset + 3, 37), g = tp_rand((size_t)width, 0.5f, 1.5f, 38),
+          b = tp_rand((size_t)width, -1, 1, 39), y = tp_alloc(nx), mean = tp_alloc((size_t)rows),
+          rstd = tp_alloc((size_t)rows);
+    const float *gh = affine ? g.h : NULL, *gd = affine ? g.d : NULL, *bh = affine ? b.h : NULL, *bd = affine ? b.d : NULL;
+    cpu->layer_norm_forward(y.h, mean.h, rstd.h, x.h, gh, bh, rows, width, 1e-5f);
+    gpu->layer_norm_forward(y.d, mean.d, rstd.d, x.d, gd, bd, rows, width, 1e-5f);
+    expect_close(name, "fwd y", &y, ELEMENTWISE);
+    expect_close(name, "fwd mean", &mean, REDUCTION);
+    expect_close(name, "fwd rstd", &rstd, REDUCTION);
+    tpair dy = tp_rand(nx, -1, 1, 40), dx = tp_rand(nx, -1, 1, 41), dg = tp_rand((size_t)width, -1, 1, 42),
+          db = tp_rand((size_t)width, -1, 1, 43);
+    cpu->layer_norm_backward(dx.h, affine ? dg.h : NULL, affine ? db.h : NULL, dy.h, x.h, mean.h, rstd.h, gh, rows, width);
+    gpu->layer_norm_backward(dx.d, affine ? dg.d : NULL, affine ? db.d : NULL, dy.d, x.d, mean.d, rstd.d, gd, rows, width);
+    expect_close(name, "bwd dx", &dx, ELEMENTWISE * 10);
+    if (affine) {
+        expect_close(name, "bwd dgamma", &dg, REDUCTION * 10);
+        expect_close(name, "bwd dbeta", &db, REDUCTION);
+        // parameter gradients alone (dx NULL)
+        cpu->layer_norm_backward(NULL, dg.h, db.h, dy.h, x.h, mean.h, rstd.h, gh, rows, width);
+        gpu->layer_norm_backward(NULL, dg.d, db.d, dy.d, x.d, mean.d, rstd.d, gd, rows, width);
+        expect_close(name, "bwd dgamma only", &dg, REDUCTION * 10);
+        expect_close(name, "bwd dbeta only", &db, REDUCTION);
+    }
+    tp_free(&x); tp_free(&g); tp_free(&b); tp_free(&y); tp_free(&mean); tp_free(&rstd);
+    tp_free(&dy); tp_free(&dx); tp_free(&dg); tp_free(&db);
+}
+
+static void test_layer_norm(void **state) {
+    (void)state;
+    NEED_GPU();
+    ln_case("layer_norm CLIP 2x77 tokens x 512", 154, 512, 1, 0.0f);
+    ln_case("layer_norm mean 100", 33, 64, 1, 100.0f);   // statistics must not cancel
+    ln_case("layer_norm no affine", 7, 45, 0, 0.0f);
+    ln_case("layer_norm width 20 (< a warp)", 9, 20, 1, 0.0f);
+}
+
+static void l2n_case(const char *name, int rows, int width, float eps) {
+    const size_t nx = (size_t)rows * width;
+    tpair x = tp_rand(nx, -1, 1, 44), y = tp_alloc(nx), norm = tp_alloc((size_t)rows), dy = tp_rand(nx, -1, 1, 45),
+          dx = tp_rand(nx, -1, 1, 46);
+    // row 0 zero and row 1 of norm ~1e-4: clamped to eps unless eps is tiny
+    for (int j = 0; j < width; j++) {
+        x.h[j] = 0.0f;
+        if (rows > 1) x.h[width + j] *= 1e-4f;
+    }
+    tp_upload(&x);
+    cpu->l2_normalize_forward(y.h, norm.h, x.h, rows, width, eps);
+    gpu->l2_normalize_forward(y.d, norm.d, x.d, rows, width, eps);
+    expect_close(name, "fwd y", &y, ELEMENTWISE);
+    expect_close(name, "fwd norm", &norm, REDUCTION);
+    cpu->l2_normalize_backward(dx.h, dy.h, y.h, norm.h, rows, width, eps);
+    gpu->l2_normalize_backward(dx.d, dy.d, y.d, norm.d, rows, width, eps);
+    expect_close(name, "bwd dx", &dx, ELEMENTWISE * 10);
+    tp_free(&x); tp_free(&y); tp_free(&norm); tp_free(&dy); tp_free(&dx);
+}
+
+static void test_l2_normalize(void **state) {
+    (void)state;
+    NEED_GPU();
+    l2n_case("l2_normalize 64 embeddings x 512", 64, 512, 1e-12f);
+    l2n_case("l2_normalize eps 1e-3 clamps 2 rows", 9, 40, 1e-3f);
+}
+
 // ---- linear, embedding, timestep embedding -------------------------------------------------------------
 
 static void linear_case(const char *name, int m, int in, int out, int with_bias) {
@@ -457,33 +538,52 @@ static void test_channel_bias_and_mean(void **state) {
 
 // ---- attention -----------------------------------------------------------------------------------------------
 
-static void attn_case(const char *name, int n, int l, int heads, int d) {
+static void attn_case(const char *name, int n, int l, int heads, int d, int causal) {
     const size_t sz = (size_t)n * l * heads * d, np = (size_t)n * heads * l * l;
     const float scale = 1.0f / sqrtf((float)d);
     tpair q = tp_rand(sz, -1, 1, 101), k = tp_rand(sz, -1, 1, 102), v = tp_rand(sz, -1, 1, 103), o = tp_alloc(sz),
           p = tp_alloc(np), dout = tp_rand(sz, -1, 1, 104), dq = tp_rand(sz, -1, 1, 105), dk = tp_rand(sz, -1, 1, 106),
           dv = tp_rand(sz, -1, 1, 107);
-    cpu->attention_forward(o.h, p.h, q.h, k.h, v.h, n, l, heads, d, scale);
-    gpu->attention_forward(o.d, p.d, q.d, k.d, v.d, n, l, heads, d, scale);
+    cpu->fill(p.h, NAN, np);   // as reused memory: masked zeros must be written, not left over
+    gpu->fill(p.d, NAN, np);
+    cpu->attention_forward(o.h, p.h, q.h, k.h, v.h, n, l, heads, d, scale, causal);
+    gpu->attention_forward(o.d, p.d, q.d, k.d, v.d, n, l, heads, d, scale, causal);
     expect_close(name, "fwd o", &o, GEMM);
     expect_close(name, "fwd probs", &p, GEMM);
-    cpu->attention_backward(dq.h, dk.h, dv.h, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale);
-    gpu->attention_backward(dq.d, dk.d, dv.d, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale);
+    if (causal) {   // the masked probabilities are exactly 0 on the GPU too
+        float *g = malloc(np * sizeof(float));
+        assert_non_null(g);
+        gpu->to_host(g, p.d, np * sizeof(float));
+        size_t nonzero = 0;
+        for (size_t r = 0; r < np / l; r++)
+            for (int j = (int)(r % l) + 1; j < l; j++) nonzero += g[r * l + j] != 0.0f;
+        free(g);
+        report(name, "masked P", (double)nonzero, EXACT);
+    }
+    cpu->attention_backward(dq.h, dk.h, dv.h, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale, causal);
+    gpu->attention_backward(dq.d, dk.d, dv.d, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale, causal);
     expect_close(name, "bwd dq", &dq, GEMM_BWD);
     expect_close(name, "bwd dk", &dk, GEMM_BWD);
     expect_close(name, "bwd dv", &dv, GEMM_BWD);
-    cpu->attention_backward(NULL, NULL, dv.h, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale);
-    gpu->attention_backward(NULL, NULL, dv.d, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale);
+    cpu->attention_backward(NULL, NULL, dv.h, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale, causal);
+    gpu->attention_backward(NULL, NULL, dv.d, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale, causal);
     expect_close(name, "bwd dv only", &dv, GEMM_BWD);
+    cpu->attention_backward(dq.h, NULL, NULL, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale, causal);
+    gpu->attention_backward(dq.d, NULL, NULL, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale, causal);
+    expect_close(name, "bwd dq only", &dq, GEMM_BWD);
     tp_free(&q); tp_free(&k); tp_free(&v); tp_free(&o); tp_free(&p); tp_free(&dout); tp_free(&dq); tp_free(&dk); tp_free(&dv);
 }
 
 static void test_attention(void **state) {
     (void)state;
     NEED_GPU();
-    attn_case("attention 7x7 2 heads", 3, 49, 2, 16);
-    attn_case("attention l=50 4 heads d=32", 2, 50, 4, 32);
-    attn_case("attention 1 head", 2, 9, 1, 8);
+    attn_case("attention 7x7 2 heads", 3, 49, 2, 16, 0);
+    attn_case("attention l=50 4 heads d=32", 2, 50, 4, 32, 0);
+    attn_case("attention 1 head", 2, 9, 1, 8, 0);
+    // causal (CLIP's text encoder: 77 tokens, head_dim 64); l = 40: rows past one warp's 32 keys
+    attn_case("attention causal l=77 8 heads d=64", 2, 77, 8, 64, 1);
+    attn_case("attention causal l=40 2 heads", 3, 40, 2, 16, 1);
+    attn_case("attention causal l=1", 2, 1, 2, 8, 1);
 }
 
 // ---- dropout, losses, elementwise, reductions -----------------------------------------------------------------
@@ -808,6 +908,9 @@ int main(void) {
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_silu),
+        cmocka_unit_test(test_quick_gelu),
+        cmocka_unit_test(test_layer_norm),
+        cmocka_unit_test(test_l2_normalize),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_timestep_embedding),

@@ -158,6 +158,8 @@ static void test_table_complete(void **state) {
     HAS(alloc); HAS(release); HAS(to_device); HAS(to_host); HAS(copy); HAS(fill);
     HAS(conv2d_forward); HAS(conv2d_backward); HAS(group_norm_forward); HAS(group_norm_backward);
     HAS(silu_forward); HAS(silu_backward); HAS(linear_forward); HAS(linear_backward);
+    HAS(layer_norm_forward); HAS(layer_norm_backward); HAS(quick_gelu_forward); HAS(quick_gelu_backward);
+    HAS(l2_normalize_forward); HAS(l2_normalize_backward);
     HAS(embedding_forward); HAS(embedding_backward);
     HAS(timestep_embedding_forward); HAS(timestep_embedding_backward);
     HAS(upsample2x_forward); HAS(upsample2x_backward); HAS(concat_forward); HAS(concat_backward);
@@ -468,6 +470,167 @@ static void test_group_norm_no_affine(void **state) {
     free(x); free(y0); free(y1); free(ones); free(zeros); free(dy); free(dx0); free(dx1);
 }
 
+// ---- layer norm -------------------------------------------------------------------------------------------
+
+typedef struct {
+    int rows, width;
+    float eps;
+    float *x, *gamma, *beta, *y, *mean, *rstd;
+} ln_ctx;
+
+static void ln_fwd(void *c) {
+    ln_ctx *k = c;
+    ops()->layer_norm_forward(k->y, k->mean, k->rstd, k->x, k->gamma, k->beta, k->rows, k->width, k->eps);
+}
+static void ln_bwd(void *c, const float *dy, float **g) {
+    ln_ctx *k = c;
+    ops()->layer_norm_backward(g[0], k->gamma ? g[1] : NULL, k->gamma ? g[2] : NULL, dy, k->x, k->mean, k->rstd,
+                               k->gamma, k->rows, k->width);
+}
+
+static ln_ctx ln_alloc(int rows, int width, int affine) {
+    ln_ctx k = {.rows = rows, .width = width, .eps = 1e-5f};   // CLIP's layer_norm_eps
+    const size_t nx = (size_t)rows * width;
+    k.x = fbuf(nx);
+    k.y = fbuf(nx);
+    k.mean = fbuf((size_t)rows);
+    k.rstd = fbuf((size_t)rows);
+    if (affine) {
+        k.gamma = fbuf((size_t)width);
+        k.beta = fbuf((size_t)width);
+        fill_uniform(k.gamma, (size_t)width, 0.5f, 1.5f, 300 + (uint64_t)width);
+        fill_uniform(k.beta, (size_t)width, -1, 1, 310 + (uint64_t)width);
+    }
+    return k;
+}
+
+static void ln_free(ln_ctx *k) {
+    free(k->x); free(k->y); free(k->mean); free(k->rstd); free(k->gamma); free(k->beta);
+}
+
+// forward (after ln_fwd) against a naive double transcription of nn.LayerNorm
+static void ln_check_forward(const ln_ctx *k) {
+    for (int r = 0; r < k->rows; r++) {
+        const float *xr = k->x + (size_t)r * k->width;
+        double mu = 0, var = 0;
+        for (int j = 0; j < k->width; j++) mu += xr[j];
+        mu /= k->width;
+        for (int j = 0; j < k->width; j++) var += (xr[j] - mu) * (xr[j] - mu);
+        var /= k->width;   // biased
+        const double rs = 1.0 / sqrt(var + k->eps);
+        assert_float_equal(k->mean[r], mu, 1e-6 * fabs(mu));
+        assert_float_equal(k->rstd[r], rs, 1e-6 * rs);
+        for (int j = 0; j < k->width; j++) {
+            const double want = (xr[j] - mu) * rs * (k->gamma ? k->gamma[j] : 1.0) + (k->beta ? k->beta[j] : 0.0);
+            assert_float_equal(k->y[(size_t)r * k->width + j], want, 1e-5);
+        }
+    }
+}
+
+static void test_layer_norm(void **state) {
+    (void)state;
+    const int widths[] = {1, 7, 64};   // width 1: var 0, y = beta, every gradient but dbeta 0
+    for (int wi = 0; wi < 3; wi++) {
+        ln_ctx k = ln_alloc(5, widths[wi], 1);
+        const size_t nx = (size_t)k.rows * k.width;
+        fill_uniform(k.x, nx, 1000.0f, 1002.0f, 320 + wi);   // mean 1000, spread 2: stats must not cancel
+        ln_fwd(&k);
+        ln_check_forward(&k);
+        fill_uniform(k.x, nx, 2.0f, 4.0f, 330 + wi);
+        ln_fwd(&k);
+        ln_check_forward(&k);
+        char name[64];
+        snprintf(name, sizeof name, "layer_norm 5 rows of %d", k.width);
+        gradcase gc = {.name = name, .ctx = &k, .forward = ln_fwd, .backward = ln_bwd, .out = k.y, .nout = nx,
+                       .nin = 3, .in = {k.x, k.gamma, k.beta}, .len = {nx, (size_t)k.width, (size_t)k.width},
+                       .in_name = {"x", "gamma", "beta"}, .h = 1e-2, .tol = 2e-3};
+        check_gradients(&gc);
+        ln_free(&k);
+    }
+}
+
+// elementwise_affine=False: gamma, beta NULL behave as ones and zeros, forward and backward
+static void test_layer_norm_no_affine(void **state) {
+    (void)state;
+    ln_ctx k = ln_alloc(4, 9, 0);
+    const size_t nx = 36;
+    float *ones = fbuf(9), *zeros = fbuf(9), *y1 = fbuf(nx);
+    fill_value(ones, 9, 1.0f);
+    fill_uniform(k.x, nx, -3, 3, 340);
+    ln_fwd(&k);
+    ln_check_forward(&k);
+    ops()->layer_norm_forward(y1, k.mean, k.rstd, k.x, ones, zeros, k.rows, k.width, k.eps);
+    assert_memory_equal(k.y, y1, nx * sizeof(float));
+    float *dy = fbuf(nx), *dx0 = fbuf(nx), *dx1 = fbuf(nx);
+    fill_uniform(dy, nx, -1, 1, 341);
+    ops()->layer_norm_backward(dx0, NULL, NULL, dy, k.x, k.mean, k.rstd, ones, k.rows, k.width);
+    ops()->layer_norm_backward(dx1, NULL, NULL, dy, k.x, k.mean, k.rstd, NULL, k.rows, k.width);
+    assert_true(tensor_rel_err(dx1, dx0, nx, 1e-6) < 1e-6);
+    gradcase gc = {.name = "layer_norm no affine", .ctx = &k, .forward = ln_fwd, .backward = ln_bwd, .out = k.y,
+                   .nout = nx, .nin = 1, .in = {k.x}, .len = {nx}, .in_name = {"x"}, .h = 1e-2, .tol = 2e-3};
+    check_gradients(&gc);
+    ln_free(&k);
+    free(ones); free(zeros); free(y1); free(dy); free(dx0); free(dx1);
+}
+
+// CLIP-like sizes (8 prompts of 77 tokens, width 64: past LETHE_CPU_PAR_MIN, so threaded):
+// gradients against a double reference, and the same bits with 1 and 3 threads
+static void test_layer_norm_large(void **state) {
+    (void)state;
+    ln_ctx k = ln_alloc(8 * 77, 64, 1);
+    const int rows = k.rows, w = k.width;
+    const size_t nx = (size_t)rows * w;
+    fill_uniform(k.x, nx, -2, 3, 350);
+    float *dy = fbuf(nx), *dx = fbuf(nx), *dg = fbuf((size_t)w), *db = fbuf((size_t)w);
+    fill_uniform(dy, nx, -1, 1, 351);
+    ln_fwd(&k);
+    ln_check_forward(&k);
+    ops()->layer_norm_backward(dx, dg, db, dy, k.x, k.mean, k.rstd, k.gamma, rows, w);
+    double *rg = calloc((size_t)w, sizeof(double)), *rb = calloc((size_t)w, sizeof(double));
+    float *rdx = fbuf(nx), *rdg = fbuf((size_t)w), *rdb = fbuf((size_t)w);
+    assert_non_null(rg);
+    assert_non_null(rb);
+    for (int r = 0; r < rows; r++) {
+        const float *xr = k.x + (size_t)r * w, *dyr = dy + (size_t)r * w;
+        double mu = 0, var = 0, mg = 0, mgx = 0;
+        for (int j = 0; j < w; j++) mu += xr[j];
+        mu /= w;
+        for (int j = 0; j < w; j++) var += (xr[j] - mu) * (xr[j] - mu);
+        const double rs = 1.0 / sqrt(var / w + k.eps);
+        for (int j = 0; j < w; j++) {
+            const double xh = (xr[j] - mu) * rs, g = (double)dyr[j] * k.gamma[j];
+            mg += g / w;
+            mgx += g * xh / w;
+            rg[j] += dyr[j] * xh;
+            rb[j] += dyr[j];
+        }
+        for (int j = 0; j < w; j++)
+            rdx[(size_t)r * w + j] = (float)(rs * ((double)dyr[j] * k.gamma[j] - mg - (xr[j] - mu) * rs * mgx));
+    }
+    for (int j = 0; j < w; j++) {
+        rdg[j] = (float)rg[j];
+        rdb[j] = (float)rb[j];
+    }
+    assert_true(tensor_rel_err(dx, rdx, nx, 1e-6) < 1e-5);
+    assert_true(tensor_rel_err(dg, rdg, (size_t)w, 1e-6) < 1e-5);
+    assert_true(tensor_rel_err(db, rdb, (size_t)w, 1e-6) < 1e-5);
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    float *y1 = fbuf(nx), *dx1 = fbuf(nx), *dg1 = fbuf((size_t)w), *db1 = fbuf((size_t)w);
+    omp_set_num_threads(saved == 3 ? 1 : 3);
+    ops()->layer_norm_forward(y1, k.mean, k.rstd, k.x, k.gamma, k.beta, rows, w, k.eps);
+    ops()->layer_norm_backward(dx1, dg1, db1, dy, k.x, k.mean, k.rstd, k.gamma, rows, w);
+    omp_set_num_threads(saved);
+    assert_memory_equal(y1, k.y, nx * sizeof(float));
+    assert_memory_equal(dx1, dx, nx * sizeof(float));
+    assert_memory_equal(dg1, dg, (size_t)w * sizeof(float));
+    assert_memory_equal(db1, db, (size_t)w * sizeof(float));
+    free(y1); free(dx1); free(dg1); free(db1);
+#endif
+    ln_free(&k);
+    free(dy); free(dx); free(dg); free(db); free(rg); free(rb); free(rdx); free(rdg); free(rdb);
+}
+
 // ---- SiLU -----------------------------------------------------------------------------------------------
 
 typedef struct {
@@ -502,6 +665,39 @@ static void test_silu(void **state) {
     assert_memory_equal(z, k.y, k.n * sizeof(float));
     gradcase gc = {.name = "silu", .ctx = &k, .forward = silu_fwd, .backward = silu_bwd, .out = k.y, .nout = k.n,
                    .nin = 1, .in = {k.x}, .len = {k.n}, .in_name = {"x"}, .h = 1e-2, .tol = 1e-3};
+    check_gradients(&gc);
+    free(k.x); free(k.y); free(z);
+}
+
+// ---- QuickGELU ---------------------------------------------------------------------------------------
+
+static void qgelu_fwd(void *c) {
+    silu_ctx *k = c;
+    ops()->quick_gelu_forward(k->y, k->x, k->n);
+}
+static void qgelu_bwd(void *c, const float *dy, float **g) {
+    silu_ctx *k = c;
+    ops()->quick_gelu_backward(g[0], dy, k->x, k->n);
+}
+
+static void test_quick_gelu(void **state) {
+    (void)state;
+    silu_ctx k = {.n = 200};
+    k.x = fbuf(k.n);
+    k.y = fbuf(k.n);
+    fill_uniform(k.x, k.n, -8, 8, 155);
+    qgelu_fwd(&k);
+    for (size_t i = 0; i < k.n; i++) {   // transformers' QuickGELUActivation in double
+        const double want = k.x[i] / (1.0 + exp(-1.702 * (double)k.x[i]));
+        assert_float_equal(k.y[i], want, 1e-6 * (1 + fabs(want)));
+    }
+    float *z = fbuf(k.n);
+    memcpy(z, k.x, k.n * sizeof(float));
+    ops()->quick_gelu_forward(z, z, k.n);   // in place (y aliases x)
+    assert_memory_equal(z, k.y, k.n * sizeof(float));
+    ops()->quick_gelu_backward(NULL, k.y, k.x, k.n);   // no gradient asked: nothing to do
+    gradcase gc = {.name = "quick_gelu", .ctx = &k, .forward = qgelu_fwd, .backward = qgelu_bwd, .out = k.y,
+                   .nout = k.n, .nin = 1, .in = {k.x}, .len = {k.n}, .in_name = {"x"}, .h = 1e-2, .tol = 1e-3};
     check_gradients(&gc);
     free(k.x); free(k.y); free(z);
 }
@@ -862,19 +1058,19 @@ static void test_transpose(void **state) {
 // ---- attention -------------------------------------------------------------------------------------------------
 
 typedef struct {
-    int n, l, heads, hd;
+    int n, l, heads, hd, causal;
     float scale;
     float *q, *k, *v, *o, *probs;
 } att_ctx;
 
 static void att_fwd(void *c) {
     att_ctx *a = c;
-    ops()->attention_forward(a->o, a->probs, a->q, a->k, a->v, a->n, a->l, a->heads, a->hd, a->scale);
+    ops()->attention_forward(a->o, a->probs, a->q, a->k, a->v, a->n, a->l, a->heads, a->hd, a->scale, a->causal);
 }
 static void att_bwd(void *c, const float *dy, float **g) {
     att_ctx *a = c;
     ops()->attention_backward(g[0], g[1], g[2], dy, a->q, a->k, a->v, a->probs, a->n, a->l, a->heads, a->hd,
-                              a->scale);
+                              a->scale, a->causal);
 }
 
 static void test_attention(void **state) {
@@ -930,9 +1126,200 @@ static void test_attention_stable(void **state) {
         k[i] = (float)(i / 2) * 10.0f;
         v[i] = (float)(i / 2);
     }
-    ops()->attention_forward(o, probs, q, k, v, 1, l, 1, C, 1.0f);
+    ops()->attention_forward(o, probs, q, k, v, 1, l, 1, C, 1.0f, 0);
     assert_true(ops()->all_finite(o, 8) && ops()->all_finite(probs, 16));
     for (int i = 0; i < l; i++) assert_float_equal(o[i * C], 3.0f, 1e-6);   // all weight on the last key
+}
+
+static att_ctx att_alloc(int n, int l, int heads, int hd, int causal, uint64_t seed) {
+    att_ctx a = {.n = n, .l = l, .heads = heads, .hd = hd, .causal = causal};
+    a.scale = 1.0f / sqrtf((float)hd);
+    const size_t nt = (size_t)n * l * heads * hd;
+    a.q = fbuf(nt);
+    a.k = fbuf(nt);
+    a.v = fbuf(nt);
+    a.o = fbuf(nt);
+    a.probs = fbuf((size_t)n * heads * l * l);
+    fill_uniform(a.q, nt, -2, 2, seed);
+    fill_uniform(a.k, nt, -2, 2, seed + 1);
+    fill_uniform(a.v, nt, -1, 1, seed + 2);
+    return a;
+}
+
+static void att_free(att_ctx *a) {
+    free(a->q); free(a->k); free(a->v); free(a->o); free(a->probs);
+}
+
+// causal (SDPA is_causal=True, CLIP's text encoder): against a masked reference, exact zeros
+// above the diagonal, gradients, and no influence of later tokens on earlier ones
+static void test_attention_causal(void **state) {
+    (void)state;
+    att_ctx a = att_alloc(2, 6, 2, 3, 1, 225);
+    const int C = a.heads * a.hd, l = a.l;
+    const size_t nt = (size_t)a.n * l * C, np = (size_t)a.n * a.heads * l * l;
+    fill_value(a.probs, np, NAN);   // as reused memory: the masked zeros must be written
+    att_fwd(&a);
+    for (int s = 0; s < a.n; s++)
+        for (int h = 0; h < a.heads; h++)
+            for (int i = 0; i < l; i++) {
+                double sc[6], mx = -INFINITY, sum = 0;
+                for (int j = 0; j <= i; j++) {   // keys j > i are -inf: they drop out of the softmax
+                    double d = 0;
+                    for (int c = 0; c < a.hd; c++)
+                        d += (double)a.q[(s * l + i) * C + h * a.hd + c] * a.k[(s * l + j) * C + h * a.hd + c];
+                    sc[j] = d * a.scale;
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j <= i; j++) sum += (sc[j] = exp(sc[j] - mx));
+                for (int c = 0; c < a.hd; c++) {
+                    double want = 0;
+                    for (int j = 0; j <= i; j++) want += sc[j] / sum * a.v[(s * l + j) * C + h * a.hd + c];
+                    assert_float_equal(a.o[(s * l + i) * C + h * a.hd + c], want, 1e-6);
+                }
+                const float *prow = a.probs + ((size_t)(s * a.heads + h) * l + i) * l;
+                for (int j = 0; j <= i; j++) assert_float_equal(prow[j], sc[j] / sum, 1e-6);
+                for (int j = i + 1; j < l; j++) assert_true(prow[j] == 0.0f);   // exactly 0
+            }
+    assert_true(a.probs[0] == 1.0f);   // query 0 sees only itself
+
+    gradcase gc = {.name = "attention causal n2 l6 heads2 d3", .ctx = &a, .forward = att_fwd, .backward = att_bwd,
+                   .out = a.o, .nout = nt, .nin = 3, .in = {a.q, a.k, a.v}, .len = {nt, nt, nt},
+                   .in_name = {"q", "k", "v"}, .h = 1e-2, .tol = 2e-3};
+    check_gradients(&gc);
+
+    // tokens after t change: outputs and probabilities of tokens <= t keep every bit
+    const int t = 2;
+    float *o0 = fbuf(nt), *p0 = fbuf(np);
+    att_fwd(&a);
+    memcpy(o0, a.o, nt * sizeof(float));
+    memcpy(p0, a.probs, np * sizeof(float));
+    for (int s = 0; s < a.n; s++)
+        for (int i = t + 1; i < l; i++)
+            for (int c = 0; c < C; c++) {
+                const size_t e = ((size_t)s * l + i) * C + c;
+                a.q[e] += 0.7f;
+                a.k[e] -= 1.3f;
+                a.v[e] *= -2.0f;
+            }
+    att_fwd(&a);
+    for (int s = 0; s < a.n; s++) {
+        const size_t lo = (size_t)s * l * C;
+        assert_memory_equal(a.o + lo, o0 + lo, (size_t)(t + 1) * C * sizeof(float));
+        assert_true(memcmp(a.o + lo + (size_t)(t + 1) * C, o0 + lo + (size_t)(t + 1) * C,
+                           (size_t)(l - t - 1) * C * sizeof(float)) != 0);   // later tokens did change
+        for (int h = 0; h < a.heads; h++) {
+            const size_t pr = (size_t)(s * a.heads + h) * l * l;
+            assert_memory_equal(a.probs + pr, p0 + pr, (size_t)(t + 1) * l * sizeof(float));
+        }
+    }
+
+    // a gradient only at tokens <= t reaches no q, k or v after t: masked scores pass nothing
+    float *dout = fbuf(nt), *dq = fbuf(nt), *dk = fbuf(nt), *dv = fbuf(nt);
+    fill_uniform(dout, nt, -1, 1, 228);
+    for (int s = 0; s < a.n; s++)
+        for (size_t e = ((size_t)s * l + t + 1) * C; e < (size_t)(s + 1) * l * C; e++) dout[e] = 0.0f;
+    ops()->attention_backward(dq, dk, dv, dout, a.q, a.k, a.v, a.probs, a.n, l, a.heads, a.hd, a.scale, 1);
+    for (int s = 0; s < a.n; s++)
+        for (size_t e = ((size_t)s * l + t + 1) * C; e < (size_t)(s + 1) * l * C; e++)
+            assert_true(dq[e] == 0.0f && dk[e] == 0.0f && dv[e] == 0.0f);
+    double reached = 0;   // and the earlier tokens did get gradient
+    for (size_t e = 0; e < (size_t)(t + 1) * C; e++) reached += fabs(dq[e]) + fabs(dk[e]) + fabs(dv[e]);
+    assert_true(reached > 0);
+    free(o0); free(p0); free(dout); free(dq); free(dk); free(dv);
+    att_free(&a);
+
+    // l == 1: nothing to mask, the same bits as the non-causal op, forward and backward
+    att_ctx b = att_alloc(3, 1, 2, 4, 1, 229);
+    const size_t nb = (size_t)3 * 1 * 8;
+    float *ob = fbuf(nb), *pb = fbuf(6), *g[2][3];
+    float *db = fbuf(nb);
+    fill_uniform(db, nb, -1, 1, 230);
+    for (int c = 0; c < 2; c++) {
+        b.causal = c;
+        att_fwd(&b);
+        if (c == 0) {
+            memcpy(ob, b.o, nb * sizeof(float));
+            memcpy(pb, b.probs, 6 * sizeof(float));
+        }
+        for (int k = 0; k < 3; k++) g[c][k] = fbuf(nb);
+        att_bwd(&b, db, g[c]);
+    }
+    assert_memory_equal(b.o, ob, nb * sizeof(float));
+    assert_memory_equal(b.probs, pb, 6 * sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        assert_memory_equal(g[1][k], g[0][k], nb * sizeof(float));
+        free(g[0][k]);
+        free(g[1][k]);
+    }
+    free(ob); free(pb); free(db);
+    att_free(&b);
+}
+
+// ---- L2 normalisation ------------------------------------------------------------------------------------------
+
+typedef struct {
+    int rows, width;
+    float eps;
+    float *x, *y, *norm;
+} l2n_ctx;
+
+static void l2n_fwd(void *c) {
+    l2n_ctx *k = c;
+    ops()->l2_normalize_forward(k->y, k->norm, k->x, k->rows, k->width, k->eps);
+}
+static void l2n_bwd(void *c, const float *dy, float **g) {
+    l2n_ctx *k = c;
+    ops()->l2_normalize_backward(g[0], dy, k->y, k->norm, k->rows, k->width, k->eps);
+}
+
+static void test_l2_normalize(void **state) {
+    (void)state;
+    // eps 1e-12 (F.normalize's default): no row is clamped; eps 0.1 with a zero row and a
+    // row of norm ~1e-3 among ordinary rows: those two are divided by eps instead
+    const float epss[2] = {1e-12f, 0.1f};
+    for (int e = 0; e < 2; e++) {
+        l2n_ctx k = {.rows = 5, .width = 6, .eps = epss[e]};
+        const size_t nx = 30;
+        k.x = fbuf(nx);
+        k.y = fbuf(nx);
+        k.norm = fbuf(5);
+        fill_uniform(k.x, nx, -1, 1, 360 + e);
+        if (e == 1) {
+            fill_value(k.x + 6, 6, 0.0f);
+            for (int j = 0; j < 6; j++) k.x[18 + j] *= 1e-3f;
+        }
+        l2n_fwd(&k);
+        for (int r = 0; r < k.rows; r++) {
+            double ss = 0;
+            for (int j = 0; j < k.width; j++) ss += (double)k.x[r * 6 + j] * k.x[r * 6 + j];
+            const double nr = sqrt(ss), d = nr > k.eps ? nr : k.eps;
+            assert_float_equal(k.norm[r], nr, 1e-6 * nr);
+            for (int j = 0; j < k.width; j++) assert_float_equal(k.y[r * 6 + j], k.x[r * 6 + j] / d, 1e-6);
+        }
+        // the rule of each row, on a known dy
+        float dy[30], dx[30];
+        fill_uniform(dy, nx, -1, 1, 362);
+        fill_value(dx, nx, 0.0f);
+        ops()->l2_normalize_backward(dx, dy, k.y, k.norm, k.rows, k.width, k.eps);
+        for (int r = 0; r < k.rows; r++) {
+            double dot = 0;
+            for (int j = 0; j < 6; j++) dot += (double)k.y[r * 6 + j] * dy[r * 6 + j];
+            const int clamped = k.norm[r] < k.eps;
+            assert_int_equal(clamped, e == 1 && (r == 1 || r == 3));
+            for (int j = 0; j < 6; j++) {
+                const double want = clamped ? dy[r * 6 + j] / k.eps
+                                            : (dy[r * 6 + j] - k.y[r * 6 + j] * dot) / k.norm[r];
+                assert_float_equal(dx[r * 6 + j], want, 1e-6 * (1 + fabs(want)));
+            }
+        }
+        ops()->l2_normalize_backward(NULL, dy, k.y, k.norm, k.rows, k.width, k.eps);   // nothing asked
+        char name[64];
+        snprintf(name, sizeof name, "l2_normalize eps %g", (double)k.eps);
+        gradcase gc = {.name = name, .ctx = &k, .forward = l2n_fwd, .backward = l2n_bwd, .out = k.y, .nout = nx,
+                       .nin = 1, .in = {k.x}, .len = {nx}, .in_name = {"x"}, .h = 1e-2, .tol = 1e-3};
+        check_gradients(&gc);
+        free(k.x); free(k.y); free(k.norm);
+    }
 }
 
 // ---- dropout -----------------------------------------------------------------------------------------------------
@@ -1315,7 +1702,11 @@ int main(void) {
         cmocka_unit_test(test_conv2d_tiling),
         cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_group_norm_no_affine),
+        cmocka_unit_test(test_layer_norm),
+        cmocka_unit_test(test_layer_norm_no_affine),
+        cmocka_unit_test(test_layer_norm_large),
         cmocka_unit_test(test_silu),
+        cmocka_unit_test(test_quick_gelu),
         cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_large),
@@ -1329,6 +1720,8 @@ int main(void) {
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_stable),
+        cmocka_unit_test(test_attention_causal),
+        cmocka_unit_test(test_l2_normalize),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_mse),
         cmocka_unit_test(test_cross_entropy),

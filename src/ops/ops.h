@@ -63,6 +63,19 @@ typedef struct lethe_backend {
     void (*silu_forward)(float *y, const float *x, size_t n);
     void (*silu_backward)(float *dx, const float *dy, const float *x, size_t n);
 
+    // ---- layer norm (PyTorch nn.LayerNorm over the last dim): x, y (rows, width); mean, rstd (rows) saved ----
+    // Biased variance, eps inside the sqrt; gamma, beta (width) may be NULL (no affine transform).
+    void (*layer_norm_forward)(float *y, float *mean, float *rstd, const float *x,
+                               const float *gamma, const float *beta, int rows, int width, float eps);
+    void (*layer_norm_backward)(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                const float *x, const float *mean, const float *rstd,
+                                const float *gamma, int rows, int width);
+
+    // ---- QuickGELU (transformers' QuickGELUActivation, CLIP's "quick_gelu"): y = x * sigmoid(1.702 x) ----
+    // y may alias x in forward only if backward gets the input elsewhere (as SiLU)
+    void (*quick_gelu_forward)(float *y, const float *x, size_t n);
+    void (*quick_gelu_backward)(float *dx, const float *dy, const float *x, size_t n);
+
     // ---- linear (nn.Linear): x (m, in), w (out, in), b (out) or NULL, y (m, out) = x w^T + b ----
     void (*linear_forward)(float *y, const float *x, const float *w, const float *b, int m, int in, int out);
     void (*linear_backward)(float *dx, float *dw, float *db, const float *dy,
@@ -106,11 +119,22 @@ typedef struct lethe_backend {
     // ---- multi-head self-attention core: q, k, v, o (n, l, heads*head_dim) ----
     // P = softmax(q k^T * scale) per (sample, head) over keys, o = P v.
     // probs (n, heads, l, l) is saved for backward.
+    // causal != 0 masks key j > query i (SDPA's is_causal=True): those P are exactly 0 and
+    // pass no gradient. Backward must get the causal flag its forward got.
     void (*attention_forward)(float *o, float *probs, const float *q, const float *k, const float *v,
-                              int n, int l, int heads, int head_dim, float scale);
+                              int n, int l, int heads, int head_dim, float scale, int causal);
     void (*attention_backward)(float *dq, float *dk, float *dv, const float *dout,
                                const float *q, const float *k, const float *v, const float *probs,
-                               int n, int l, int heads, int head_dim, float scale);
+                               int n, int l, int heads, int head_dim, float scale, int causal);
+
+    // ---- L2 normalisation of rows (F.normalize(x, p=2, dim=-1, eps)): x, y (rows, width) ----
+    // y = x / max(||x||_2, eps); norm (rows) = ||x||_2 saved (unclamped). Backward:
+    // dx += (dy - y (y . dy)) / norm where norm >= eps (torch's clamp_min passes the gradient
+    // at equality), dx += dy / eps where it was clamped: backward takes eps again, since a
+    // clamped row's denominator is not in the saved norm.
+    void (*l2_normalize_forward)(float *y, float *norm, const float *x, int rows, int width, float eps);
+    void (*l2_normalize_backward)(float *dx, const float *dy, const float *y, const float *norm,
+                                  int rows, int width, float eps);
 
     // ---- dropout (inverted): mask = (u >= p) / (1 - p), y = x * mask; u from (seed, stream) ----
     void (*dropout_forward)(float *y, float *mask, const float *x, size_t n, float p,

@@ -1,10 +1,15 @@
 /*
  * attention.c: multi-head scaled dot-product self-attention core (no projections), as
- * F.scaled_dot_product_attention(q, k, v, scale=scale) on heads split from channels.
+ * F.scaled_dot_product_attention(q, k, v, scale=scale, is_causal=causal) on heads split
+ * from channels.
  *
  *   q, k, v, o (n, l, heads*head_dim); head h of token i is channels [h*D, (h+1)*D)
  *   per (sample, head):  S = scale q k^T (l, l),  P = softmax over keys (row max
  *   subtracted),  o = P v;  P saved in probs (n, heads, l, l)
+ * Causal (CLIP's text encoder): query i sees keys j <= i only. Every loop over keys stops
+ * at lim = i + 1, and P_ij = 0 is stored for j > i: the -inf mask of PyTorch without
+ * computing the masked scores, and no gradient reaches them since backward stops at lim
+ * too. With causal = 0, lim = l and the arithmetic is the same as before the flag existed.
  * Backward, row i of P at a time (so no (l, l) temporary):
  *   dP_i = dout_i v^T,  dS_i = P_i * (dP_i - <P_i, dP_i>),
  *   dq_i += scale dS_i k,  dk_j += scale dS_ij q_i,  dv_j += P_ij dout_i
@@ -28,19 +33,19 @@ static void transpose_head(float *dst, const float *src, int l, int d, size_t ld
         for (int c = 0; c < d; c++) dst[(size_t)c * l + j] = src[(size_t)j * ld + c];
 }
 
-// row (l) = sum_c a[c] * bt[c, :] with bt (D, l)
-static void row_times_t(float *row, const float *a, const float *bt, int l, int d) {
-    for (int j = 0; j < l; j++) row[j] = 0.0f;
+// row (lim) = sum_c a[c] * bt[c, :lim] with bt (D, l)
+static void row_times_t(float *row, const float *a, const float *bt, int lim, int l, int d) {
+    for (int j = 0; j < lim; j++) row[j] = 0.0f;
     for (int c = 0; c < d; c++) {
         const float ac = a[c];
         const float *b = bt + (size_t)c * l;
-        for (int j = 0; j < l; j++) row[j] += ac * b[j];
+        for (int j = 0; j < lim; j++) row[j] += ac * b[j];
     }
 }
 
 // o (n, l, H*D) = softmax(scale q k^T) v per (sample, head); probs (n, H, l, l) saved
 void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v,
-                                 int n, int l, int heads, int head_dim, float scale) {
+                                 int n, int l, int heads, int head_dim, float scale, int causal) {
     const int D = head_dim, pairs = n * heads;
     const size_t C = (size_t)heads * D, per = per_thread_floats(l, D);
     const size_t bytes = per * (size_t)lethe_cpu_max_threads() * sizeof(float);
@@ -59,18 +64,20 @@ void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const f
         transpose_head(kt, kh, l, D, C);
         for (int i = 0; i < l; i++) {
             float *row = ph + (size_t)i * l;
-            row_times_t(row, qh + (size_t)i * C, kt, l, D);
+            const int lim = causal ? i + 1 : l;   // keys this query sees
+            row_times_t(row, qh + (size_t)i * C, kt, lim, l, D);
             float mx = -INFINITY;
-            for (int j = 0; j < l; j++) {
+            for (int j = 0; j < lim; j++) {
                 row[j] *= scale;
                 mx = row[j] > mx ? row[j] : mx;
             }
-            for (int j = 0; j < l; j++) row[j] = lethe_cpu_expf(row[j] - mx);
-            const float inv = (float)(1.0 / lethe_cpu_sum_f64(row, (size_t)l));
-            for (int j = 0; j < l; j++) row[j] *= inv;
+            for (int j = 0; j < lim; j++) row[j] = lethe_cpu_expf(row[j] - mx);
+            const float inv = (float)(1.0 / lethe_cpu_sum_f64(row, (size_t)lim));
+            for (int j = 0; j < lim; j++) row[j] *= inv;
+            for (int j = lim; j < l; j++) row[j] = 0.0f;   // masked: exactly 0, as exp(-inf)
             float *oi = oh + (size_t)i * C;
             for (int c = 0; c < D; c++) oi[c] = 0.0f;
-            for (int j = 0; j < l; j++) {
+            for (int j = 0; j < lim; j++) {
                 const float pj = row[j];
                 const float *vj = vh + (size_t)j * C;
                 for (int c = 0; c < D; c++) oi[c] += pj * vj[c];
@@ -79,10 +86,11 @@ void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const f
     }
 }
 
-// dq, dk, dv (n, l, H*D) += gradients given dout (n, l, H*D) and the saved probs; any may be NULL
+// dq, dk, dv (n, l, H*D) += gradients given dout (n, l, H*D) and the saved probs; any may be NULL.
+// Causal: the keys j > i of query i are skipped (their P is 0, so they add nothing).
 void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                   const float *q, const float *k, const float *v, const float *probs,
-                                  int n, int l, int heads, int head_dim, float scale) {
+                                  int n, int l, int heads, int head_dim, float scale, int causal) {
     if (!dq && !dk && !dv) return;
     const int D = head_dim, pairs = n * heads;
     const size_t C = (size_t)heads * D, per = per_thread_floats(l, D);
@@ -105,19 +113,20 @@ void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *
         if (dq || dk) transpose_head(vt, vh, l, D, C);
         for (int i = 0; i < l; i++) {
             const float *pi = ph + (size_t)i * l, *doi = doh + (size_t)i * C;
+            const int lim = causal ? i + 1 : l;
             if (dv)
-                for (int j = 0; j < l; j++) {
+                for (int j = 0; j < lim; j++) {
                     const float pj = pi[j];
                     float *dvj = dv + base + (size_t)j * C;
                     for (int c = 0; c < D; c++) dvj[c] += pj * doi[c];
                 }
             if (!dq && !dk) continue;
-            row_times_t(drow, doi, vt, l, D);   // dP_i
-            const float dot = (float)lethe_cpu_dot_f64(pi, drow, (size_t)l);
-            for (int j = 0; j < l; j++) drow[j] = scale * pi[j] * (drow[j] - dot);   // scale dS_i
+            row_times_t(drow, doi, vt, lim, l, D);   // dP_i
+            const float dot = (float)lethe_cpu_dot_f64(pi, drow, (size_t)lim);
+            for (int j = 0; j < lim; j++) drow[j] = scale * pi[j] * (drow[j] - dot);   // scale dS_i
             if (dq) {
                 float *dqi = dq + base + (size_t)i * C;
-                for (int j = 0; j < l; j++) {
+                for (int j = 0; j < lim; j++) {
                     const float g = drow[j];
                     const float *kj = kh + (size_t)j * C;
                     for (int c = 0; c < D; c++) dqi[c] += g * kj[c];
@@ -125,7 +134,7 @@ void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *
             }
             if (dk) {
                 const float *qi = qh + (size_t)i * C;
-                for (int j = 0; j < l; j++) {
+                for (int j = 0; j < lim; j++) {
                     const float g = drow[j];
                     float *dkj = dk + base + (size_t)j * C;
                     for (int c = 0; c < D; c++) dkj[c] += g * qi[c];

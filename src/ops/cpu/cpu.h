@@ -88,6 +88,20 @@ void lethe_cpu_group_norm_backward(float *dx, float *dgamma, float *dbeta, const
 // ---- activation.c ----------------------------------------------------------------------------
 void lethe_cpu_silu_forward(float *y, const float *x, size_t n);
 void lethe_cpu_silu_backward(float *dx, const float *dy, const float *x, size_t n);
+void lethe_cpu_quick_gelu_forward(float *y, const float *x, size_t n);
+void lethe_cpu_quick_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+
+// ---- layer_norm.c ----------------------------------------------------------------------------
+void lethe_cpu_layer_norm_forward(float *y, float *mean, float *rstd, const float *x,
+                                  const float *gamma, const float *beta, int rows, int width, float eps);
+void lethe_cpu_layer_norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                   const float *x, const float *mean, const float *rstd,
+                                   const float *gamma, int rows, int width);
+
+// ---- l2_normalize.c --------------------------------------------------------------------------
+void lethe_cpu_l2_normalize_forward(float *y, float *norm, const float *x, int rows, int width, float eps);
+void lethe_cpu_l2_normalize_backward(float *dx, const float *dy, const float *y, const float *norm,
+                                     int rows, int width, float eps);
 
 // ---- linear.c --------------------------------------------------------------------------------
 void lethe_cpu_linear_forward(float *y, const float *x, const float *w, const float *b, int m, int in, int out);
@@ -130,10 +144,10 @@ int lethe_cpu_all_finite(const float *x, size_t n);
 
 // ---- attention.c ------------------------------------------------------------------------------------
 void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v,
-                                 int n, int l, int heads, int head_dim, float scale);
+                                 int n, int l, int heads, int head_dim, float scale, int causal);
 void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                   const float *q, const float *k, const float *v, const float *probs,
-                                  int n, int l, int heads, int head_dim, float scale);
+                                  int n, int l, int heads, int head_dim, float scale, int causal);
 
 // ---- dropout.c ------------------------------------------------------------------------------------
 void lethe_cpu_dropout_forward(float *y, float *mask, const float *x, size_t n, float p,

@@ -20,6 +20,12 @@ const lethe_backend lethe_backend_cpu = {
     .silu_forward = lethe_cpu_silu_forward,
     .silu_backward = lethe_cpu_silu_backward,
 
+    .layer_norm_forward = lethe_cpu_layer_norm_forward,
+    .layer_norm_backward = lethe_cpu_layer_norm_backward,
+
+    .quick_gelu_forward = lethe_cpu_quick_gelu_forward,
+    .quick_gelu_backward = lethe_cpu_quick_gelu_backward,
+
     .linear_forward = lethe_cpu_linear_forward,
     .linear_backward = lethe_cpu_linear_backward,
 
@@ -46,6 +52,9 @@ const lethe_backend lethe_backend_cpu = {
 
     .attention_forward = lethe_cpu_attention_forward,
     .attention_backward = lethe_cpu_attention_backward,
+
+    .l2_normalize_forward = lethe_cpu_l2_normalize_forward,
+    .l2_normalize_backward = lethe_cpu_l2_normalize_backward,
 
     .dropout_forward = lethe_cpu_dropout_forward,
     .dropout_backward = lethe_cpu_dropout_backward,

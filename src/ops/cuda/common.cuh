@@ -2,8 +2,8 @@
  * common.cuh: what the CUDA op files share (CUDA C++ only): launch sizes, error recording,
  * the scratch pools, row-major GEMM wrappers over cuBLAS, and deterministic reductions.
  *
- * defines: LETHE_CUDA_THREADS, grid_for, CUDA_LOOP, cuda_check_launch, cuda_scratch,
- *          cuda_partials, cuda_result, cuda_failed, gemm_rm, gemm_rm_batched,
+ * defines: LETHE_CUDA_THREADS, grid_for, grid_for_warps, CUDA_LOOP, cuda_check_launch,
+ *          cuda_scratch, cuda_partials, cuda_result, cuda_failed, gemm_rm, gemm_rm_batched,
  *          block_sum (double), warp_sum (double), sum_reduce<F> (double on the host)
  */
 #ifndef LETHE_OPS_CUDA_COMMON_CUH
@@ -23,6 +23,12 @@ static inline unsigned grid_for(size_t n) {
     size_t b = (n + LETHE_CUDA_THREADS - 1) / LETHE_CUDA_THREADS;
     if (b < 1) b = 1;
     return b > 65535u * 16u ? 65535u * 16u : (unsigned)b;
+}
+
+// Blocks for kernels that give each of `rows` rows one warp (grid-stride over rows), capped likewise.
+static inline unsigned grid_for_warps(size_t rows) {
+    const size_t warps = LETHE_CUDA_THREADS / 32, b = (rows + warps - 1) / warps;
+    return b > 65535u * 16u ? 65535u * 16u : (unsigned)(b ? b : 1);
 }
 
 // Grid-stride loop over i in [0, n) (size_t: tensors may exceed 2^31 elements).
