@@ -15,6 +15,7 @@ int cmd_classifier(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_unlearn(int argc, char **argv);
 int cmd_canvas(int argc, char **argv);
+int cmd_clip(int argc, char **argv);
 
 // Prints "lethe CMD: error: <last library error>" and returns 1.
 int cli_fail(const char *cmd, lethe_status st);

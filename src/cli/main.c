@@ -20,6 +20,7 @@ static const struct {
     {"eval", cmd_eval, "evaluate models: per-class accuracy, UA, FID, bits/dim, membership inference"},
     {"info", cmd_info, "describe a model folder: config, parameters, classes, provenance"},
     {"demo", cmd_demo, "the main job: forget a class from the reference model, compare original and unlearned"},
+    {"clip", cmd_clip, "train a small CLIP on Fashion-Canvas (contrastive; its text encoder conditions text-to-image models)"},
     {"canvas", cmd_canvas, "Fashion-Canvas, the text-to-image benchmark: its styles as a reference sheet"},
 };
 
