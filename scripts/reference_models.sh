@@ -5,7 +5,10 @@
 #
 # NAME: fashion-mnist-tiny (class-conditional), fashion-mnist-tiny-uncond (unconditional),
 # mnist-tiny (class-conditional digits; needs scripts/get_mnist.sh first),
-# fashion-mnist-classifier and mnist-classifier (the evaluation classifiers). Default: all of them.
+# fashion-mnist-classifier and mnist-classifier (the evaluation classifiers),
+# fashion-canvas-style-classifier and fashion-canvas-object-classifier (the judges of the
+# text-to-image benchmark, docs/canvas.md; the committed style classifier was trained with
+# --threads 1). Default: the first five.
 # fashion-mnist-tiny-no-CLASS (e.g. fashion-mnist-tiny-no-trouser): the retrain reference of
 # the unlearning tables, `lethe unlearn --method retrain` from models/fashion-mnist-tiny (the
 # parent's recipe from its lethe.json, without CLASS's images), in the same sittings.
@@ -116,7 +119,7 @@ for name in "${names[@]}"; do
         fashion-mnist-tiny-uncond) train_diffusion "$name" fashion-mnist --unconditional ;;
         mnist-tiny) train_diffusion "$name" mnist ;;
         fashion-mnist-tiny-no-*) retrain_diffusion "$name" models/fashion-mnist-tiny "${name#fashion-mnist-tiny-no-}" ;;
-        fashion-mnist-classifier|mnist-classifier)
+        fashion-mnist-classifier|mnist-classifier|fashion-canvas-style-classifier|fashion-canvas-object-classifier)
             out=runs/reference/$name
             if [ ! -f "$out/classifier.json" ]; then
                 OMP_WAIT_POLICY=passive $LETHE classifier --data "${name%-classifier}" --out "$out" --threads "$threads"
