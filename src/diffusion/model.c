@@ -9,6 +9,7 @@
 #include "core/fsutil.h"
 #include "io/hash.h"
 #include "io/safetensors.h"
+#include "nn/param_file.h"
 #include "ops/ops.h"
 
 #define WEIGHTS_FILE "diffusion_pytorch_model.safetensors"
@@ -324,25 +325,9 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     snprintf(path, sizeof path, "%s/scheduler", dir);
     if ((st = fs_mkdir_p(path))) return st;
 
-    const param_table *t = m->net.table;
-    size_t total = t->total;
-    float *host = malloc(total * sizeof(float));
-    st_entry *entries = calloc((size_t)t->n, sizeof *entries);
-    if (!host || !entries) { free(host); free(entries); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
-    ops()->to_host(host, weights, total * sizeof(float));
-    for (int i = 0; i < t->n; i++) {
-        const param_entry *e = &t->entries[i];
-        entries[i].name = e->name;
-        entries[i].data = host + e->offset;
-        entries[i].ndim = e->ndim;
-        for (int d = 0; d < e->ndim; d++) entries[i].shape[d] = e->shape[d];
-    }
     snprintf(path, sizeof path, "%s/unet/" WEIGHTS_FILE, dir);
     const char *meta[] = {"format", "pt"};
-    st = st_write(path, entries, t->n, meta, 1);
-    free(entries);
-    free(host);
-    if (st) return st;
+    if ((st = param_table_write(path, m->net.table, weights, meta, 1))) return st;
 
     char *cfg = model_net_config(m);
     snprintf(path, sizeof path, "%s/unet/config.json", dir);

@@ -11,6 +11,7 @@
 #include "io/hash.h"
 #include "diffusion/model.h"
 #include "io/safetensors.h"
+#include "nn/param_file.h"
 #include "ops/ops.h"
 
 #define PREDICT_BATCH 256
@@ -104,28 +105,9 @@ lethe_status eval_classifier_save(eval_classifier *c, const char *dir, const cha
     char path[4096];
     lethe_status st;
     if ((st = fs_mkdir_p(dir))) return st;
-    const param_table *t = &c->net.table;
-    float *host = malloc(t->total * sizeof(float));
-    st_entry *entries = calloc((size_t)t->n, sizeof *entries);
-    if (!host || !entries) {
-        free(host);
-        free(entries);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    }
-    ops()->to_host(host, c->params, t->total * sizeof(float));
-    for (int i = 0; i < t->n; i++) {
-        const param_entry *e = &t->entries[i];
-        entries[i].name = e->name;
-        entries[i].data = host + e->offset;
-        entries[i].ndim = e->ndim;
-        for (int d = 0; d < e->ndim; d++) entries[i].shape[d] = e->shape[d];
-    }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     const char *meta[] = {"format", "lethe-classifier-1"};
-    st = st_write(path, entries, t->n, meta, 1);
-    free(entries);
-    free(host);
-    if (st) return st;
+    if ((st = param_table_write(path, &c->net.table, c->params, meta, 1))) return st;
     if ((st = sha256_file(path, c->hash))) return st;
 
     char *cfg = classifier_config_to_json(&c->net.cfg);

@@ -7,6 +7,7 @@
 
 #include "core/fsutil.h"
 #include "io/safetensors.h"
+#include "nn/param_file.h"
 #include "ops/ops.h"
 
 // Old transformers (before 4.31) saved this buffer (int64 0..max_positions-1) in the state
@@ -18,29 +19,10 @@ lethe_status clip_text_save(const lethe_clip_text *m, const char *dir) {
     lethe_status st;
     if (!m->params) return lethe_fail(LETHE_ERR_ARG, "clip_text_save: the encoder has no weights (create or load it first)");
     if ((st = fs_mkdir_p(dir))) return st;
-    const param_table *t = &m->table;
-    float *host = malloc(t->total * sizeof(float));
-    st_entry *entries = calloc((size_t)t->n, sizeof *entries);
-    if (!host || !entries) {
-        free(host);
-        free(entries);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    }
-    ops()->to_host(host, m->params, t->total * sizeof(float));
-    for (int i = 0; i < t->n; i++) {
-        const param_entry *e = &t->entries[i];
-        entries[i].name = e->name;
-        entries[i].data = host + e->offset;
-        entries[i].ndim = e->ndim;
-        for (int d = 0; d < e->ndim; d++) entries[i].shape[d] = e->shape[d];
-    }
     // weights first, config last: a folder with a config has its weights
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     const char *meta[] = {"format", "pt"};   // what transformers' save_pretrained writes (and checks on load)
-    st = st_write(path, entries, t->n, meta, 1);
-    free(entries);
-    free(host);
-    if (st) return st;
+    if ((st = param_table_write(path, &m->table, m->params, meta, 1))) return st;
     char *cfg = clip_text_config_to_json(&m->cfg);
     if (!cfg) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/config.json", dir);
