@@ -45,8 +45,9 @@ typedef struct {
     int step;
     lethe_run run;
     run_buffer state[3];
-    run_meta meta[1];
+    run_meta meta[2];
     char *cfg_json;
+    char recipe[256];                 // the flags a resume must repeat (the schedule and data depend on them)
     double window[LOSS_WINDOW], first_sum;
     int n_losses;
     clip_train_result *res;
@@ -238,10 +239,14 @@ lethe_status clip_train_run(const clip_train_opts *o, int resume, clip_train_res
     tr.state[1] = (run_buffer){"adam_m", tr.adam.m, tr.m.n_params};
     tr.state[2] = (run_buffer){"adam_v", tr.adam.v, tr.m.n_params};
     tr.meta[0] = (run_meta){"clip_config", tr.cfg_json, "the saved CLIP configs differ from this run's; resume with the same model"};
+    snprintf(tr.recipe, sizeof tr.recipe, "--steps %d --batch %d --lr %g --warmup %d --weight-decay %g --source %s",
+             o->steps, o->batch, (double)o->lr, o->warmup, (double)o->weight_decay, o->source);
+    tr.meta[1] = (run_meta){"clip_recipe", tr.recipe,
+                            "the saved run was started with %s; resume with the same flags (they set the schedule and the batches)"};
     const run_config rc = {.out_dir = o->out_dir, .what = "CLIP training", .state_file = "clip_state.safetensors",
                            .state_format = "lethe-clip-state-1", .log_file = "clip_log.jsonl", .steps = o->steps,
                            .checkpoint_every = o->checkpoint_every, .log_every = o->log_every, .stop_after = o->stop_after,
-                           .seed = o->seed, .buffers = tr.state, .n_buffers = 3, .meta = tr.meta, .n_meta = 1,
+                           .seed = o->seed, .buffers = tr.state, .n_buffers = 3, .meta = tr.meta, .n_meta = 2,
                            .label = "clip", .unit = "pairs/s", .rate_scale = B, .quiet = o->quiet, .t_start = t_start};
     if ((st = run_begin(&tr.run, &rc, &tr.step, resume))) { run_end(&tr.run); trainer_free(&tr); return st; }
     tr.adam.step = tr.step;

@@ -2,7 +2,7 @@
 # test_clip.sh: `lethe clip` from the command line: a few steps on Fashion-Canvas write the
 # folder the next issue loads (text_encoder/ as transformers lays it out, tokenizer/,
 # image_encoder/, clip.json with the zero-shot accuracies), --stop-after then --resume ends
-# at the same weights as one run; usage errors exit 2, missing data 1, never a crash.
+# at the same weights as one run, a resume with other flags is refused; usage errors exit 2, missing data 1, never a crash.
 set -u
 LETHE=$(realpath "${LETHE:-build/lethe}")
 W=$(realpath "$(mktemp -d /tmp/lethe_clip_XXXXXX)")
@@ -27,6 +27,7 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     python3 -c "import json,sys; j=json.load(open(sys.argv[1])); z=j['zero_shot']; sys.exit(0 if 0 <= z['style_accuracy'] <= 1 and 0 <= z['object_accuracy'] <= 1 else 1)" "$W/a/clip.json" \
         && ok || bad "zero-shot accuracies: $(json "$W/a/clip.json" 'j.get("zero_shot")')"
     expect_ok "stop after 3" $LETHE clip $R --out "$W/b" --stop-after 3
+    expect_fail "resume with another --lr" "same flags" $LETHE clip $R --lr 0.002 --out "$W/b" --resume
     expect_ok "resume" $LETHE clip $R --out "$W/b" --resume
     cmp -s "$W/a/text_encoder/model.safetensors" "$W/b/text_encoder/model.safetensors" && ok || bad "resumed text encoder differs"
     cmp -s "$W/a/image_encoder/model.safetensors" "$W/b/image_encoder/model.safetensors" && ok || bad "resumed image encoder differs"
