@@ -328,6 +328,51 @@ static void test_materialize(void **state) {
     assert_non_null(strstr(lethe_last_error(), "fashion-canvas-style"));
 }
 
+// redraw: round r renders every image again in round r's style (seed r), labels follow the
+// style (objects stay), round 0 gives back the loaded data, and only the first ds->n images
+// are touched
+static void test_redraw(void **state) {
+    (void)state;
+    (void)fashion_test();
+    lethe_dataset st, ob;
+    assert_int_equal(dataset_load(&st, "fashion-canvas-style", LETHE_SPLIT_TEST), LETHE_OK);
+    assert_int_equal(dataset_load(&ob, "fashion-canvas-object", LETHE_SPLIT_TEST), LETHE_OK);
+    assert_non_null(st.redraw);
+    const size_t bytes = (size_t)st.n * CANVAS_NUMEL;
+    uint8_t *first = malloc(bytes);
+    int *first_labels = malloc((size_t)st.n * sizeof(int));
+    assert_non_null(first);
+    assert_non_null(first_labels);
+    memcpy(first, st.pixels, bytes);
+    memcpy(first_labels, st.labels, (size_t)st.n * sizeof(int));
+    const int full_n = st.n;
+    st.n = ob.n = 3000;   // as --train-images: the rest stays
+    assert_int_equal(st.redraw(&st, 1), LETHE_OK);
+    assert_int_equal(ob.redraw(&ob, 1), LETHE_OK);
+    assert_memory_equal(st.pixels, ob.pixels, (size_t)st.n * CANVAS_NUMEL);   // one draw, two labellings
+    int moved = 0;
+    uint8_t rgb[CANVAS_NUMEL];
+    for (int i = 0; i < st.n; i++) {
+        moved += st.labels[i] != first_labels[i];
+        assert_int_equal(ob.labels[i], g_test.labels[i]);
+        if (i % 499 == 0) {
+            canvas_render(g_test.pixels + (size_t)i * 784, st.labels[i], 1, (uint64_t)i, rgb);
+            assert_memory_equal(st.pixels + (size_t)i * CANVAS_NUMEL, rgb, CANVAS_NUMEL);
+        }
+    }
+    assert_true(moved > st.n * 9 / 10);   // a new style for nearly every image (1/56 keep theirs)
+    assert_memory_equal(st.pixels + (size_t)st.n * CANVAS_NUMEL, first + (size_t)st.n * CANVAS_NUMEL,
+                        (size_t)(full_n - st.n) * CANVAS_NUMEL);
+    assert_int_equal(st.redraw(&st, 0), LETHE_OK);   // round 0: the data as loaded
+    assert_memory_equal(st.pixels, first, (size_t)st.n * CANVAS_NUMEL);
+    assert_memory_equal(st.labels, first_labels, (size_t)st.n * sizeof(int));
+    free(first);
+    free(first_labels);
+    dataset_free(&st);
+    dataset_free(&ob);
+    assert_null(st.redraw);
+}
+
 static void test_font(void **state) {
     (void)state;
     assert_int_equal(font_text_width("", 1), 0);
@@ -367,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_prompts_tokenize),
         cmocka_unit_test(test_canvas_set),
         cmocka_unit_test(test_materialize),
+        cmocka_unit_test(test_redraw),
         cmocka_unit_test(test_font),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

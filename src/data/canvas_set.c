@@ -58,6 +58,21 @@ void canvas_set_batch(const canvas_set *c, const size_t *items, int m, float *im
     }
 }
 
+// Renders images [0, n) of the split into out's pixels and labels in round `round`'s draw:
+// round 0 uses the set's seed, round r its seed + r, for the style each image gets and for
+// the style's random elements.
+static void render_round(const canvas_set *c, canvas_label label, uint64_t round, int n, lethe_dataset *out) {
+    const lethe_dataset *o = &c->objects;
+    const uint64_t seed = c->seed + round;
+    for (int i = 0; i < n; i++) {
+        const int style = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_CANVAS, (uint64_t)i, PICK_STREAM_B), 0,
+                                                CANVAS_N_STYLES);
+        canvas_render(o->pixels + (size_t)i * CANVAS_OBJECT_SIZE * CANVAS_OBJECT_SIZE, style, seed, (uint64_t)i,
+                      out->pixels + (size_t)i * CANVAS_NUMEL);
+        out->labels[i] = label == CANVAS_LABEL_STYLE ? style : o->labels[i];
+    }
+}
+
 lethe_status canvas_set_materialize(const canvas_set *c, canvas_label label, lethe_dataset *out) {
     const lethe_dataset *o = &c->objects;
     memset(out, 0, sizeof *out);
@@ -79,14 +94,29 @@ lethe_status canvas_set_materialize(const canvas_set *c, canvas_label label, let
         dataset_free(out);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d Fashion-Canvas images", o->n);
     }
-    for (int i = 0; i < o->n; i++) {
-        const int style = (int)lethe_rand_below(c->seed, lethe_stream(LETHE_STREAM_CANVAS, (uint64_t)i, PICK_STREAM_B), 0,
-                                                CANVAS_N_STYLES);
-        canvas_render(o->pixels + (size_t)i * CANVAS_OBJECT_SIZE * CANVAS_OBJECT_SIZE, style, c->seed, (uint64_t)i,
-                      out->pixels + (size_t)i * CANVAS_NUMEL);
-        out->labels[i] = label == CANVAS_LABEL_STYLE ? style : o->labels[i];
-    }
+    render_round(c, label, 0, o->n, out);
     return LETHE_OK;
+}
+
+// A materialized split that can redraw itself (lethe_dataset.redraw): it keeps the grayscale
+// images and which label it carries.
+typedef struct {
+    canvas_set set;
+    canvas_label label;
+} canvas_generator;
+
+static lethe_status canvas_redraw(lethe_dataset *ds, uint64_t round) {
+    const canvas_generator *g = ds->generator;
+    int n = ds->n < g->set.objects.n ? ds->n : g->set.objects.n;
+    render_round(&g->set, g->label, round, n, ds);
+    return LETHE_OK;
+}
+
+static void canvas_generator_free(void *p) {
+    canvas_generator *g = p;
+    if (!g) return;
+    canvas_set_free(&g->set);
+    free(g);
 }
 
 lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_split split) {
@@ -97,10 +127,20 @@ lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_spli
     else
         return lethe_fail(LETHE_ERR_ARG, "dataset %s: as a labelled image set Fashion-Canvas is fashion-canvas-style "
                           "(labels: the 56 styles) or fashion-canvas-object (labels: the 10 objects)", name);
-    canvas_set c;
-    lethe_status st = canvas_set_load(&c, "fashion-mnist", split, 0);
-    if (st) return lethe_fail_context(st, "dataset %s renders Fashion-MNIST", name);
-    st = canvas_set_materialize(&c, label, ds);
-    canvas_set_free(&c);
-    return st;
+    canvas_generator *g = calloc(1, sizeof *g);
+    if (!g) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    g->label = label;
+    lethe_status st = canvas_set_load(&g->set, "fashion-mnist", split, 0);
+    if (st) {
+        free(g);
+        return lethe_fail_context(st, "dataset %s renders Fashion-MNIST", name);
+    }
+    if ((st = canvas_set_materialize(&g->set, label, ds))) {
+        canvas_generator_free(g);
+        return st;
+    }
+    ds->redraw = canvas_redraw;
+    ds->generator = g;
+    ds->free_generator = canvas_generator_free;
+    return LETHE_OK;
 }

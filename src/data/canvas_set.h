@@ -49,7 +49,9 @@ lethe_status canvas_set_materialize(const canvas_set *c, canvas_label label, let
 
 // dataset_load's entry for the names "fashion-canvas-style" and "fashion-canvas-object": the
 // materialized split of Fashion-MNIST (found as "fashion-mnist"), seed 0. Plain
-// "fashion-canvas" is an error that names the two.
+// "fashion-canvas" is an error that names the two. The dataset can redraw itself
+// (lethe_dataset.redraw): round r gives every image a new style and new random elements
+// (seed r), so a trainer sees each image in other styles from pass to pass.
 lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_split split);
 
 #endif

@@ -272,6 +272,7 @@ void dataset_free(lethe_dataset *ds) {
     if (!ds) return;
     free(ds->pixels);
     free(ds->labels);
+    if (ds->free_generator) ds->free_generator(ds->generator);
     memset(ds, 0, sizeof *ds);
 }
 

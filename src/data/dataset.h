@@ -17,7 +17,9 @@
 #include "core/error.h"
 #include "data/data_record.h"
 
-typedef struct {
+typedef struct lethe_dataset lethe_dataset;
+
+struct lethe_dataset {
     char name[64];                 // "fashion-mnist", "mnist", "cifar10" or the directory
     int n, c, h, w;                // n images of (c, h, w)
     uint8_t *pixels;               // n*c*h*w bytes, CHW per image
@@ -25,7 +27,14 @@ typedef struct {
     int n_classes;
     char class_names[LETHE_MAX_CLASSES][32];   // "t-shirt", "trouser", ... or "0".."9"
     lethe_data_record source;      // the absolute folder and the files read (not hashed: data_record_hash)
-} lethe_dataset;
+    // A generated dataset (Fashion-Canvas) can draw its images anew: redraw(ds, round)
+    // renders every image of the first ds->n again, from the same source image, in round
+    // `round`'s draw (round 0: as loaded), and rewrites pixels and labels. NULL: fixed data.
+    // `generator` is what it draws from; dataset_free releases it with free_generator.
+    lethe_status (*redraw)(lethe_dataset *ds, uint64_t round);
+    void *generator;
+    void (*free_generator)(void *generator);
+};
 
 typedef enum { LETHE_SPLIT_TRAIN, LETHE_SPLIT_TEST } lethe_split;
 

@@ -36,6 +36,7 @@ static const opt_spec classifier_rows[] = {
     ROW("layers-per-block", OPT_INT, layers_per_block, "residual blocks per stage"),
     ROW("shift", OPT_INT, train.augment.max_shift, "augmentation: random shifts up to this many pixels"),
     ROW("no-flip", OPT_FLAG, no_flip, "augmentation: no left-right flips (default: flips except for MNIST digits)"),
+    ROW("fixed-renders", OPT_FLAG, train.fixed_renders, "generated data (fashion-canvas-*): train on each image's first rendering every epoch (default: a new style and new random elements each epoch)"),
     ROW("train-images", OPT_INT, train_images, "train on the first N training images only (0: all; for quick runs)"),
     ROW("fid-images", OPT_INT, fid_images, "images for the FID floor (test vs train) and noise checks"),
     ROW("seed", OPT_U64, train.seed, "seed of batches and augmentation"),
@@ -120,6 +121,7 @@ static char *report_json(const classifier_job *j, const classifier_train_opts *o
                          const lethe_dataset *train, const lethe_dataset *test, const double *per_class,
                          const classifier_train_result *tr_res, const classifier_job_result *res, int n_fid,
                          double check_s) {
+    const int train_redrawn = train->redraw && !o->fixed_renders && o->epochs > 1;
     cJSON *rep = cJSON_CreateObject();
     cJSON_AddStringToObject(rep, "format", "lethe-classifier-report-1");
     cJSON_AddStringToObject(rep, "dataset", train->name);
@@ -140,6 +142,7 @@ static char *report_json(const classifier_job *j, const classifier_train_opts *o
     cJSON_AddNumberToObject(tr, "weight_decay", o->weight_decay);
     cJSON_AddBoolToObject(tr, "flip", o->augment.flip);
     cJSON_AddNumberToObject(tr, "max_shift", o->augment.max_shift);
+    cJSON_AddBoolToObject(tr, "redrawn_each_epoch", train_redrawn);
     cJSON_AddNumberToObject(tr, "seed", (double)o->seed);
     cJSON_AddNumberToObject(tr, "init_seed", (double)j->init_seed);
     cJSON_AddNumberToObject(tr, "final_loss", tr_res->final_loss);

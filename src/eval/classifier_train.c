@@ -44,7 +44,7 @@ static void free_buffers(train_buffers *b) {
     ops()->release(b->labels_dev);
 }
 
-lethe_status classifier_train(eval_classifier *c, const lethe_dataset *ds, const classifier_train_opts *o,
+lethe_status classifier_train(eval_classifier *c, lethe_dataset *ds, const classifier_train_opts *o,
                               classifier_train_result *res) {
     const classifier_config *cfg = &c->net.cfg;
     lethe_status st = eval_classifier_check_compatible(c, ds->c, ds->h, "", ds->name);
@@ -91,6 +91,8 @@ lethe_status classifier_train(eval_classifier *c, const lethe_dataset *ds, const
     for (int step = 0; step < total && !st; step++) {
         int epoch = step / per_epoch, in_epoch = step % per_epoch;
         if (in_epoch == 0) {
+            // generated data: every image in a new style each pass (far more distinct images)
+            if (epoch > 0 && ds->redraw && !o->fixed_renders && (st = ds->redraw(ds, (uint64_t)epoch))) break;
             random_permutation(b.perm, ds->n, o->seed, lethe_stream(LETHE_STREAM_AUGMENT, (uint64_t)epoch, 1));
             epoch_loss = 0;
         }

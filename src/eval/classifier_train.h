@@ -14,6 +14,7 @@ typedef struct {
     float lr, weight_decay;
     augment_opts augment;
     uint64_t seed;
+    int fixed_renders;         // generated data (ds->redraw): keep the first rendering (default: redraw each epoch)
     int quiet;                 // no progress bar
 } classifier_train_opts;
 
@@ -26,8 +27,9 @@ typedef struct {
 // Defaults for a dataset: flips only where they preserve the class (not for digits).
 void classifier_train_defaults(classifier_train_opts *o, const lethe_dataset *ds);
 
-// Trains c (already created) on ds. Stops with an error on a non-finite loss.
-lethe_status classifier_train(eval_classifier *c, const lethe_dataset *ds, const classifier_train_opts *o,
+// Trains c (already created) on ds. Stops with an error on a non-finite loss. A generated
+// dataset is redrawn before each epoch after the first (round = epoch) unless fixed_renders.
+lethe_status classifier_train(eval_classifier *c, lethe_dataset *ds, const classifier_train_opts *o,
                               classifier_train_result *res);
 
 #endif

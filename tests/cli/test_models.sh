@@ -25,6 +25,16 @@ for d in models/*/; do
         python3 -c "import sys; sys.exit(0 if float('$acc') >= float('$need') else 1)" && ok || bad "$d: test accuracy $acc < $need"
         continue
     fi
+    if [ -f "$d/clip.json" ]; then   # the small CLIP: both encoders and the tokenizer, its zero-shot report
+        for f in text_encoder/config.json text_encoder/model.safetensors image_encoder/model.safetensors \
+                 tokenizer/vocab.json tokenizer/tokenizer_config.json; do
+            [ -f "$d/$f" ] && ok || bad "$d: no $f"
+        done
+        [ ! -e "$d/clip_state.safetensors" ] && ok || bad "$d: training state committed"
+        python3 -c "import json,sys; z=json.load(open(sys.argv[1]))['zero_shot']; sys.exit(0 if z['style_accuracy'] > 0.5 and z['object_accuracy'] > 0.5 else 1)" \
+            "$d/clip.json" && ok || bad "$d: zero-shot accuracies missing or at chance"
+        continue
+    fi
     expect_ok "info $d" $LETHE info "$d"
     [ ! -e "$d/train_state.safetensors" ] && ok || bad "$d: training state committed (EMA weights only)"
     [ "$(json "$d/lethe.json" 'j["weights"]')" = ema ] && ok || bad "$d: not the EMA weights"
