@@ -325,6 +325,21 @@ static void test_quick_gelu(void **state) {
     tp_free(&x); tp_free(&y); tp_free(&dy); tp_free(&dx);
 }
 
+static void test_geglu(void **state) {
+    (void)state;
+    NEED_GPU();
+    const int rows = 517, w = 96;   // a feed-forward's (tokens, inner) shape
+    const size_t nx = (size_t)rows * 2 * w, ny = (size_t)rows * w;
+    tpair x = tp_rand(nx, -6, 6, 40), y = tp_alloc(ny), dy = tp_rand(ny, -1, 1, 41), dx = tp_rand(nx, -1, 1, 42);
+    cpu->geglu_forward(y.h, x.h, rows, w);
+    gpu->geglu_forward(y.d, x.d, rows, w);
+    expect_close("geglu", "fwd y", &y, ELEMENTWISE);
+    cpu->geglu_backward(dx.h, dy.h, x.h, rows, w);
+    gpu->geglu_backward(dx.d, dy.d, x.d, rows, w);
+    expect_close("geglu", "bwd dx", &dx, ELEMENTWISE);
+    tp_free(&x); tp_free(&y); tp_free(&dy); tp_free(&dx);
+}
+
 // ---- layer norm, l2 normalize --------------------------------------------------------------------------
 
 static void ln_case(const char *name, int rows, int width, int affine, float offset) {
@@ -538,16 +553,17 @@ static void test_channel_bias_and_mean(void **state) {
 
 // ---- attention -----------------------------------------------------------------------------------------------
 
-static void attn_case(const char *name, int n, int l, int heads, int d, int causal) {
-    const size_t sz = (size_t)n * l * heads * d, np = (size_t)n * heads * l * l;
+// lq queries against lk keys (lk == lq: self-attention; else cross-attention)
+static void attn_case(const char *name, int n, int lq, int lk, int heads, int d, int causal) {
+    const size_t sq = (size_t)n * lq * heads * d, sk = (size_t)n * lk * heads * d, np = (size_t)n * heads * lq * lk;
     const float scale = 1.0f / sqrtf((float)d);
-    tpair q = tp_rand(sz, -1, 1, 101), k = tp_rand(sz, -1, 1, 102), v = tp_rand(sz, -1, 1, 103), o = tp_alloc(sz),
-          p = tp_alloc(np), dout = tp_rand(sz, -1, 1, 104), dq = tp_rand(sz, -1, 1, 105), dk = tp_rand(sz, -1, 1, 106),
-          dv = tp_rand(sz, -1, 1, 107);
+    tpair q = tp_rand(sq, -1, 1, 101), k = tp_rand(sk, -1, 1, 102), v = tp_rand(sk, -1, 1, 103), o = tp_alloc(sq),
+          p = tp_alloc(np), dout = tp_rand(sq, -1, 1, 104), dq = tp_rand(sq, -1, 1, 105), dk = tp_rand(sk, -1, 1, 106),
+          dv = tp_rand(sk, -1, 1, 107);
     cpu->fill(p.h, NAN, np);   // as reused memory: masked zeros must be written, not left over
     gpu->fill(p.d, NAN, np);
-    cpu->attention_forward(o.h, p.h, q.h, k.h, v.h, n, l, heads, d, scale, causal);
-    gpu->attention_forward(o.d, p.d, q.d, k.d, v.d, n, l, heads, d, scale, causal);
+    cpu->attention_forward(o.h, p.h, q.h, k.h, v.h, n, lq, lk, heads, d, scale, causal);
+    gpu->attention_forward(o.d, p.d, q.d, k.d, v.d, n, lq, lk, heads, d, scale, causal);
     expect_close(name, "fwd o", &o, GEMM);
     expect_close(name, "fwd probs", &p, GEMM);
     if (causal) {   // the masked probabilities are exactly 0 on the GPU too
@@ -555,21 +571,21 @@ static void attn_case(const char *name, int n, int l, int heads, int d, int caus
         assert_non_null(g);
         gpu->to_host(g, p.d, np * sizeof(float));
         size_t nonzero = 0;
-        for (size_t r = 0; r < np / l; r++)
-            for (int j = (int)(r % l) + 1; j < l; j++) nonzero += g[r * l + j] != 0.0f;
+        for (size_t r = 0; r < np / lk; r++)
+            for (int j = (int)(r % lq) + 1; j < lk; j++) nonzero += g[r * lk + j] != 0.0f;
         free(g);
         report(name, "masked P", (double)nonzero, EXACT);
     }
-    cpu->attention_backward(dq.h, dk.h, dv.h, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale, causal);
-    gpu->attention_backward(dq.d, dk.d, dv.d, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale, causal);
+    cpu->attention_backward(dq.h, dk.h, dv.h, dout.h, q.h, k.h, v.h, p.h, n, lq, lk, heads, d, scale, causal);
+    gpu->attention_backward(dq.d, dk.d, dv.d, dout.d, q.d, k.d, v.d, p.d, n, lq, lk, heads, d, scale, causal);
     expect_close(name, "bwd dq", &dq, GEMM_BWD);
     expect_close(name, "bwd dk", &dk, GEMM_BWD);
     expect_close(name, "bwd dv", &dv, GEMM_BWD);
-    cpu->attention_backward(NULL, NULL, dv.h, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale, causal);
-    gpu->attention_backward(NULL, NULL, dv.d, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale, causal);
+    cpu->attention_backward(NULL, NULL, dv.h, dout.h, q.h, k.h, v.h, p.h, n, lq, lk, heads, d, scale, causal);
+    gpu->attention_backward(NULL, NULL, dv.d, dout.d, q.d, k.d, v.d, p.d, n, lq, lk, heads, d, scale, causal);
     expect_close(name, "bwd dv only", &dv, GEMM_BWD);
-    cpu->attention_backward(dq.h, NULL, NULL, dout.h, q.h, k.h, v.h, p.h, n, l, heads, d, scale, causal);
-    gpu->attention_backward(dq.d, NULL, NULL, dout.d, q.d, k.d, v.d, p.d, n, l, heads, d, scale, causal);
+    cpu->attention_backward(dq.h, NULL, NULL, dout.h, q.h, k.h, v.h, p.h, n, lq, lk, heads, d, scale, causal);
+    gpu->attention_backward(dq.d, NULL, NULL, dout.d, q.d, k.d, v.d, p.d, n, lq, lk, heads, d, scale, causal);
     expect_close(name, "bwd dq only", &dq, GEMM_BWD);
     tp_free(&q); tp_free(&k); tp_free(&v); tp_free(&o); tp_free(&p); tp_free(&dout); tp_free(&dq); tp_free(&dk); tp_free(&dv);
 }
@@ -577,13 +593,16 @@ static void attn_case(const char *name, int n, int l, int heads, int d, int caus
 static void test_attention(void **state) {
     (void)state;
     NEED_GPU();
-    attn_case("attention 7x7 2 heads", 3, 49, 2, 16, 0);
-    attn_case("attention l=50 4 heads d=32", 2, 50, 4, 32, 0);
-    attn_case("attention 1 head", 2, 9, 1, 8, 0);
+    attn_case("attention 7x7 2 heads", 3, 49, 49, 2, 16, 0);
+    attn_case("attention l=50 4 heads d=32", 2, 50, 50, 4, 32, 0);
+    attn_case("attention 1 head", 2, 9, 9, 1, 8, 0);
+    // cross-attention (attn2: 8x8 image tokens against 9 or 40 text tokens)
+    attn_case("cross-attention lq=64 lk=9 4 heads", 2, 64, 9, 4, 16, 0);
+    attn_case("cross-attention lq=16 lk=40 2 heads", 3, 16, 40, 2, 8, 0);
     // causal (CLIP's text encoder: 77 tokens, head_dim 64); l = 40: rows past one warp's 32 keys
-    attn_case("attention causal l=77 8 heads d=64", 2, 77, 8, 64, 1);
-    attn_case("attention causal l=40 2 heads", 3, 40, 2, 16, 1);
-    attn_case("attention causal l=1", 2, 1, 2, 8, 1);
+    attn_case("attention causal l=77 8 heads d=64", 2, 77, 77, 8, 64, 1);
+    attn_case("attention causal l=40 2 heads", 3, 40, 40, 2, 16, 1);
+    attn_case("attention causal l=1", 2, 1, 1, 2, 8, 1);
 }
 
 // ---- dropout, losses, elementwise, reductions -----------------------------------------------------------------
@@ -909,6 +928,7 @@ int main(void) {
         cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_silu),
         cmocka_unit_test(test_quick_gelu),
+        cmocka_unit_test(test_geglu),
         cmocka_unit_test(test_layer_norm),
         cmocka_unit_test(test_l2_normalize),
         cmocka_unit_test(test_linear),

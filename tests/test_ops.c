@@ -159,6 +159,7 @@ static void test_table_complete(void **state) {
     HAS(conv2d_forward); HAS(conv2d_backward); HAS(group_norm_forward); HAS(group_norm_backward);
     HAS(silu_forward); HAS(silu_backward); HAS(linear_forward); HAS(linear_backward);
     HAS(layer_norm_forward); HAS(layer_norm_backward); HAS(quick_gelu_forward); HAS(quick_gelu_backward);
+    HAS(geglu_forward); HAS(geglu_backward);
     HAS(l2_normalize_forward); HAS(l2_normalize_backward);
     HAS(embedding_forward); HAS(embedding_backward);
     HAS(timestep_embedding_forward); HAS(timestep_embedding_backward);
@@ -702,6 +703,44 @@ static void test_quick_gelu(void **state) {
     free(k.x); free(k.y); free(z);
 }
 
+// ---- GEGLU ---------------------------------------------------------------------------------------------
+
+typedef struct {
+    int rows, w;
+    float *x, *y;
+} geglu_ctx;
+
+static void geglu_fwd(void *c) {
+    geglu_ctx *k = c;
+    ops()->geglu_forward(k->y, k->x, k->rows, k->w);
+}
+static void geglu_bwd(void *c, const float *dy, float **g) {
+    geglu_ctx *k = c;
+    ops()->geglu_backward(g[0], dy, k->x, k->rows, k->w);
+}
+
+// diffusers' GEGLU: hidden, gate = proj(x).chunk(2, -1); hidden * F.gelu(gate) (exact erf)
+static void test_geglu(void **state) {
+    (void)state;
+    geglu_ctx k = {.rows = 7, .w = 13};
+    const size_t nx = (size_t)k.rows * 2 * k.w, ny = (size_t)k.rows * k.w;
+    k.x = fbuf(nx);
+    k.y = fbuf(ny);
+    fill_uniform(k.x, nx, -5, 5, 157);
+    geglu_fwd(&k);
+    for (int r = 0; r < k.rows; r++)
+        for (int i = 0; i < k.w; i++) {   // the first half is the value, the second the gate
+            const double a = k.x[(size_t)r * 2 * k.w + i], b = k.x[(size_t)r * 2 * k.w + k.w + i];
+            const double want = a * 0.5 * b * (1.0 + erf(b / sqrt(2.0)));
+            assert_float_equal(k.y[(size_t)r * k.w + i], want, 2e-6 * (1 + fabs(want)));
+        }
+    ops()->geglu_backward(NULL, k.y, k.x, k.rows, k.w);   // no gradient asked: nothing to do
+    gradcase gc = {.name = "geglu", .ctx = &k, .forward = geglu_fwd, .backward = geglu_bwd, .out = k.y,
+                   .nout = ny, .nin = 1, .in = {k.x}, .len = {nx}, .in_name = {"x"}, .h = 1e-2, .tol = 1e-3};
+    check_gradients(&gc);
+    free(k.x); free(k.y);
+}
+
 // lethe_cpu_expf (used by SiLU and attention) against exp() in double
 static void test_expf_accuracy(void **state) {
     (void)state;
@@ -1059,18 +1098,21 @@ static void test_transpose(void **state) {
 
 typedef struct {
     int n, l, heads, hd, causal;
+    int lk;   // keys (cross-attention); 0: l (self-attention)
     float scale;
     float *q, *k, *v, *o, *probs;
 } att_ctx;
 
+static int att_lk(const att_ctx *a) { return a->lk ? a->lk : a->l; }
 static void att_fwd(void *c) {
     att_ctx *a = c;
-    ops()->attention_forward(a->o, a->probs, a->q, a->k, a->v, a->n, a->l, a->heads, a->hd, a->scale, a->causal);
+    ops()->attention_forward(a->o, a->probs, a->q, a->k, a->v, a->n, a->l, att_lk(a), a->heads, a->hd, a->scale,
+                             a->causal);
 }
 static void att_bwd(void *c, const float *dy, float **g) {
     att_ctx *a = c;
-    ops()->attention_backward(g[0], g[1], g[2], dy, a->q, a->k, a->v, a->probs, a->n, a->l, a->heads, a->hd,
-                              a->scale, a->causal);
+    ops()->attention_backward(g[0], g[1], g[2], dy, a->q, a->k, a->v, a->probs, a->n, a->l, att_lk(a), a->heads,
+                              a->hd, a->scale, a->causal);
 }
 
 static void test_attention(void **state) {
@@ -1126,9 +1168,55 @@ static void test_attention_stable(void **state) {
         k[i] = (float)(i / 2) * 10.0f;
         v[i] = (float)(i / 2);
     }
-    ops()->attention_forward(o, probs, q, k, v, 1, l, 1, C, 1.0f, 0);
+    ops()->attention_forward(o, probs, q, k, v, 1, l, l, 1, C, 1.0f, 0);
     assert_true(ops()->all_finite(o, 8) && ops()->all_finite(probs, 16));
     for (int i = 0; i < l; i++) assert_float_equal(o[i * C], 3.0f, 1e-6);   // all weight on the last key
+}
+
+// cross-attention (diffusers' attn2: queries from image tokens, keys and values from the
+// text encoder's hidden states): lq != lk, against a naive reference, and gradients
+static void test_attention_cross(void **state) {
+    (void)state;
+    for (int lk = 1; lk <= 7; lk += 6) {   // one key (softmax of one: P = 1) and more keys than queries
+        att_ctx a = {.n = 2, .l = 4, .lk = lk, .heads = 2, .hd = 3};
+        a.scale = 1.0f / sqrtf((float)a.hd);
+        const int C = a.heads * a.hd, lq = a.l;
+        const size_t nq = (size_t)a.n * lq * C, nk = (size_t)a.n * lk * C;
+        a.q = fbuf(nq);
+        a.k = fbuf(nk);
+        a.v = fbuf(nk);
+        a.o = fbuf(nq);
+        a.probs = fbuf((size_t)a.n * a.heads * lq * lk);
+        fill_uniform(a.q, nq, -2, 2, 231);
+        fill_uniform(a.k, nk, -2, 2, 232);
+        fill_uniform(a.v, nk, -1, 1, 233);
+        att_fwd(&a);
+        for (int s = 0; s < a.n; s++)
+            for (int h = 0; h < a.heads; h++)
+                for (int i = 0; i < lq; i++) {
+                    double sc[7], mx = -INFINITY, sum = 0;
+                    for (int j = 0; j < lk; j++) {
+                        double d = 0;
+                        for (int c = 0; c < a.hd; c++)
+                            d += (double)a.q[(s * lq + i) * C + h * a.hd + c] * a.k[(s * lk + j) * C + h * a.hd + c];
+                        sc[j] = d * a.scale;
+                        if (sc[j] > mx) mx = sc[j];
+                    }
+                    for (int j = 0; j < lk; j++) sum += (sc[j] = exp(sc[j] - mx));
+                    for (int c = 0; c < a.hd; c++) {
+                        double want = 0;
+                        for (int j = 0; j < lk; j++) want += sc[j] / sum * a.v[(s * lk + j) * C + h * a.hd + c];
+                        assert_float_equal(a.o[(s * lq + i) * C + h * a.hd + c], want, 1e-6);
+                    }
+                    for (int j = 0; j < lk; j++)
+                        assert_float_equal(a.probs[((s * a.heads + h) * lq + i) * lk + j], sc[j] / sum, 1e-6);
+                }
+        gradcase gc = {.name = lk == 1 ? "cross-attention lq4 lk1" : "cross-attention lq4 lk7", .ctx = &a,
+                       .forward = att_fwd, .backward = att_bwd, .out = a.o, .nout = nq, .nin = 3,
+                       .in = {a.q, a.k, a.v}, .len = {nq, nk, nk}, .in_name = {"q", "k", "v"}, .h = 1e-2, .tol = 2e-3};
+        check_gradients(&gc);
+        free(a.q); free(a.k); free(a.v); free(a.o); free(a.probs);
+    }
 }
 
 static att_ctx att_alloc(int n, int l, int heads, int hd, int causal, uint64_t seed) {
@@ -1218,7 +1306,7 @@ static void test_attention_causal(void **state) {
     fill_uniform(dout, nt, -1, 1, 228);
     for (int s = 0; s < a.n; s++)
         for (size_t e = ((size_t)s * l + t + 1) * C; e < (size_t)(s + 1) * l * C; e++) dout[e] = 0.0f;
-    ops()->attention_backward(dq, dk, dv, dout, a.q, a.k, a.v, a.probs, a.n, l, a.heads, a.hd, a.scale, 1);
+    ops()->attention_backward(dq, dk, dv, dout, a.q, a.k, a.v, a.probs, a.n, l, l, a.heads, a.hd, a.scale, 1);
     for (int s = 0; s < a.n; s++)
         for (size_t e = ((size_t)s * l + t + 1) * C; e < (size_t)(s + 1) * l * C; e++)
             assert_true(dq[e] == 0.0f && dk[e] == 0.0f && dv[e] == 0.0f);
@@ -1707,6 +1795,7 @@ int main(void) {
         cmocka_unit_test(test_layer_norm_large),
         cmocka_unit_test(test_silu),
         cmocka_unit_test(test_quick_gelu),
+        cmocka_unit_test(test_geglu),
         cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_large),
@@ -1720,6 +1809,7 @@ int main(void) {
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_stable),
+        cmocka_unit_test(test_attention_cross),
         cmocka_unit_test(test_attention_causal),
         cmocka_unit_test(test_l2_normalize),
         cmocka_unit_test(test_dropout),

@@ -39,7 +39,7 @@ float *attention_forward(attention_block *a, const float *P, const nn_ctx *ctx, 
     linear_fwd(&a->to_q, P, q, tok, n * l);
     linear_fwd(&a->to_k, P, k, tok, n * l);
     linear_fwd(&a->to_v, P, v, tok, n * l);
-    ops()->attention_forward(o, probs, q, k, v, n, l, a->heads, a->head_dim, 1.0f / sqrtf((float)a->head_dim),
+    ops()->attention_forward(o, probs, q, k, v, n, l, l, a->heads, a->head_dim, 1.0f / sqrtf((float)a->head_dim),
                              0);   // spatial attention: every pixel sees every pixel
     linear_fwd(&a->to_out, P, proj, o, n * l);
     ops()->transpose_forward(out, proj, n, l, c);              // (n, l, c) -> (n, c, l)
@@ -77,7 +77,7 @@ lethe_status attention_backward(attention_block *a, const float *P, float *G, le
 
     ops()->transpose_backward(d_proj, dres, n, l, c);
     linear_bwd(&a->to_out, P, G, d_o, d_proj, a->s.o, n * l);
-    ops()->attention_backward(dq, dk, dv, d_o, a->s.q, a->s.k, a->s.v, a->s.probs, n, l, a->heads, a->head_dim,
+    ops()->attention_backward(dq, dk, dv, d_o, a->s.q, a->s.k, a->s.v, a->s.probs, n, l, l, a->heads, a->head_dim,
                               1.0f / sqrtf((float)a->head_dim), 0);
     linear_bwd(&a->to_q, P, G, d_tok, dq, a->s.tok, n * l);
     linear_bwd(&a->to_k, P, G, d_tok, dk, a->s.tok, n * l);

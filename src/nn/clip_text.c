@@ -162,7 +162,7 @@ static float *layer_forward(clip_text_layer *L, const clip_text_config *c, const
     linear_fwd(&L->q_proj, P, q, u1, rows);
     linear_fwd(&L->k_proj, P, k, u1, rows);
     linear_fwd(&L->v_proj, P, v, u1, rows);
-    ops()->attention_forward(o, probs, q, k, v, n, seq, heads, H / heads, attn_scale(c), 1);   // causal
+    ops()->attention_forward(o, probs, q, k, v, n, seq, seq, heads, H / heads, attn_scale(c), 1);   // causal
     linear_fwd(&L->out_proj, P, h, o, rows);
     ops()->axpbz(h, 1.0f, h, 1.0f, x, sz);   // residual
     ln_fwd(&L->ln2, c, P, u2, mean2, rstd2, h, rows);
@@ -303,7 +303,7 @@ static lethe_status layer_backward(const clip_text_layer *L, const clip_text_con
     // h = x + out_proj(attention(q, k, v of ln1(x)))
     ops()->axpbz(dx, 1.0f, dx, 1.0f, dh, sz);   // the residual path
     linear_bwd(&L->out_proj, P, G, d_o, dh, L->s.o, rows);
-    ops()->attention_backward(dq, dk, dv, d_o, L->s.q, L->s.k, L->s.v, L->s.probs, n, seq, heads, H / heads,
+    ops()->attention_backward(dq, dk, dv, d_o, L->s.q, L->s.k, L->s.v, L->s.probs, n, seq, seq, heads, H / heads,
                               attn_scale(c), 1);
     linear_bwd(&L->q_proj, P, G, d_u1, dq, L->s.u1, rows);
     linear_bwd(&L->k_proj, P, G, d_u1, dk, L->s.u1, rows);

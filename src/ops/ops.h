@@ -76,6 +76,12 @@ typedef struct lethe_backend {
     void (*quick_gelu_forward)(float *y, const float *x, size_t n);
     void (*quick_gelu_backward)(float *dx, const float *dy, const float *x, size_t n);
 
+    // ---- GEGLU (diffusers' feed-forward activation): x (rows, 2w) = [a | b] per row (torch's
+    // chunk(2, dim=-1)), y (rows, w) = a * gelu(b) with the exact erf GELU. y must not alias x;
+    // backward reads the saved x and accumulates into both halves of dx ----
+    void (*geglu_forward)(float *y, const float *x, int rows, int w);
+    void (*geglu_backward)(float *dx, const float *dy, const float *x, int rows, int w);
+
     // ---- linear (nn.Linear): x (m, in), w (out, in), b (out) or NULL, y (m, out) = x w^T + b ----
     void (*linear_forward)(float *y, const float *x, const float *w, const float *b, int m, int in, int out);
     void (*linear_backward)(float *dx, float *dw, float *db, const float *dy,
@@ -116,16 +122,17 @@ typedef struct lethe_backend {
     void (*transpose_forward)(float *y, const float *x, int n, int rows, int cols);
     void (*transpose_backward)(float *dx, const float *dy, int n, int rows, int cols);
 
-    // ---- multi-head self-attention core: q, k, v, o (n, l, heads*head_dim) ----
-    // P = softmax(q k^T * scale) per (sample, head) over keys, o = P v.
-    // probs (n, heads, l, l) is saved for backward.
+    // ---- multi-head attention core: q, o (n, lq, heads*head_dim), k, v (n, lk, heads*head_dim) ----
+    // P = softmax(q k^T * scale) per (sample, head) over keys, o = P v. Self-attention has
+    // lq = lk; cross-attention takes keys and values of another sequence (lk != lq).
+    // probs (n, heads, lq, lk) is saved for backward.
     // causal != 0 masks key j > query i (SDPA's is_causal=True): those P are exactly 0 and
     // pass no gradient. Backward must get the causal flag its forward got.
     void (*attention_forward)(float *o, float *probs, const float *q, const float *k, const float *v,
-                              int n, int l, int heads, int head_dim, float scale, int causal);
+                              int n, int lq, int lk, int heads, int head_dim, float scale, int causal);
     void (*attention_backward)(float *dq, float *dk, float *dv, const float *dout,
                                const float *q, const float *k, const float *v, const float *probs,
-                               int n, int l, int heads, int head_dim, float scale, int causal);
+                               int n, int lq, int lk, int heads, int head_dim, float scale, int causal);
 
     // ---- L2 normalisation of rows (F.normalize(x, p=2, dim=-1, eps)): x, y (rows, width) ----
     // y = x / max(||x||_2, eps); norm (rows) = ||x||_2 saved (unclamped). Backward:

@@ -90,6 +90,9 @@ void lethe_cpu_silu_forward(float *y, const float *x, size_t n);
 void lethe_cpu_silu_backward(float *dx, const float *dy, const float *x, size_t n);
 void lethe_cpu_quick_gelu_forward(float *y, const float *x, size_t n);
 void lethe_cpu_quick_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+// geglu.c
+void lethe_cpu_geglu_forward(float *y, const float *x, int rows, int w);
+void lethe_cpu_geglu_backward(float *dx, const float *dy, const float *x, int rows, int w);
 
 // ---- layer_norm.c ----------------------------------------------------------------------------
 void lethe_cpu_layer_norm_forward(float *y, float *mean, float *rstd, const float *x,
@@ -144,10 +147,10 @@ int lethe_cpu_all_finite(const float *x, size_t n);
 
 // ---- attention.c ------------------------------------------------------------------------------------
 void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v,
-                                 int n, int l, int heads, int head_dim, float scale, int causal);
+                                 int n, int lq, int lk, int heads, int head_dim, float scale, int causal);
 void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                   const float *q, const float *k, const float *v, const float *probs,
-                                  int n, int l, int heads, int head_dim, float scale, int causal);
+                                  int n, int lq, int lk, int heads, int head_dim, float scale, int causal);
 
 // ---- dropout.c ------------------------------------------------------------------------------------
 void lethe_cpu_dropout_forward(float *y, float *mask, const float *x, size_t n, float p,

@@ -25,6 +25,8 @@ const lethe_backend lethe_backend_cpu = {
 
     .quick_gelu_forward = lethe_cpu_quick_gelu_forward,
     .quick_gelu_backward = lethe_cpu_quick_gelu_backward,
+    .geglu_forward = lethe_cpu_geglu_forward,
+    .geglu_backward = lethe_cpu_geglu_backward,
 
     .linear_forward = lethe_cpu_linear_forward,
     .linear_backward = lethe_cpu_linear_backward,

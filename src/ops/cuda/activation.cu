@@ -65,3 +65,40 @@ void lethe_cuda_quick_gelu_backward(float *dx, const float *dy, const float *x, 
     quick_gelu_bwd<<<grid_for(n), LETHE_CUDA_THREADS>>>(dx, dy, x, n);
     cuda_check_launch("quick_gelu_backward");
 }
+
+// GEGLU (diffusers' feed-forward activation), as geglu.c: y (rows, w) = a * gelu(b) with
+// [a, b] = x (rows, 2w) split in halves, exact erf GELU; backward from the saved x
+#define GEGLU_INV_SQRT2 0.70710678118654752f
+#define GEGLU_INV_SQRT_2PI 0.39894228040143268f
+
+static __global__ void geglu_fwd(float *y, const float *x, size_t rows, int w) {
+    CUDA_LOOP(e, rows * (size_t)w) {
+        const size_t r = e / (size_t)w, i = e % (size_t)w;
+        const float a = x[r * 2 * w + i], b = x[r * 2 * w + w + i];
+        y[e] = a * (0.5f * b * (1.0f + erff(b * GEGLU_INV_SQRT2)));
+    }
+}
+
+static __global__ void geglu_bwd(float *dx, const float *dy, const float *x, size_t rows, int w) {
+    CUDA_LOOP(e, rows * (size_t)w) {
+        const size_t r = e / (size_t)w, i = e % (size_t)w;
+        const float a = x[r * 2 * w + i], b = x[r * 2 * w + w + i];
+        const float cdf = 0.5f * (1.0f + erff(b * GEGLU_INV_SQRT2)), pdf = GEGLU_INV_SQRT_2PI * expf(-0.5f * b * b);
+        dx[r * 2 * w + i] += dy[e] * b * cdf;
+        dx[r * 2 * w + w + i] += dy[e] * a * (cdf + b * pdf);
+    }
+}
+
+void lethe_cuda_geglu_forward(float *y, const float *x, int rows, int w) {
+    if (rows <= 0 || w <= 0) return;
+    const size_t n = (size_t)rows * w;
+    geglu_fwd<<<grid_for(n), LETHE_CUDA_THREADS>>>(y, x, (size_t)rows, w);
+    cuda_check_launch("geglu_forward");
+}
+
+void lethe_cuda_geglu_backward(float *dx, const float *dy, const float *x, int rows, int w) {
+    if (!dx || rows <= 0 || w <= 0) return;
+    const size_t n = (size_t)rows * w;
+    geglu_bwd<<<grid_for(n), LETHE_CUDA_THREADS>>>(dx, dy, x, (size_t)rows, w);
+    cuda_check_launch("geglu_backward");
+}

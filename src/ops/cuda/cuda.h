@@ -74,6 +74,9 @@ void lethe_cuda_silu_forward(float *y, const float *x, size_t n);
 void lethe_cuda_silu_backward(float *dx, const float *dy, const float *x, size_t n);
 void lethe_cuda_quick_gelu_forward(float *y, const float *x, size_t n);
 void lethe_cuda_quick_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+// geglu (activation.cu)
+void lethe_cuda_geglu_forward(float *y, const float *x, int rows, int w);
+void lethe_cuda_geglu_backward(float *dx, const float *dy, const float *x, int rows, int w);
 
 // ---- layer_norm.cu ----------------------------------------------------------------------------------
 void lethe_cuda_layer_norm_forward(float *y, float *mean, float *rstd, const float *x,
@@ -128,10 +131,10 @@ int lethe_cuda_all_finite(const float *x, size_t n);
 
 // ---- attention.cu ---------------------------------------------------------------------------------------
 void lethe_cuda_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v,
-                                  int n, int l, int heads, int head_dim, float scale, int causal);
+                                  int n, int lq, int lk, int heads, int head_dim, float scale, int causal);
 void lethe_cuda_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                    const float *q, const float *k, const float *v, const float *probs,
-                                   int n, int l, int heads, int head_dim, float scale, int causal);
+                                   int n, int lq, int lk, int heads, int head_dim, float scale, int causal);
 
 // ---- dropout.cu ------------------------------------------------------------------------------------------
 void lethe_cuda_dropout_forward(float *y, float *mask, const float *x, size_t n, float p,

@@ -25,6 +25,8 @@ const lethe_backend lethe_backend_cuda = {
 
     .quick_gelu_forward = lethe_cuda_quick_gelu_forward,
     .quick_gelu_backward = lethe_cuda_quick_gelu_backward,
+    .geglu_forward = lethe_cuda_geglu_forward,
+    .geglu_backward = lethe_cuda_geglu_backward,
 
     .linear_forward = lethe_cuda_linear_forward,
     .linear_backward = lethe_cuda_linear_backward,
