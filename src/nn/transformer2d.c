@@ -89,7 +89,7 @@ static int block_forward(t2d_block *b, const float *P, lethe_arena *A, float *ou
     float *q2 = arena_floats(A, sz), *k2 = arena_floats(A, ksz), *v2 = arena_floats(A, ksz);
     float *p2 = arena_floats(A, (size_t)n * a2->heads * l * seq), *o2 = arena_floats(A, sz), *h2 = arena_floats(A, sz);
     float *u3 = arena_floats(A, sz), *mean3 = arena_floats(A, rows), *rstd3 = arena_floats(A, rows);
-    float *fh = arena_floats(A, fsz), *fg = arena_floats(A, fsz), *gg = arena_floats(A, fsz), *mm = arena_floats(A, fsz);
+    float *f = arena_floats(A, 2 * fsz), *mm = arena_floats(A, fsz);
     if (A->failed) return 0;
     const lethe_backend *be = ops();
 
@@ -109,12 +109,10 @@ static int block_forward(t2d_block *b, const float *P, lethe_arena *A, float *ou
     be->attention_forward(o2, p2, q2, k2, v2, n, l, seq, a2->heads, a2->head_dim, attn_scale(a2), 0);
     linear_fwd(&a2->to_out, P, h2, o2, rows);
     be->axpbz(h2, 1.0f, h2, 1.0f, h1, sz);
-    // GEGLU feed-forward: the projection's two halves are two Linears over its weight rows
+    // GEGLU feed-forward: f = [value | gate] per row, mm = value * gelu(gate)
     layer_norm_fwd(&b->norm3, P, u3, mean3, rstd3, h2, rows);
-    be->linear_forward(fh, u3, P + b->ff_proj.w, P + b->ff_proj.b, rows, D, I);
-    be->linear_forward(fg, u3, P + b->ff_proj.w + (size_t)I * D, P + b->ff_proj.b + I, rows, D, I);
-    be->gelu_forward(gg, fg, fsz);
-    be->mul(mm, fh, gg, fsz);
+    linear_fwd(&b->ff_proj, P, f, u3, rows);
+    be->geglu_forward(mm, f, rows, I);
     linear_fwd(&b->ff_out, P, out, mm, rows);
     be->axpbz(out, 1.0f, out, 1.0f, h2, sz);
 
@@ -123,7 +121,7 @@ static int block_forward(t2d_block *b, const float *P, lethe_arena *A, float *ou
     b->s.p1 = p1; b->s.o1 = o1; b->s.h1 = h1;
     b->s.u2 = u2; b->s.mean2 = mean2; b->s.rstd2 = rstd2; b->s.q2 = q2; b->s.k2 = k2; b->s.v2 = v2;
     b->s.p2 = p2; b->s.o2 = o2; b->s.h2 = h2;
-    b->s.u3 = u3; b->s.mean3 = mean3; b->s.rstd3 = rstd3; b->s.fh = fh; b->s.fg = fg; b->s.gg = gg; b->s.m = mm;
+    b->s.u3 = u3; b->s.mean3 = mean3; b->s.rstd3 = rstd3; b->s.f = f; b->s.m = mm;
     return 1;
 }
 
@@ -134,7 +132,7 @@ static lethe_status block_backward(t2d_block *b, const float *P, float *G, lethe
     const size_t sz = (size_t)rows * D, ksz = (size_t)krows * D, fsz = (size_t)rows * I;
     t2d_attention *a1 = &b->attn1, *a2 = &b->attn2;
     arena_mark_t mark = arena_mark(A);
-    float *d_m = arena_zeros(A, fsz), *t = arena_floats(A, fsz), *d_fh = arena_zeros(A, fsz), *d_fg = arena_zeros(A, fsz);
+    float *d_m = arena_zeros(A, fsz), *d_f = arena_zeros(A, 2 * fsz);
     float *d_u3 = arena_zeros(A, sz), *d_h2 = arena_floats(A, sz);
     float *d_o2 = arena_zeros(A, sz), *dq2 = arena_zeros(A, sz), *dk2 = arena_zeros(A, ksz), *dv2 = arena_zeros(A, ksz);
     float *d_u2 = arena_zeros(A, sz), *d_h1 = arena_floats(A, sz);
@@ -145,17 +143,12 @@ static lethe_status block_backward(t2d_block *b, const float *P, float *G, lethe
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for transformer gradients");
     }
     const lethe_backend *be = ops();
-    float *Gp_w = G ? G + b->ff_proj.w : NULL, *Gp_b = G ? G + b->ff_proj.b : NULL;
 
-    // out = ff_out(fh * gelu(fg)) + h2
+    // out = ff_out(geglu(ff_proj(u3))) + h2
     be->copy(d_h2, dout, sz);
     linear_bwd(&b->ff_out, P, G, d_m, dout, b->s.m, rows);
-    be->mul(d_fh, d_m, b->s.gg, fsz);                  // d value = d_m * gelu(gate)
-    be->mul(t, d_m, b->s.fh, fsz);                     // d gelu(gate) = d_m * value
-    be->gelu_backward(d_fg, t, b->s.fg, fsz);
-    be->linear_backward(d_u3, Gp_w, Gp_b, d_fh, b->s.u3, P + b->ff_proj.w, rows, D, I);
-    be->linear_backward(d_u3, Gp_w ? Gp_w + (size_t)I * D : NULL, Gp_b ? Gp_b + I : NULL, d_fg, b->s.u3,
-                        P + b->ff_proj.w + (size_t)I * D, rows, D, I);
+    be->geglu_backward(d_f, d_m, b->s.f, rows, I);
+    linear_bwd(&b->ff_proj, P, G, d_u3, d_f, b->s.u3, rows);
     layer_norm_bwd(&b->norm3, P, G, d_h2, d_u3, b->s.h2, b->s.mean3, b->s.rstd3, rows);
 
     // h2 = to_out(attn(q(u2), k(ctx), v(ctx))) + h1

@@ -38,7 +38,7 @@ typedef struct {
 typedef struct {
     layer_norm_layer norm1, norm2, norm3;
     t2d_attention attn1, attn2;
-    linear_layer ff_proj;   // ff.net.0.proj: C -> 2*inner, rows [0, inner) value, [inner, 2 inner) gate
+    linear_layer ff_proj;   // ff.net.0.proj: C -> 2*inner, outputs [0, inner) value, [inner, 2 inner) gate
     linear_layer ff_out;    // ff.net.2: inner -> C
     int dim, inner;
     // saved by a training forward; rows = n * L tokens
@@ -48,7 +48,7 @@ typedef struct {
         float *h1;                                       // after attn1's residual
         float *u2, *mean2, *rstd2, *q2, *k2, *v2, *p2, *o2;
         float *h2;                                       // after attn2's residual
-        float *u3, *mean3, *rstd3, *fh, *fg, *gg, *m;    // ff: value, gate, gelu(gate), value * gelu(gate)
+        float *u3, *mean3, *rstd3, *f, *m;               // ff: [value | gate] (rows, 2 inner), value * gelu(gate)
     } s;
 } t2d_block;
 
