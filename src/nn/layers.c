@@ -25,6 +25,19 @@ linear_layer linear_make(param_table *t, const char *prefix, int in, int out) {
     return l;
 }
 
+linear_layer linear_make_no_bias(param_table *t, const char *prefix, int in, int out) {
+    linear_layer l = {.in = in, .out = out, .no_bias = 1};
+    l.w = add_named(t, prefix, "weight", 2, (int64_t[]){out, in}, PARAM_INIT_UNIFORM_FAN_IN, in);
+    return l;
+}
+
+layer_norm_layer layer_norm_make(param_table *t, const char *prefix, int width, float eps) {
+    layer_norm_layer l = {.width = width, .eps = eps};
+    l.w = add_named(t, prefix, "weight", 1, (int64_t[]){width}, PARAM_INIT_ONES, 0);
+    l.b = add_named(t, prefix, "bias", 1, (int64_t[]){width}, PARAM_INIT_ZEROS, 0);
+    return l;
+}
+
 group_norm_layer group_norm_make(param_table *t, const char *prefix, int c, int groups, float eps) {
     group_norm_layer l = {.c = c, .groups = groups, .eps = eps};
     l.w = add_named(t, prefix, "weight", 1, (int64_t[]){c}, PARAM_INIT_ONES, 0);
@@ -55,11 +68,12 @@ void conv2d_bwd(const conv2d_layer *l, const float *P, float *G, float *dx, cons
 }
 
 void linear_fwd(const linear_layer *l, const float *P, float *y, const float *x, int m) {
-    ops()->linear_forward(y, x, P + l->w, P + l->b, m, l->in, l->out);
+    ops()->linear_forward(y, x, P + l->w, l->no_bias ? NULL : P + l->b, m, l->in, l->out);
 }
 
 void linear_bwd(const linear_layer *l, const float *P, float *G, float *dx, const float *dy, const float *x, int m) {
-    ops()->linear_backward(dx, G ? G + l->w : NULL, G ? G + l->b : NULL, dy, x, P + l->w, m, l->in, l->out);
+    ops()->linear_backward(dx, G ? G + l->w : NULL, G && !l->no_bias ? G + l->b : NULL, dy, x, P + l->w, m, l->in,
+                           l->out);
 }
 
 void group_norm_fwd(const group_norm_layer *l, const float *P, float *y, float *mean, float *rstd,
@@ -82,6 +96,17 @@ void group_norm_bwd(const group_norm_layer *l, const float *P, float *G, float *
                     const float *x, const float *mean, const float *rstd, int n, int hw) {
     ops()->group_norm_backward(dx, G ? G + l->w : NULL, G ? G + l->b : NULL, dy, x, mean, rstd,
                                P + l->w, n, l->c, hw, l->groups);
+}
+
+void layer_norm_fwd(const layer_norm_layer *l, const float *P, float *y, float *mean, float *rstd, const float *x,
+                    int rows) {
+    ops()->layer_norm_forward(y, mean, rstd, x, P + l->w, P + l->b, rows, l->width, l->eps);
+}
+
+void layer_norm_bwd(const layer_norm_layer *l, const float *P, float *G, float *dx, const float *dy, const float *x,
+                    const float *mean, const float *rstd, int rows) {
+    ops()->layer_norm_backward(dx, G ? G + l->w : NULL, G ? G + l->b : NULL, dy, x, mean, rstd, P + l->w, rows,
+                               l->width);
 }
 
 void embedding_fwd(const embedding_layer *l, const float *P, float *y, const int *idx, int n) {

@@ -15,13 +15,18 @@
 #include "ops/ops.h"
 
 typedef struct { size_t w, b; int ci, co, k, stride, pad; } conv2d_layer;
-typedef struct { size_t w, b; int in, out; } linear_layer;
+typedef struct { size_t w, b; int in, out, no_bias; } linear_layer;   // no_bias: b unused
 typedef struct { size_t w, b; int c, groups; float eps; } group_norm_layer;
 typedef struct { size_t w; int num, dim; } embedding_layer;
+typedef struct { size_t w, b; int width; float eps; } layer_norm_layer;
 
 // Registration: adds "<prefix>.weight" and "<prefix>.bias" (PyTorch shapes) to the table.
 conv2d_layer conv2d_make(param_table *t, const char *prefix, int ci, int co, int k, int stride, int pad);
 linear_layer linear_make(param_table *t, const char *prefix, int in, int out);
+// nn.Linear(in, out, bias=False): "<prefix>.weight" only
+linear_layer linear_make_no_bias(param_table *t, const char *prefix, int in, int out);
+// nn.LayerNorm(width, eps): weight 1, bias 0
+layer_norm_layer layer_norm_make(param_table *t, const char *prefix, int width, float eps);
 group_norm_layer group_norm_make(param_table *t, const char *prefix, int c, int groups, float eps);
 embedding_layer embedding_make(param_table *t, const char *prefix, int num, int dim);
 
@@ -44,6 +49,12 @@ void group_norm_silu_fwd(const group_norm_layer *l, const float *P, float *y, fl
                          const float *x, int n, int hw);
 void group_norm_bwd(const group_norm_layer *l, const float *P, float *G, float *dx, const float *dy,
                     const float *x, const float *mean, const float *rstd, int n, int hw);
+
+// x, y (rows, width); mean, rstd (rows) saved
+void layer_norm_fwd(const layer_norm_layer *l, const float *P, float *y, float *mean, float *rstd, const float *x,
+                    int rows);
+void layer_norm_bwd(const layer_norm_layer *l, const float *P, float *G, float *dx, const float *dy, const float *x,
+                    const float *mean, const float *rstd, int rows);
 
 void embedding_fwd(const embedding_layer *l, const float *P, float *y, const int *idx, int n);
 void embedding_bwd(const embedding_layer *l, float *G, const float *dy, const int *idx, int n);

@@ -6,7 +6,23 @@
 
 static int up_layers(const unet_config *c) { return c->layers_per_block + 1; }
 
-lethe_status unet_build(lethe_unet *m, const unet_config *cfg) {
+// UNet2DModel's slots: its self-attention blocks
+static void self_attention_maker(lethe_unet *m, param_table *t, const char *prefix, int c, int up, int i, int j,
+                                 void *arg) {
+    (void)arg;
+    const unet_config *cfg = &m->cfg;
+    if (i < 0) {
+        int ag = cfg->attn_norm_num_groups > 0 ? cfg->attn_norm_num_groups : cfg->norm_num_groups;
+        attention_make(&m->mid_attn, t, prefix, c, cfg->attention_head_dim, ag, cfg->norm_eps, cfg->mid_block_scale_factor);
+    } else {
+        attention_make(up ? &m->up_attn[i][j] : &m->down_attn[i][j], t, prefix, c, cfg->attention_head_dim,
+                       cfg->norm_num_groups, cfg->norm_eps, 1.0f);
+    }
+}
+
+lethe_status unet_build(lethe_unet *m, const unet_config *cfg) { return unet_build_custom(m, cfg, NULL, NULL); }
+
+lethe_status unet_build_custom(lethe_unet *m, const unet_config *cfg, unet_attn_maker make, void *arg) {
     lethe_status st = unet_config_validate(cfg);
     if (st) return st;
     if (cfg->layers_per_block + 1 > UNET_MAX_LAYERS)
@@ -14,6 +30,7 @@ lethe_status unet_build(lethe_unet *m, const unet_config *cfg) {
                           UNET_MAX_LAYERS - 1);
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
+    if (!make) make = self_attention_maker;
     param_table *t = &m->table;
     param_table_init(t);
     const int *b = cfg->block_out_channels, nb = cfg->n_blocks, G = cfg->norm_num_groups;
@@ -34,7 +51,7 @@ lethe_status unet_build(lethe_unet *m, const unet_config *cfg) {
             resnet_make(&m->down_res[i][j], t, p, j == 0 ? cin : b[i], b[i], E, G, eps, 1.0f, cfg->dropout, rid++);
             if (cfg->down_attn[i]) {
                 snprintf(p, sizeof p, "down_blocks.%d.attentions.%d", i, j);
-                attention_make(&m->down_attn[i][j], t, p, b[i], cfg->attention_head_dim, G, eps, 1.0f);
+                make(m, t, p, b[i], 0, i, j, arg);
             }
         }
         if (i < nb - 1) {
@@ -46,10 +63,7 @@ lethe_status unet_build(lethe_unet *m, const unet_config *cfg) {
         int c = b[nb - 1];
         float s = cfg->mid_block_scale_factor;
         resnet_make(&m->mid_res[0], t, "mid_block.resnets.0", c, c, E, G, eps, s, cfg->dropout, rid++);
-        if (cfg->add_attention) {
-            int ag = cfg->attn_norm_num_groups > 0 ? cfg->attn_norm_num_groups : G;
-            attention_make(&m->mid_attn, t, "mid_block.attentions.0", c, cfg->attention_head_dim, ag, eps, s);
-        }
+        if (cfg->add_attention) make(m, t, "mid_block.attentions.0", c, 0, -1, 0, arg);
         resnet_make(&m->mid_res[1], t, "mid_block.resnets.1", c, c, E, G, eps, s, cfg->dropout, rid++);
     }
     for (int i = 0; i < nb; i++) {
@@ -62,7 +76,7 @@ lethe_status unet_build(lethe_unet *m, const unet_config *cfg) {
             resnet_make(&m->up_res[i][j], t, p, in, r_i, E, G, eps, 1.0f, cfg->dropout, rid++);
             if (cfg->up_attn[i]) {
                 snprintf(p, sizeof p, "up_blocks.%d.attentions.%d", i, j);
-                attention_make(&m->up_attn[i][j], t, p, r_i, cfg->attention_head_dim, G, eps, 1.0f);
+                make(m, t, p, r_i, 1, i, j, arg);
             }
         }
         if (i < nb - 1) {
@@ -85,10 +99,28 @@ size_t unet_num_params(const lethe_unet *m) {
 
 // ---- forward ---------------------------------------------------------------------------
 
+// a slot's attention: UNet2DModel's self-attention, or a Transformer2DModel reading the context
+static float *slot_forward(lethe_unet *m, attention_block *a, transformer2d *tr, const float *P, const nn_ctx *ctx,
+                           const float *x, int n, int hs) {
+    if (tr) return transformer2d_forward(tr, P, ctx, x, n, hs, hs, m->s.context, m->s.seq);
+    return attention_forward(a, P, ctx, x, n, hs, hs);
+}
+
+static lethe_status slot_backward(lethe_unet *m, attention_block *a, transformer2d *tr, const float *P, float *G,
+                                  lethe_arena *A, float *dx, const float *dout) {
+    if (tr) return transformer2d_backward(tr, P, G, A, dx, m->s.dcontext, dout);
+    return attention_backward(a, P, G, A, dx, dout);
+}
+
 #define CHECK_ALLOC(p) do { if (!(p)) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet activations"); } while (0)
 
 lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, float *eps, const float *x,
                           const float *t, const int *labels, int n) {
+    return unet_forward_ctx(m, P, ctx, eps, x, t, labels, NULL, 0, n);
+}
+
+lethe_status unet_forward_ctx(lethe_unet *m, const float *P, const nn_ctx *ctx, float *eps, const float *x,
+                              const float *t, const int *labels, const float *context, int seq, int n) {
     const unet_config *c = &m->cfg;
     lethe_arena *A = ctx->arena;
     const int *b = c->block_out_channels, nb = c->n_blocks, E = m->temb_dim, S = c->sample_size;
@@ -102,6 +134,8 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
 
     m->s.n = n;
     m->s.train = ctx->train;
+    m->s.context = context;
+    m->s.seq = seq;
     float *tc = arena_floats(A, (size_t)n);
     int *lc = labels ? (int *)arena_floats(A, (size_t)n) : NULL;
     CHECK_ALLOC(tc);
@@ -150,7 +184,7 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
         for (int j = 0; j < c->layers_per_block; j++) {
             h = resnet_forward(&m->down_res[i][j], P, ctx, h, emb_act, n, hs, hs);
             CHECK_ALLOC(h);
-            if (c->down_attn[i]) { h = attention_forward(&m->down_attn[i][j], P, ctx, h, n, hs, hs); CHECK_ALLOC(h); }
+            if (c->down_attn[i]) { h = slot_forward(m, &m->down_attn[i][j], m->down_tr[i][j], P, ctx, h, n, hs); CHECK_ALLOC(h); }
             m->s.skip[ns] = h; m->s.skip_c[ns] = b[i]; m->s.skip_h[ns] = hs; ns++;
         }
         if (i < nb - 1) {
@@ -168,7 +202,7 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
     if (c->has_mid_block) {
         h = resnet_forward(&m->mid_res[0], P, ctx, h, emb_act, n, hs, hs);
         CHECK_ALLOC(h);
-        if (c->add_attention) { h = attention_forward(&m->mid_attn, P, ctx, h, n, hs, hs); CHECK_ALLOC(h); }
+        if (c->add_attention) { h = slot_forward(m, &m->mid_attn, m->mid_tr, P, ctx, h, n, hs); CHECK_ALLOC(h); }
         h = resnet_forward(&m->mid_res[1], P, ctx, h, emb_act, n, hs, hs);
         CHECK_ALLOC(h);
     }
@@ -185,7 +219,7 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
             ops()->concat_forward(cat, h, m->s.skip[sp], n, hc, sc, hs * hs);
             h = resnet_forward(&m->up_res[i][j], P, ctx, cat, emb_act, n, hs, hs);
             CHECK_ALLOC(h);
-            if (c->up_attn[i]) { h = attention_forward(&m->up_attn[i][j], P, ctx, h, n, hs, hs); CHECK_ALLOC(h); }
+            if (c->up_attn[i]) { h = slot_forward(m, &m->up_attn[i][j], m->up_tr[i][j], P, ctx, h, n, hs); CHECK_ALLOC(h); }
             hc = r_i;
         }
         if (i < nb - 1) {
@@ -215,9 +249,15 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
 // ---- backward ---------------------------------------------------------------------------
 
 lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena *A, const float *deps, float *dx) {
+    return unet_backward_ctx(m, P, G, A, deps, dx, NULL);
+}
+
+lethe_status unet_backward_ctx(lethe_unet *m, const float *P, float *G, lethe_arena *A, const float *deps, float *dx,
+                               float *dcontext) {
     const unet_config *c = &m->cfg;
     const int *b = c->block_out_channels, nb = c->n_blocks, E = m->temb_dim, S = c->sample_size, n = m->s.n;
     if (!m->s.train) return lethe_fail(LETHE_ERR_ARG, "unet_backward needs a training-mode forward first");
+    m->s.dcontext = dcontext;
     lethe_status st;
     arena_mark_t mark = arena_mark(A);
 
@@ -258,7 +298,7 @@ lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena 
             if (c->up_attn[i]) {
                 float *d_r = arena_zeros(A, out_sz);
                 if (!d_r) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-                if ((st = attention_backward(&m->up_attn[i][j], P, G, A, d_r, dh))) return st;
+                if ((st = slot_backward(m, &m->up_attn[i][j], m->up_tr[i][j], P, G, A, d_r, dh))) return st;
                 dh = d_r;
             }
             int sc = m->s.skip_c[k], hc = r->ci - sc;
@@ -281,7 +321,7 @@ lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena 
         if (c->add_attention) {
             float *d2 = arena_zeros(A, msz);
             if (!d2) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-            if ((st = attention_backward(&m->mid_attn, P, G, A, d2, d1))) return st;
+            if ((st = slot_backward(m, &m->mid_attn, m->mid_tr, P, G, A, d2, d1))) return st;
             d1 = d2;
         }
         if ((st = resnet_backward(&m->mid_res[0], P, G, A, d_skip[top], d_emb_act, d1))) return st;
@@ -304,7 +344,7 @@ lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena 
                 int hs = m->s.skip_h[k];
                 float *d_r = arena_zeros(A, (size_t)n * b[i] * hs * hs);
                 if (!d_r) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for UNet gradients");
-                if ((st = attention_backward(&m->down_attn[i][j], P, G, A, d_r, dout))) return st;
+                if ((st = slot_backward(m, &m->down_attn[i][j], m->down_tr[i][j], P, G, A, d_r, dout))) return st;
                 dout = d_r;
             }
             if ((st = resnet_backward(&m->down_res[i][j], P, G, A, d_skip[k - 1], d_emb_act, dout))) return st;

@@ -7,6 +7,10 @@
  *   mid block (resnet, [attention], resnet); up blocks (concat [h, skip] -> resnet
  *   [+ attention], upsampler); out = conv_out(silu(conv_norm_out(h))).
  *
+ * The same skeleton runs UNet2DConditionModel (nn/unet_cond.h): built by unet_build_custom,
+ * its attention slots are Transformer2DModels (`*_tr`) that read a context (encoder hidden
+ * states) given to unet_forward_ctx, and unet_backward_ctx gives the context's gradient.
+ *
  * Parameters live in one flat buffer described by `table` (names = diffusers keys).
  * forward/backward take the parameter base P and gradient base G explicitly, so the
  * same model runs on live, EMA or teacher weights.
@@ -19,6 +23,7 @@
 #include "nn/attention.h"
 #include "nn/layers.h"
 #include "nn/resnet.h"
+#include "nn/transformer2d.h"
 #include "nn/unet_config.h"
 
 #define UNET_MAX_LAYERS 9
@@ -42,10 +47,16 @@ typedef struct {
     resnet_block up_res[UNET_MAX_BLOCKS][UNET_MAX_LAYERS];
     attention_block up_attn[UNET_MAX_BLOCKS][UNET_MAX_LAYERS];
     conv2d_layer upsample[UNET_MAX_BLOCKS];
+    // cross-attention slots (UNet2DConditionModel); NULL in a UNet2DModel, whose slots are the
+    // attention_blocks above. Not owned.
+    transformer2d *down_tr[UNET_MAX_BLOCKS][UNET_MAX_LAYERS], *mid_tr, *up_tr[UNET_MAX_BLOCKS][UNET_MAX_LAYERS];
 
     // saved by the last training-mode forward
     struct {
         int n, train;
+        const float *context;                // (n, seq, cross_attention_dim) or NULL
+        int seq;
+        float *dcontext;                     // during unet_backward_ctx only
         float *t;
         int *labels;
         const float *x;
@@ -62,6 +73,11 @@ typedef struct {
 
 // Builds the model (table and layers) for a validated config. No memory for values.
 lethe_status unet_build(lethe_unet *m, const unet_config *cfg);
+// The attention of slot (i, j) (i = -1: the mid block) with `prefix` on c channels: registers it
+// in t and sets the model's slot. up: 0 down block or mid, 1 up block.
+typedef void (*unet_attn_maker)(lethe_unet *m, param_table *t, const char *prefix, int c, int up, int i, int j, void *arg);
+// unet_build with every attention slot made by `make` (unet_build: UNet2DModel's attention_make).
+lethe_status unet_build_custom(lethe_unet *m, const unet_config *cfg, unet_attn_maker make, void *arg);
 void unet_free(lethe_unet *m);
 size_t unet_num_params(const lethe_unet *m);   // sum of tensor sizes (without alignment gaps)
 
@@ -75,5 +91,11 @@ lethe_status unet_forward(lethe_unet *m, const float *P, const nn_ctx *ctx, floa
 // them) and, when dx is non-NULL, the input gradient into dx (n, in, S, S).
 lethe_status unet_backward(lethe_unet *m, const float *P, float *G, lethe_arena *arena,
                            const float *deps, float *dx);
+// unet_forward with a context (n, seq, width) for the cross-attention slots (NULL for a UNet2DModel).
+lethe_status unet_forward_ctx(lethe_unet *m, const float *P, const nn_ctx *ctx, float *eps, const float *x,
+                              const float *t, const int *labels, const float *context, int seq, int n);
+// unet_backward, also accumulating the context's gradient into dcontext (may be NULL).
+lethe_status unet_backward_ctx(lethe_unet *m, const float *P, float *G, lethe_arena *arena, const float *deps,
+                               float *dx, float *dcontext);
 
 #endif
