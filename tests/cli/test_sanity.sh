@@ -132,13 +132,17 @@ run "lethe classifier (fashion-canvas-object, short)" $CC --data fashion-canvas-
 check "object classifier, short run: test accuracy >= 0.68" "$W/co/classifier.json" 'j["test_accuracy"] >= 0.68'
 check "object classifier, short run: FID(noise) > 30 x FID floor" "$W/co/classifier.json" 'j["fid_test_vs_noise"] > 30 * j["fid_test_vs_train"]'
 JUDGES="$(dirname "$LETHE")/bench/canvas_judges"
-if [ -x "$JUDGES" ] && [ -d models/fashion-canvas-object-classifier ]; then
-    run "canvas_judges (committed judges, 100 images per style)" "$JUDGES" models/fashion-canvas-object-classifier \
-        models/fashion-canvas-style-classifier 100 --json
+OBJ=models/fashion-canvas-object-classifier STY=models/fashion-canvas-style-classifier
+[ -d "$OBJ" ] || OBJ=-   # not committed while below its 90% target (docs/canvas.md)
+if [ -x "$JUDGES" ] && [ -d "$STY" ]; then
+    run "canvas_judges (committed judges, 100 images per style)" "$JUDGES" "$OBJ" "$STY" 100 --json
     cp "$W/out" "$W/judges.json"
-    check "committed object judge: mean accuracy over styles >= 0.88" "$W/judges.json" 'j["mean_object_accuracy"] >= 0.88'
     check "committed style judge: mean accuracy over styles >= 0.97" "$W/judges.json" 'j["mean_style_accuracy"] >= 0.97'
-    check "committed object judge: every style >= 0.6" "$W/judges.json" 'min(s["object_accuracy"] for s in j["styles"]) >= 0.6'
+    check "committed style judge: every style >= 0.9" "$W/judges.json" 'min(s["style_accuracy"] for s in j["styles"]) >= 0.9'
+    if [ "$OBJ" != - ]; then
+        check "committed object judge: mean accuracy over styles >= 0.88" "$W/judges.json" 'j["mean_object_accuracy"] >= 0.88'
+        check "committed object judge: every style >= 0.6" "$W/judges.json" 'min(s["object_accuracy"] for s in j["styles"]) >= 0.6'
+    fi
 fi
 
 echo "test_sanity.sh: $n_ok passed, $n_bad failed"
