@@ -50,6 +50,10 @@ int cmd_classifier(int argc, char **argv) {
     free(cmd);
     free(full);
     if (st) return cli_fail("classifier", st);
+    if (res.stopped) {
+        fprintf(stderr, "lethe classifier: stopped after step %d (--stop-after); continue with --resume\n", res.steps_done);
+        return 0;
+    }
     printf("| dataset | test accuracy | FID test vs train | FID test vs noise | train time |\n|---|---|---|---|---|\n");
     printf("| %s | %.2f%% | %.3f | %.1f | %.0f s |\n", res.dataset, 100 * res.test_accuracy, res.fid_floor, res.fid_noise,
            res.train_seconds);

@@ -19,6 +19,7 @@ void classifier_job_default(classifier_job *j) {
     *j = (classifier_job){.data = "fashion-mnist", .channels = "16,32,64", .layers_per_block = 1, .features = 128,
                           .fid_images = 10000};
     classifier_train_defaults(&j->train, NULL);
+    j->train.checkpoint_every = 500;
 }
 
 #define ROW(name, type, field, help) {name, NULL, type, offsetof(classifier_job, field), {0}, help, NULL, NULL, 0}
@@ -37,6 +38,9 @@ static const opt_spec classifier_rows[] = {
     ROW("shift", OPT_INT, train.augment.max_shift, "augmentation: random shifts up to this many pixels"),
     ROW("no-flip", OPT_FLAG, no_flip, "augmentation: no left-right flips (default: flips except for MNIST digits)"),
     ROW("fixed-renders", OPT_FLAG, train.fixed_renders, "generated data (fashion-canvas-*): train on each image's first rendering every epoch (default: a new style and new random elements each epoch)"),
+    {"resume", NULL, OPT_FLAG, offsetof(classifier_job, train.resume), {0}, "continue the run in --out from its last checkpoint (the same flags)", NULL, NULL, OPT_NO_RECORD},
+    {"checkpoint-every", NULL, OPT_INT, offsetof(classifier_job, train.checkpoint_every), {0}, "steps between checkpoints of the training state (0: only at the end and at --stop-after)", NULL, NULL, OPT_NO_RECORD},
+    {"stop-after", NULL, OPT_INT, offsetof(classifier_job, train.stop_after), {0}, "stop (checkpointed) after this many steps of this invocation; continue with --resume", NULL, NULL, OPT_NO_RECORD},
     ROW("train-images", OPT_INT, train_images, "train on the first N training images only (0: all; for quick runs)"),
     ROW("fid-images", OPT_INT, fid_images, "images for the FID floor (test vs train) and noise checks"),
     ROW("seed", OPT_U64, train.seed, "seed of batches and augmentation"),
@@ -186,7 +190,11 @@ lethe_status classifier_job_run(const classifier_job *j, classifier_job_result *
     if ((st = fs_ensure_writable_dir(j->out_dir)) || (st = eval_classifier_create(&c, &cfg, j->init_seed))) goto fail_data;
     if (j->on_ready) j->on_ready(j->user, &c, &train, &o);
     classifier_train_result tr_res = {0};
+    o.state_dir = j->out_dir;
     if ((st = classifier_train(&c, &train, &o, &tr_res))) goto fail;
+    res->steps_done = tr_res.steps;
+    res->train_seconds = tr_res.train_seconds;
+    if ((res->stopped = tr_res.stopped)) goto fail;   // --stop-after: the state is saved, nothing else yet
 
     double t0 = lethe_now(), acc, per_class[LETHE_MAX_CLASSES];
     if ((st = eval_classifier_accuracy(&c, &test, &acc, per_class))) goto fail;

@@ -30,7 +30,8 @@ typedef struct {
     char dataset[256];
     double test_accuracy, required_accuracy;   // required: 0 when the dataset sets none
     double fid_floor, fid_noise;
-    double train_seconds;
+    double train_seconds;          // over every invocation of a resumed run
+    int steps_done, stopped;       // stopped: --stop-after ended this invocation (no report, no model yet)
     char hash[65];                 // SHA-256 of the saved weights
 } classifier_job_result;
 

@@ -21,6 +21,21 @@ expect_ok "classifier (quick)" $LETHE classifier --data fashion-mnist --train-im
 acc=$(json "$W/cls/classifier.json" 'j["test_accuracy"]')
 awk -v a="$acc" 'BEGIN { exit !(a > 0.3 && a <= 1) }' && ok || bad "512 images for one epoch should beat chance clearly (got $acc)"
 grep -q "| fashion-mnist |" "$W/out" && ok || bad "classifier prints its table"
+# resumable: --stop-after then --resume ends at the weights of one run (also across a redraw
+# of generated data between epochs); a resume with other flags is refused
+CR="--train-images 256 --epochs 2 --batch 64 --warmup 2 --channels 8,16 --fid-images 64 --checkpoint-every 3"
+for data in fashion-mnist fashion-canvas-object; do
+    expect_ok "classifier $data (one run)" $LETHE classifier --data $data $CR --out "$W/cr1_$data"
+    expect_ok "classifier $data (stop after 5)" $LETHE classifier --data $data $CR --stop-after 5 --out "$W/cr2_$data"
+    grep -q "continue with --resume" "$W/err" && ok || bad "a stopped classifier says how to continue"
+    [ ! -e "$W/cr2_$data/model.safetensors" ] && ok || bad "a stopped classifier wrote a model"
+    expect_fail "classifier $data (resume, other lr)" "same flags" $LETHE classifier --data $data $CR --lr 1e-2 --resume \
+        --out "$W/cr2_$data"
+    expect_ok "classifier $data (resume)" $LETHE classifier --data $data $CR --resume --out "$W/cr2_$data"
+    cmp -s "$W/cr1_$data/model.safetensors" "$W/cr2_$data/model.safetensors" && ok || bad "$data: resumed classifier differs"
+done
+[ "$(json "$W/cr2_fashion-canvas-object/classifier.json" 'j["training"]["redrawn_each_epoch"]')" = True ] && ok \
+    || bad "the canvas classifier's report says whether it was redrawn"
 expect_ok "classifier on 16x16 data" $LETHE classifier --data "$W/toy" --epochs 1 --batch 32 --warmup 1 --channels 8,16 \
     --fid-images 50 --out "$W/cls16"
 expect_fail "classifier: channels" "channels" $LETHE classifier --channels 8,abc --out "$W/x"
