@@ -50,6 +50,9 @@ assert l["dataset"] == "fashion-canvas" and l["steps_done"] == 4 and l["argument
 assert c["cross_attention_dim"] == 64 and c["sample_size"] == 32 and c["in_channels"] == 3, c
 assert c["down_block_types"][0] == "DownBlock2D" and c["down_block_types"][1] == "CrossAttnDownBlock2D", c
 PY
+expect_ok "info" $LETHE info "$W/full"
+grep -q "UNet2DConditionModel, 1687075 parameters" "$W/out" && grep -q "text-to-image: CLIPTextModelWithProjection" "$W/out" \
+    && ok || bad "lethe info: $(head -3 "$W/out")"
 # killed after step 3 (state at step 2), resumed: the same log and weights
 (LETHE_TEST_CRASH_AFTER_STEP=3 $TRAIN --out "$W/kill"; exit $?) >"$W/out" 2>"$W/err"; rc=$?
 [ $rc -eq 137 ] && ok || bad "crash after step 3: exit $rc"
