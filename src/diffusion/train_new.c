@@ -163,6 +163,9 @@ static lethe_status train_new_text(const train_source *s, const train_opts *o, i
 
 lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
     if (s->text_encoder) return train_new_text(s, o, resume);
+    if (unet_cond_config_is_named(s->config))
+        return lethe_fail(LETHE_ERR_ARG, "--config %s is a text-to-image model: give --text-encoder DIR (a folder with "
+                          "text_encoder/ and tokenizer/) and --data fashion-canvas", s->config);
     if (s->classes && s->exclude) return lethe_fail(LETHE_ERR_ARG, "give --classes or --exclude, not both");
     unet_config cfg;
     lethe_status st;

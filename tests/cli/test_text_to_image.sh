@@ -28,6 +28,8 @@ expect_fail "text encoder on class data" "--data fashion-canvas" \
     $LETHE train --data fashion-mnist --config canvas-tiny --text-encoder $CLIP --steps 1 --out "$W/x"
 expect_fail "class config with a text encoder" "canvas-tiny or a UNet2DConditionModel" \
     $LETHE train --data fashion-canvas --config tiny --text-encoder $CLIP --steps 1 --out "$W/x"
+expect_fail "canvas-tiny without a text encoder" "text-to-image model: give --text-encoder" \
+    $LETHE train --data fashion-canvas --config canvas-tiny --steps 1 --out "$W/x"
 expect_fail "no text encoder there" "text_encoder" \
     $LETHE train --data fashion-canvas --config canvas-tiny --text-encoder "$W" --steps 1 --out "$W/x"
 
