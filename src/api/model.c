@@ -66,6 +66,6 @@ lethe_status lethe_model_class_index(const lethe_model *m, const char *name_or_i
 }
 
 const char *lethe_model_method(const lethe_model *m) { return m->method; }
-int lethe_model_channels(const lethe_model *m) { return m->unet.cfg.in_channels; }
-int lethe_model_image_size(const lethe_model *m) { return m->unet.cfg.sample_size; }
-size_t lethe_model_num_params(const lethe_model *m) { return m->unet.table.total; }
+int lethe_model_channels(const lethe_model *m) { return m->net.channels; }
+int lethe_model_image_size(const lethe_model *m) { return m->net.size; }
+size_t lethe_model_num_params(const lethe_model *m) { return denoiser_num_params(&m->net); }

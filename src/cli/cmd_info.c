@@ -48,16 +48,31 @@ int cmd_info(int argc, char **argv) {
     lethe_status st = model_load(&m, path);
     if (st) return cli_fail("info", st);
     const unet_config *c = &m.unet.cfg;
-    printf("%s: UNet2DModel, %zu parameters in %d tensors\n", path, unet_num_params(&m.unet), m.unet.table.n);
-    printf("  sample %dx%d, %d -> %d channels, blocks [", c->sample_size, c->sample_size, c->in_channels, c->out_channels);
-    for (int i = 0; i < c->n_blocks; i++) printf("%s%d%s", i ? ", " : "", c->block_out_channels[i], c->down_attn[i] ? "+attn" : "");
-    printf("], %d layers per block, %d norm groups, mid attention %s\n", c->layers_per_block, c->norm_num_groups,
-           c->has_mid_block && c->add_attention ? "yes" : "no");
+    if (model_is_text(&m)) {   // a text-to-image pipeline folder
+        const unet_cond_config *u = &m.ucond->cfg;
+        const clip_text_config *t = &m.text->enc.cfg;
+        printf("%s: UNet2DConditionModel, %zu parameters in %d tensors\n", path, unet_cond_num_params(m.ucond),
+               m.net.table->n);
+        printf("  sample %dx%d, %d -> %d channels, blocks [", u->sample_size, u->sample_size, u->in_channels, u->out_channels);
+        for (int i = 0; i < u->n_blocks; i++)
+            printf("%s%d%s", i ? ", " : "", u->block_out_channels[i], u->down_cross[i] ? "+cross-attn" : "");
+        printf("], %d layers per block, %d norm groups, mid cross-attention %s\n", u->layers_per_block, u->norm_num_groups,
+               u->has_mid_block ? "yes" : "no");
+        printf("  text-to-image: %s, %d layers of width %d, prompts of %d tokens (vocabulary of %d), "
+               "cross_attention_dim %d\n", t->with_projection ? "CLIPTextModelWithProjection" : "CLIPTextModel",
+               t->num_hidden_layers, t->hidden_size, m.text->seq, m.text->tok.vocab_size, u->cross_attention_dim);
+    } else {
+        printf("%s: UNet2DModel, %zu parameters in %d tensors\n", path, unet_num_params(&m.unet), m.unet.table.n);
+        printf("  sample %dx%d, %d -> %d channels, blocks [", c->sample_size, c->sample_size, c->in_channels, c->out_channels);
+        for (int i = 0; i < c->n_blocks; i++) printf("%s%d%s", i ? ", " : "", c->block_out_channels[i], c->down_attn[i] ? "+attn" : "");
+        printf("], %d layers per block, %d norm groups, mid attention %s\n", c->layers_per_block, c->norm_num_groups,
+               c->has_mid_block && c->add_attention ? "yes" : "no");
+    }
     if (m.n_classes) {
         printf("  class-conditional: %d classes + null (index %d):", m.n_classes, c->num_class_embeds - 1);
         for (int i = 0; i < m.n_classes; i++) printf(" %d=%s", i, m.class_names[i]);
         printf("\n");
-    } else {
+    } else if (!model_is_text(&m)) {
         printf("  unconditional\n");
     }
     printf("  schedule: T=%d, betas %g..%g\n", m.sched.num_train_timesteps, (double)m.sched.beta_start, (double)m.sched.beta_end);
@@ -74,8 +89,8 @@ int cmd_info(int argc, char **argv) {
         free(bytes);
     }
     if (all)
-        for (int i = 0; i < m.unet.table.n; i++) {
-            const param_entry *e = &m.unet.table.entries[i];
+        for (int i = 0; i < m.net.table->n; i++) {
+            const param_entry *e = &m.net.table->entries[i];
             printf("  %-60s [", e->name);
             for (int d = 0; d < e->ndim; d++) printf("%s%lld", d ? ", " : "", (long long)e->shape[d]);
             printf("]\n");

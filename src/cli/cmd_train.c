@@ -9,12 +9,19 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "data/canvas.h"
 #include "diffusion/train_new.h"
 
-typedef struct { const char *config, *out; } banner_args;
+typedef struct { const char *config, *out, *text_encoder; } banner_args;
 
 static void banner(void *user, const lethe_model *m, const lethe_dataset *ds) {
     const banner_args *b = user;
+    if (model_is_text(m)) {   // ds: the Fashion-MNIST images the canvas renders
+        fprintf(stderr, "lethe train: %s, %zu parameters, text-to-image on fashion-canvas (%d images x %d styles, "
+                "prompts encoded by %s) -> %s\n", b->config, unet_cond_num_params(m->ucond), ds->n, CANVAS_N_STYLES,
+                b->text_encoder, b->out);
+        return;
+    }
     fprintf(stderr, "lethe train: %s, %zu parameters, %d images of %d classes from %s -> %s\n",
             b->config, unet_num_params(&m->unet), ds->n, ds->n_classes, ds->name, b->out);
 }
@@ -34,7 +41,8 @@ int cmd_train(int argc, char **argv) {
     const char *pos[1];
     int npos;
     int r = args_parse("train", "train --data fashion-mnist --config tiny --steps N --out DIR [options]\n\n"
-                       "Trains a DDPM epsilon-prediction UNet2DModel (linear betas 1e-4..0.02, T=1000).\n"
+                       "Trains a DDPM epsilon-prediction UNet2DModel (linear betas 1e-4..0.02, T=1000); with --text-encoder DIR\n"
+                       "--data fashion-canvas --config canvas-tiny, a text-to-image UNet2DConditionModel on (image, prompt) pairs.\n"
                        "With --snapshots N, S = --steps and H = floor(S/2), snapshot k = 1..N is taken after step\n"
                        "H + ceil(k (S - H) / N) (the last is the final model): OUT/snapshots/snapshot_STEP.safetensors.",
                        specs, n, argc, argv, pos, 0, &npos);
@@ -65,7 +73,7 @@ int cmd_train(int argc, char **argv) {
         train_job_free(&j);
         return 2;
     }
-    banner_args ba = {src->config, out};
+    banner_args ba = {src->config, out, src->text_encoder};
     src->on_ready = banner;
     src->user = &ba;
     char *cmdline = args_join(argc, argv);

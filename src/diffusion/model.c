@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "diffusion/unet_cond_denoiser.h"
 #include "io/hash.h"
 #include "io/safetensors.h"
 #include "nn/param_file.h"
@@ -42,6 +43,29 @@ static lethe_status model_alloc(lethe_model *m, const unet_config *cfg) {
     return model_alloc_params(m);
 }
 
+// A text-to-image model's network: the text side from text_dir, the UNet2DConditionModel of
+// cfg behind the seam with the empty prompt as its null row, and a zeroed parameter buffer.
+static lethe_status model_alloc_text(lethe_model *m, const unet_cond_config *cfg, const char *text_dir) {
+    memset(m, 0, sizeof *m);
+    m->text = calloc(1, sizeof *m->text);
+    m->ucond = calloc(1, sizeof *m->ucond);
+    lethe_status st = m->text && m->ucond ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!st) st = text_cond_load(m->text, text_dir);
+    if (!st && cfg->cross_attention_dim != m->text->width)
+        st = lethe_fail(LETHE_ERR_SHAPE, "%s: the text encoder's hidden_size is %d but the UNet's cross_attention_dim is %d",
+                        text_dir, m->text->width, cfg->cross_attention_dim);
+    if (!st && (st = unet_cond_build(m->ucond, cfg))) {
+        free(m->ucond);   // nothing built: model_free must not free its layers
+        m->ucond = NULL;
+    }
+    if (st) {
+        model_free(m);
+        return st;
+    }
+    unet_cond_denoiser_bind(&m->net, m->ucond, m->text->seq, m->text->null_tokens);
+    return model_alloc_params(m);
+}
+
 lethe_status model_init_net(lethe_model *m, const lethe_denoiser *net) {
     memset(m, 0, sizeof *m);
     m->net = *net;
@@ -67,8 +91,16 @@ lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed)
     return st ? st : model_init_weights(m, seed);
 }
 
+lethe_status model_create_text(lethe_model *m, const unet_cond_config *cfg, const char *text_dir, uint64_t seed) {
+    lethe_status st = model_alloc_text(m, cfg, text_dir);
+    return st ? st : model_init_weights(m, seed);
+}
+
 lethe_status model_create_like(lethe_model *m, const lethe_model *parent, uint64_t seed) {
     memset(m, 0, sizeof *m);
+    if (parent->text)   // its clone would borrow the parent's text encoder and could not save it
+        return lethe_fail(LETHE_ERR_ARG, "a text-to-image model cannot be recreated from scratch yet (retrain needs "
+                          "lethe train --text-encoder)");
     lethe_denoiser net;
     lethe_status st = denoiser_clone(&parent->net, &net);
     if (st) return st;
@@ -81,6 +113,12 @@ void model_free(lethe_model *m) {
     m->params = NULL;
     denoiser_free(&m->net);
     unet_free(&m->unet);
+    if (m->ucond) unet_cond_free(m->ucond);
+    free(m->ucond);
+    m->ucond = NULL;
+    if (m->text) text_cond_free(m->text);
+    free(m->text);
+    m->text = NULL;
 }
 
 lethe_status model_class_index(const lethe_model *m, const char *name_or_index, int *out) {
@@ -257,6 +295,20 @@ static void read_lethe_json(lethe_model *m, const char *path) {
     cJSON_Delete(r);
 }
 
+// *yes = 1 if the config.json at path names `class_name` as its _class_name.
+static lethe_status config_class_is(const char *path, const char *class_name, int *yes) {
+    char *text;
+    *yes = 0;
+    lethe_status st = fs_read_text(path, &text);
+    if (st) return st;
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    const cJSON *c = r ? cJSON_GetObjectItemCaseSensitive(r, "_class_name") : NULL;
+    *yes = cJSON_IsString(c) && !strcmp(c->valuestring, class_name);
+    cJSON_Delete(r);
+    return LETHE_OK;   // a broken file is reported by the config reader
+}
+
 lethe_status model_load(lethe_model *m, const char *dir) {
     memset(m, 0, sizeof *m);
     char path[4096], wpath[4096];
@@ -270,10 +322,23 @@ lethe_status model_load(lethe_model *m, const char *dir) {
         if (!fs_exists(path))
             return lethe_fail(LETHE_ERR_IO, "%s: not a model folder (no unet/config.json or config.json)", dir);
     }
-    unet_config cfg;
-    lethe_status st = unet_config_load(&cfg, path);
+    int is_cond = 0;
+    lethe_status st = config_class_is(path, "UNet2DConditionModel", &is_cond);
     if (st) return st;
-    if ((st = model_alloc(m, &cfg))) return st;   // every value is read from the file below
+    if (is_cond) {   // text-to-image: the text side lives beside unet/ in the pipeline folder
+        char unet_dir[4096];
+        snprintf(unet_dir, sizeof unet_dir, "%s/unet/config.json", dir);
+        if (!fs_exists(unet_dir))
+            return lethe_fail(LETHE_ERR_FORMAT, "%s: a UNet2DConditionModel loads from its pipeline folder (unet/, "
+                              "text_encoder/, tokenizer/), not from a bare model folder", dir);
+        unet_cond_config ccfg;
+        if ((st = unet_cond_config_load(&ccfg, path))) return st;
+        if ((st = model_alloc_text(m, &ccfg, dir))) return st;
+    } else {
+        unet_config cfg;
+        if ((st = unet_config_load(&cfg, path))) return st;
+        if ((st = model_alloc(m, &cfg))) return st;   // every value is read from the file below
+    }
 
     snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
     if (fs_exists(path)) {
@@ -317,6 +382,14 @@ fail:
     return st;
 }
 
+// The text-to-image pipeline's model_index.json _class_name: diffusers has no pixel-space
+// CLIP-conditioned pipeline (IFPipeline is pixel space but reads T5), so the name is lethe's.
+#define TEXT_PIPELINE_CLASS "LetheTextToImagePipeline"
+
+static const char *text_encoder_class(const lethe_model *m) {
+    return m->text->enc.cfg.with_projection ? "CLIPTextModelWithProjection" : "CLIPTextModel";
+}
+
 lethe_status model_save(const lethe_model *m, const float *weights, const char *dir, const char *lethe_json) {
     char path[4096];
     lethe_status st;
@@ -342,11 +415,24 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     if (st) return st;
 
     snprintf(path, sizeof path, "%s/model_index.json", dir);
-    char index[512];
-    snprintf(index, sizeof index,
-             "{\n  \"_class_name\": \"DDPMPipeline\",\n  \"_diffusers_version\": \"0.30.0\",\n"
-             "  \"scheduler\": [\"diffusers\", \"DDPMScheduler\"],\n  \"unet\": [\"diffusers\", \"%s\"]\n}\n",
-             m->net.vt->name);
+    char index[1024];
+    if (m->text) {   // the text side, and a pipeline class of lethe's own (docs/text_to_image.md)
+        if ((st = text_cond_save(m->text, dir))) return st;
+        snprintf(index, sizeof index,
+                 "{\n  \"_class_name\": \"" TEXT_PIPELINE_CLASS "\",\n  \"_diffusers_version\": \"0.30.0\",\n"
+                 "  \"_lethe_note\": \"pixel space, no VAE: the UNet denoises the %dx%dx%d images themselves; load the "
+                 "components one by one (UNet2DConditionModel, subfolder unet; %s, subfolder text_encoder)\",\n"
+                 "  \"scheduler\": [\"diffusers\", \"DDPMScheduler\"],\n"
+                 "  \"text_encoder\": [\"transformers\", \"%s\"],\n"
+                 "  \"tokenizer\": [\"lethe\", \"" TOKENIZER_CLASS "\"],\n"
+                 "  \"unet\": [\"diffusers\", \"%s\"]\n}\n",
+                 m->net.channels, m->net.size, m->net.size, text_encoder_class(m), text_encoder_class(m), m->net.vt->name);
+    } else {
+        snprintf(index, sizeof index,
+                 "{\n  \"_class_name\": \"DDPMPipeline\",\n  \"_diffusers_version\": \"0.30.0\",\n"
+                 "  \"scheduler\": [\"diffusers\", \"DDPMScheduler\"],\n  \"unet\": [\"diffusers\", \"%s\"]\n}\n",
+                 m->net.vt->name);
+    }
     st = fs_write_text_atomic(path, index);
     if (st) return st;
 

@@ -9,6 +9,19 @@
  *   DIR/lethe.json                             provenance: class names, dataset (and where its files
  *                                              were, with their fingerprint), how it was made
  *
+ * A text-to-image model (a UNet2DConditionModel, unet/config.json's _class_name) is a pipeline
+ * folder with its frozen text encoder and tokenizer beside the UNet (diffusion/text_cond.h):
+ *
+ *   DIR/model_index.json                       LetheTextToImagePipeline: scheduler, text_encoder,
+ *                                              tokenizer, unet (pixel space: no VAE)
+ *   DIR/unet/                                  UNet2DConditionModel config + weights
+ *   DIR/text_encoder/                          transformers CLIPTextModel[WithProjection]
+ *   DIR/tokenizer/                             lethe's word-level tokenizer (data/tokenizer.h)
+ *   DIR/scheduler/, DIR/lethe.json             as above
+ *
+ * Its network takes LETHE_COND_TOKENS rows (the prompts' hidden states) with the empty
+ * prompt's encoding as the null row; it has no classes (n_classes 0).
+ *
  * Loading also accepts a bare model folder (config.json + weights side by side), F16/BF16
  * weights, and the legacy attention names (query/key/value/proj_attn). It checks every
  * tensor's shape and the full key set (missing or unexpected keys are errors).
@@ -22,14 +35,18 @@
 
 #include "data/dataset.h"
 #include "diffusion/schedule.h"
+#include "diffusion/text_cond.h"
 #include "diffusion/unet_denoiser.h"
 #include "io/safetensors.h"
 #include "nn/unet.h"
+#include "nn/unet_cond.h"
 
 // Tagged so that include/lethe.h's opaque `typedef struct lethe_model lethe_model` names this struct.
 typedef struct lethe_model {
     lethe_denoiser net;                              // the network (the seam): every forward and backward
     lethe_unet unet;                                 // the UNet behind net when the model is a UNet (model_create / model_load)
+    lethe_unet_cond *ucond;                          // the UNet2DConditionModel behind net (text-to-image), else NULL
+    text_cond *text;                                 // its frozen text encoder and tokenizer, else NULL
     float *params;                                   // backend memory, net.table->total floats
     schedule_config sched;
     int n_classes;                                   // real classes (the null class's index), 0 if not class-conditional
@@ -49,6 +66,12 @@ typedef struct lethe_model {
 
 // New model with PyTorch-default initial weights from `seed`.
 lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed);
+// A text-to-image model: a UNet2DConditionModel of `cfg` with PyTorch-default initial weights
+// from `seed`, conditioned by the text encoder and tokenizer in text_dir (text_encoder/,
+// tokenizer/: text_cond.h). cfg->cross_attention_dim must equal the encoder's hidden_size.
+lethe_status model_create_text(lethe_model *m, const unet_cond_config *cfg, const char *text_dir, uint64_t seed);
+// 1 if m is conditioned on prompts (a text-to-image model).
+static inline int model_is_text(const lethe_model *m) { return m->text != NULL; }
 // A new model with parent's network (a fresh instance of it), PyTorch-default initial
 // weights from `seed` and the default schedule and class names (retraining from scratch).
 lethe_status model_create_like(lethe_model *m, const lethe_model *parent, uint64_t seed);

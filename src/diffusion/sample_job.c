@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "core/progress.h"
 #include "diffusion/denoiser.h"
 #include "diffusion/sampler.h"
@@ -26,6 +27,11 @@ void sample_job_default(sample_job *j) {
 #define ROW(name, alias, type, field, help) {name, alias, type, offsetof(sample_request, field), {0}, help, NULL, NULL, 0}
 static const opt_spec sample_rows[] = {
     ROW("class", NULL, OPT_STRING, job.classes, "class name or index, a comma-separated list, or all"),
+    ROW("prompt", NULL, OPT_STRING, job.prompt, "text-to-image models: the prompt (e.g. \"a trouser in zebra style\")"),
+    ROW("prompts", NULL, OPT_STRING, job.prompts_file, "text-to-image models: a file of prompts, one per line (one grid "
+        "row each; blank lines skipped)"),
+    ROW("negative-prompt", NULL, OPT_STRING, job.negative_prompt, "text-to-image models: the unconditional half of "
+        "guidance conditions on this prompt instead of the empty one"),
     ROW("n", NULL, OPT_INT, job.n, "images per class (unconditional models: images in total)"),
     {"sampler", "sampling-method", OPT_CHOICE, offsetof(sample_request, sampler), {0}, "ddim or ddpm", NULL, "ddim|ddpm", 0},
     ROW("steps", NULL, OPT_INT, job.steps, "sampling steps (ddpm: 1000 is the full chain)"),
@@ -84,6 +90,80 @@ static lethe_status parse_classes(const lethe_model *m, const char *spec, int *c
     return st;
 }
 
+// The prompts of a text-to-image job: rows of *cap chars (caller frees *rows), *k of them.
+static lethe_status job_prompts(const sample_job *j, char **rows, size_t *cap, int *k) {
+    *rows = NULL;
+    *k = 0;
+    *cap = 1;
+    if (j->prompt && j->prompts_file) return lethe_fail(LETHE_ERR_ARG, "give --prompt or --prompts FILE, not both");
+    if (!j->prompt && !j->prompts_file)
+        return lethe_fail(LETHE_ERR_ARG, "a text-to-image model samples from prompts: give --prompt \"...\" or --prompts FILE");
+    char *text = NULL;
+    if (j->prompts_file) {
+        lethe_status st = fs_read_text(j->prompts_file, &text);
+        if (st) return st;
+    } else if (!(text = strdup(j->prompt))) {
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    // lines (one line for --prompt: a newline in it is a separator all the same)
+    size_t longest = 1;
+    int lines = 0;
+    for (char *line = text, *end; line; line = end ? end + 1 : NULL) {
+        end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (strspn(line, " \t\r") >= len && j->prompts_file) continue;   // blank
+        lines++;
+        if (len + 1 > longest) longest = len + 1;
+    }
+    if (lines == 0) {
+        free(text);
+        return lethe_fail(LETHE_ERR_ARG, "%s: no prompts (one per line)", j->prompts_file);
+    }
+    if (lines > LETHE_MAX_CLASSES) {
+        free(text);
+        return lethe_fail(LETHE_ERR_ARG, "%d prompts: at most %d per run", lines, LETHE_MAX_CLASSES);
+    }
+    *rows = calloc((size_t)lines, longest);
+    if (!*rows) { free(text); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
+    for (char *line = text, *end; line; line = end ? end + 1 : NULL) {
+        end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (strspn(line, " \t\r") >= len && j->prompts_file) continue;
+        if (len && line[len - 1] == '\r') len--;
+        memcpy(*rows + (size_t)*k * longest, line, len);
+        (*k)++;
+    }
+    free(text);
+    *cap = longest;
+    return LETHE_OK;
+}
+
+// The text-to-image cond spec of a job: the prompts' encodings as its "classes" (so prompt i is
+// class i for cond_set_classes), the negative prompt's (or the empty prompt's) as the null row.
+// *enc and *neg are backend buffers the caller releases.
+static lethe_status text_spec(lethe_model *m, const sample_job *j, lethe_cond_spec *spec, int *k, float **enc,
+                              float **neg) {
+    char *rows = NULL;
+    size_t cap = 1;
+    *enc = *neg = NULL;
+    lethe_status st = job_prompts(j, &rows, &cap, k);
+    if (st) return st;
+    const size_t row = (size_t)m->text->seq * m->text->width;
+    *spec = m->net.cond;
+    *enc = ops()->alloc((size_t)*k * row * sizeof(float));
+    if (!*enc) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!st) st = text_cond_encode(m->text, rows, cap, *k, *enc);
+    free(rows);
+    if (!st && j->negative_prompt) {
+        if (!(*neg = ops()->alloc(row * sizeof(float)))) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        if (!st && (st = text_cond_encode_one(m->text, j->negative_prompt, *neg))) st = lethe_fail_context(st, "--negative-prompt");
+        if (!st) spec->null_tokens = *neg;
+    }
+    spec->class_tokens = *enc;
+    spec->n_classes = *k;
+    return st;
+}
+
 static lethe_status parse_spacing(const char *s, timestep_spacing *out) {
     if (!strcmp(s, "leading")) *out = SPACING_LEADING;
     else if (!strcmp(s, "trailing")) *out = SPACING_TRAILING;
@@ -97,8 +177,24 @@ lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *
     if (j->guidance < 0) return lethe_fail(LETHE_ERR_ARG, "--guidance must be >= 0");
     if (j->kind != SAMPLER_DDIM && j->kind != SAMPLER_DDPM) return lethe_fail(LETHE_ERR_ARG, "the sampler must be ddim or ddpm");
     int classes[LETHE_MAX_CLASSES], k;
-    lethe_status st = parse_classes(m, j->classes, classes, &k);
-    if (st) return st;
+    lethe_status st;
+    lethe_cond_spec spec = m->net.cond;   // text-to-image: with the job's prompts (text_spec)
+    float *prompt_enc = NULL, *neg_enc = NULL;
+    lethe_cond cond = {0};
+    const int text = model_is_text(m);
+    if (text) {
+        if (j->classes && strcmp(j->classes, "all") != 0)
+            return lethe_fail(LETHE_ERR_ARG, "this is a text-to-image model: it samples from --prompt or --prompts, not "
+                              "--class %s", j->classes);
+        if ((st = text_spec(m, j, &spec, &k, &prompt_enc, &neg_enc))) goto fail_text;
+        for (int i = 0; i < k; i++) classes[i] = i;
+    } else {
+        if (j->prompt || j->prompts_file || j->negative_prompt)
+            return lethe_fail(LETHE_ERR_ARG, "this model is %s: it takes --class, not prompts (--prompt, --prompts, "
+                              "--negative-prompt are for text-to-image models)",
+                              m->n_classes ? "class-conditional" : "unconditional");
+        if ((st = parse_classes(m, j->classes, classes, &k))) return st;
+    }
     lethe_denoiser *net = &m->net;
     sample_images s = {.total = k * j->n, .channels = net->channels, .size = net->size, .cols = j->n,
                        .sampler = j->kind == SAMPLER_DDIM ? "ddim" : "ddpm", .steps = j->steps, .guidance = j->guidance};
@@ -107,8 +203,8 @@ lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *
     s.images = malloc((size_t)total * numel * sizeof(float));
     s.labels = malloc((size_t)total * sizeof(int));
     if (!s.images || !s.labels) {
-        sample_images_free(&s);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d images", total);
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d images", total);
+        goto fail;
     }
     for (int i = 0; i < total; i++) s.labels[i] = classes[i / j->n];
 
@@ -138,8 +234,9 @@ lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *
         s.guidance = 0;
         s.sampler = "one-step";
     }
-    int per_call = s.guidance > 1 && m->n_classes ? (j->batch + 1) / 2 : j->batch;
+    int per_call = s.guidance > 1 && (m->n_classes || text) ? (j->batch + 1) / 2 : j->batch;
     if (per_call < 1) per_call = 1;
+    if (text && (st = cond_alloc(&cond, &spec, per_call))) goto fail_sched;
     float *xb = ops()->alloc((size_t)per_call * numel * sizeof(float));
     if (!xb) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail_sched; }
     lethe_progress bar;
@@ -153,8 +250,9 @@ lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *
         else sampler_initial_noise(xb, cnt, numel, j->seed, first);
         so.first_index = first;
         sample_progress sp = {&bar, b * s.steps};
-        const lethe_cond cond = cond_class_view(&net->cond, s.labels + first, cnt);
-        st = sampler_run(&sched, &so, &den, xb, m->n_classes ? &cond : NULL, cnt, on_step, &sp);
+        lethe_cond view = cond_class_view(&net->cond, s.labels + first, cnt);
+        if (text) cond_set_classes(&cond, s.labels + first, cnt);   // the prompts' encodings
+        st = sampler_run(&sched, &so, &den, xb, text ? &cond : m->n_classes ? &view : NULL, cnt, on_step, &sp);
         ops()->to_host(s.images + (size_t)first * numel, xb, (size_t)cnt * numel * sizeof(float));
     }
     s.seconds = lethe_now() - t0;
@@ -165,7 +263,10 @@ lethe_status sample_job_run(lethe_model *m, const sample_job *j, sample_images *
     progress_finish(&bar, extra);
     denoiser_infer_free(&den);
     schedule_free(&sched);
-    if (!m->n_classes) for (s.cols = 1; s.cols * s.cols < j->n; s.cols++) {}   // a square-ish grid
+    if (!m->n_classes && !text) for (s.cols = 1; s.cols * s.cols < j->n; s.cols++) {}   // a square-ish grid
+    cond_free(&cond);
+    ops()->release(prompt_enc);
+    ops()->release(neg_enc);
     *out = s;
     return LETHE_OK;
 fail_sched:
@@ -173,6 +274,10 @@ fail_sched:
     schedule_free(&sched);
 fail:
     sample_images_free(&s);
+fail_text:
+    cond_free(&cond);
+    ops()->release(prompt_enc);
+    ops()->release(neg_enc);
     return st;
 }
 

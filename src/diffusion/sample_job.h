@@ -1,6 +1,6 @@
 /*
- * sample_job.h: `lethe sample` as a library call: images of some classes from a loaded
- * model, batched so the noise does not depend on the batch size, and their exports
+ * sample_job.h: `lethe sample` as a library call: images of some classes (or, from a text-to-
+ * image model, of some prompts: one grid row per prompt) from a loaded model, batched so the noise does not depend on the batch size, and their exports
  * (PNG grid, NPY, IDX). A one-step generator (SFD) is run with one network evaluation
  * per image whatever sampler is asked for.
  */
@@ -25,11 +25,15 @@ typedef struct {
     int batch;                 // images per network call (guidance doubles it)
     const char *spacing;       // "leading", "trailing", "linspace", or NULL: the model's
     int quiet;                 // no progress bar
+    // text-to-image models (model_is_text) only: the prompts, n images each; one of
+    const char *prompt;        // one prompt, or
+    const char *prompts_file;  // a file of prompts, one per line (blank lines skipped)
+    const char *negative_prompt;   // replaces the empty prompt as the unconditional half of guidance (NULL: "")
 } sample_job;
 
 typedef struct {
     float *images;             // total x C x H x W in [-1, 1] (host)
-    int *labels;               // total labels (-1: unconditional)
+    int *labels;               // total labels (-1: unconditional; text-to-image: the prompt's index)
     int total, channels, size;
     int cols;                  // grid columns: n per class, a square-ish grid if unconditional
     const char *sampler;       // "ddim", "ddpm" or "one-step": what was run

@@ -35,14 +35,15 @@ void train_opts_default(train_opts *o) {
 
 typedef struct {
     lethe_model *m;
-    const lethe_dataset *data;
+    const train_batches *src;
     const train_opts *o;
     lethe_schedule sched;
     adamw_state adam;
     float *grads, *ema;                 // backend, table.total floats
     float *x0, *noise, *xt, *pred, *dpred;
     float *host_x0;                     // host staging for a batch
-    int *labels, *idx;
+    int *idx;
+    lethe_cond cond;                    // the batch's rows (room for o->batch)
     float *t;
     lethe_arena arena;
     size_t numel;
@@ -62,7 +63,7 @@ static char *provenance_json(trainer *tr) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "format", "lethe-model-1");
     cJSON_AddStringToObject(r, "kind", "trained");
-    cJSON_AddStringToObject(r, "dataset", tr->data->name);
+    cJSON_AddStringToObject(r, "dataset", tr->src->name);
     cJSON_AddStringToObject(r, "weights", o->use_ema ? "ema" : "live");
     cJSON_AddNumberToObject(r, "steps_done", tr->step);
     cJSON_AddNumberToObject(r, "steps_total", o->steps);
@@ -113,17 +114,18 @@ static lethe_status checkpoint(void *ctx) {
 static lethe_status train_step(trainer *tr, float *loss_out, double *grad_norm, float *lr_out) {
     lethe_model *m = tr->m;
     const train_opts *o = tr->o;
-    const lethe_dataset *d = tr->data;
     int B = o->batch, k = tr->step, T = tr->sched.cfg.num_train_timesteps;
     uint64_t seed = o->seed;
     size_t sz = (size_t)B * tr->numel;
 
     for (int i = 0; i < B; i++)
-        tr->idx[i] = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_BATCH, (uint64_t)k, 0), (uint64_t)i, (uint32_t)d->n);
-    dataset_batch(d, tr->idx, B, tr->host_x0, tr->labels);
-    // the images' classes as the network's cond, each row made null with p = class_dropout
-    lethe_cond cond = cond_class_view(&m->net.cond, tr->labels, B);
-    cond_drop(&cond, o->class_dropout, seed, lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)k, 0));
+        tr->idx[i] = (int)lethe_rand_below(seed, lethe_stream(LETHE_STREAM_BATCH, (uint64_t)k, 0), (uint64_t)i,
+                                           (uint32_t)tr->src->n);
+    // the images and their cond rows (classes, prompts' hidden states), each row made null with p = class_dropout
+    lethe_cond *cond = &tr->cond;
+    lethe_status st = tr->src->batch(tr->src->ctx, tr->idx, B, tr->host_x0, cond);
+    if (st) return st;
+    cond_drop(cond, o->class_dropout, seed, lethe_stream(LETHE_STREAM_LABEL_DROP, (uint64_t)k, 0));
     ops()->to_device(tr->x0, tr->host_x0, sz * sizeof(float));
     // t uniform in [0, T), eps ~ N(0, I), x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
     schedule_add_noise(&tr->sched, tr->xt, tr->t, tr->noise, tr->x0, B, tr->numel, 0, T, seed,
@@ -131,7 +133,7 @@ static lethe_status train_step(trainer *tr, float *loss_out, double *grad_norm, 
 
     arena_reset(&tr->arena);
     nn_ctx ctx = {.arena = &tr->arena, .train = 1, .seed = seed, .step = (uint64_t)k};
-    lethe_status st = denoiser_forward(&m->net, m->params, &ctx, tr->pred, tr->xt, tr->t, &cond, B);
+    st = denoiser_forward(&m->net, m->params, &ctx, tr->pred, tr->xt, tr->t, cond, B);
     if (st) return st;
     float loss = ops()->mse_forward(tr->pred, tr->noise, sz);
     *loss_out = loss;
@@ -184,10 +186,24 @@ static void trainer_free(trainer *tr) {
     ops()->release(tr->grads); ops()->release(tr->ema);
     ops()->release(tr->x0); ops()->release(tr->noise); ops()->release(tr->xt);
     ops()->release(tr->pred); ops()->release(tr->dpred);
-    free(tr->host_x0); free(tr->labels); free(tr->idx); free(tr->t);
+    free(tr->host_x0); free(tr->idx); free(tr->t);
+    cond_free(&tr->cond);
     arena_free(&tr->arena);
     schedule_free(&tr->sched);
     free(tr->cfg_json);
+}
+
+// A dataset's batch: its images and their classes (train_run).
+typedef struct {
+    const lethe_dataset *data;
+    int *labels;                        // o->batch
+} dataset_batches;
+
+static lethe_status dataset_batch_rows(void *ctx, const int *idx, int m, float *images, lethe_cond *cond) {
+    dataset_batches *b = ctx;
+    dataset_batch(b->data, idx, m, images, b->labels);
+    cond_set_classes(cond, b->labels, m);
+    return LETHE_OK;
 }
 
 lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_opts *o, int resume) {
@@ -195,19 +211,39 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     if (data->c != c->channels || data->h != c->size || data->w != c->size)
         return lethe_fail(LETHE_ERR_SHAPE, "dataset %s has images %dx%dx%d but the model takes %dx%dx%d", data->name,
                           data->c, data->h, data->w, c->channels, c->size, c->size);
+    if (c->cond.kind == LETHE_COND_TOKENS)
+        return lethe_fail(LETHE_ERR_ARG, "a text-to-image model trains on (image, prompt) pairs, not on the classes of %s",
+                          data->name);
     if (c->cond.kind == LETHE_COND_CLASS && data->n_classes > c->cond.null_class)   // classes 0 .. null_class - 1
         return lethe_fail(LETHE_ERR_SHAPE, "dataset %s has %d classes but the model has %d (+ null)", data->name,
                           data->n_classes, c->cond.null_class);
+    if (o->steps < 1 || o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--steps and --batch must be positive");
+    dataset_batches db = {.data = data, .labels = malloc((size_t)o->batch * sizeof(int))};
+    if (!db.labels) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for training buffers (batch %d)", o->batch);
+    const train_batches b = {.name = data->name, .n = data->n, .channels = data->c, .size = data->h, .ctx = &db,
+                             .batch = dataset_batch_rows};
+    for (int i = 0; i < data->n_classes && i < m->n_classes; i++) snprintf(m->class_names[i], 32, "%s", data->class_names[i]);
+    model_set_trained_classes(m, data->labels, data->n);   // lethe.json "trained_classes": what unlearning may keep
+    lethe_status st = train_run_batches(m, &b, o, resume);
+    free(db.labels);
+    return st;
+}
+
+lethe_status train_run_batches(lethe_model *m, const train_batches *b, const train_opts *o, int resume) {
+    const lethe_denoiser *c = &m->net;
+    if (b->channels != c->channels || b->size != c->size)
+        return lethe_fail(LETHE_ERR_SHAPE, "dataset %s has images %dx%dx%d but the model takes %dx%dx%d", b->name,
+                          b->channels, b->size, b->size, c->channels, c->size, c->size);
     if (o->steps < 1 || o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--steps and --batch must be positive");
     if (o->snapshots < 0 || o->snapshots > o->steps - o->steps / 2)
         return lethe_fail(LETHE_ERR_ARG, "--snapshots %d: the second half of a %d-step run has %d steps, so 0..%d "
                           "snapshots can be kept (at most one per step)", o->snapshots, o->steps, o->steps - o->steps / 2,
                           o->steps - o->steps / 2);
-    if (data->n < 1) return lethe_fail(LETHE_ERR_ARG, "dataset %s is empty", data->name);
+    if (b->n < 1) return lethe_fail(LETHE_ERR_ARG, "dataset %s is empty", b->name);
     lethe_status st = fs_ensure_writable_dir(o->out_dir);
     if (st) return st;
 
-    trainer tr = {.m = m, .data = data, .o = o};
+    trainer tr = {.m = m, .src = b, .o = o};
     tr.numel = denoiser_numel(c);
     size_t total = denoiser_num_params(&m->net), sz = (size_t)o->batch * tr.numel;
     arena_init(&tr.arena);
@@ -219,17 +255,16 @@ lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_op
     tr.xt = ops()->alloc(sz * sizeof(float)); tr.pred = ops()->alloc(sz * sizeof(float));
     tr.dpred = ops()->alloc(sz * sizeof(float));
     tr.host_x0 = malloc(sz * sizeof(float));
-    tr.labels = malloc((size_t)o->batch * sizeof(int)); tr.idx = malloc((size_t)o->batch * sizeof(int));
+    tr.idx = malloc((size_t)o->batch * sizeof(int));
     tr.t = malloc((size_t)o->batch * sizeof(float));
-    if (!tr.grads || !tr.ema || !tr.x0 || !tr.noise || !tr.xt || !tr.pred || !tr.dpred || !tr.host_x0 || !tr.labels ||
+    int cond_ok = denoiser_cond_alloc(&m->net, &tr.cond, o->batch) == LETHE_OK;
+    if (!tr.grads || !tr.ema || !tr.x0 || !tr.noise || !tr.xt || !tr.pred || !tr.dpred || !tr.host_x0 || !cond_ok ||
         !tr.idx || !tr.t) {
         trainer_free(&tr);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for training buffers (batch %d)", o->batch);
     }
     ops()->copy(tr.ema, m->params, total);
-    snprintf(m->dataset, sizeof m->dataset, "%s", data->name);
-    for (int i = 0; i < data->n_classes && i < m->n_classes; i++) snprintf(m->class_names[i], 32, "%s", data->class_names[i]);
-    model_set_trained_classes(m, data->labels, data->n);   // lethe.json "trained_classes": what unlearning may keep
+    snprintf(m->dataset, sizeof m->dataset, "%s", b->name);
 
     if (!(tr.cfg_json = model_net_config(m))) { trainer_free(&tr); return lethe_fail(LETHE_ERR_NOMEM, "out of memory"); }
     tr.state[0] = (run_buffer){"params", m->params, total};

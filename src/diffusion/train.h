@@ -52,9 +52,25 @@ typedef struct {
 
 void train_opts_default(train_opts *o);
 
+// Where the batches come from: `data`'s labelled images for train_run; for train_run_batches
+// the caller's source (a text-to-image model's (image, prompt) pairs, whose cond rows are the
+// prompts' hidden states). batch(ctx, idx, m, images, cond) fills images (m, C, S, S) host
+// floats in [-1, 1] and cond rows [0, m) (cond->n = m; cond has the network's spec and room
+// for o->batch rows) for items idx[0..m), each in [0, n). The loop draws the items, drops
+// rows to null with p = class_dropout, and does everything else as for a dataset.
+typedef struct {
+    const char *name;          // the dataset's name (lethe.json "dataset")
+    int n;                     // items to draw from
+    int channels, size;        // images are (channels, size, size)
+    void *ctx;
+    lethe_status (*batch)(void *ctx, const int *idx, int m, float *images, lethe_cond *cond);
+} train_batches;
+
 // Trains `m` (created or loaded by the caller) on `data`. With resume=1, continues from
 // out_dir/train_state.safetensors (the model config must match). On NaN/Inf loss it stops
 // with LETHE_ERR_NUMERIC and leaves the last checkpoint as it was.
 lethe_status train_run(lethe_model *m, const lethe_dataset *data, const train_opts *o, int resume);
+// The same loop on batches from `b` (lethe.json records no class names or trained classes).
+lethe_status train_run_batches(lethe_model *m, const train_batches *b, const train_opts *o, int resume);
 
 #endif

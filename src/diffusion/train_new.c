@@ -7,8 +7,11 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/fsutil.h"
+#include "data/canvas_set.h"
+#include "nn/clip_text_config.h"
 
 void train_source_default(train_source *s) { *s = (train_source){.data = "fashion-mnist", .config = "tiny"}; }
 
@@ -16,7 +19,8 @@ void train_source_default(train_source *s) { *s = (train_source){.data = "fashio
 static const opt_spec train_rows[] = {
     ROW("data", NULL, OPT_STRING, src.data, "dataset: fashion-mnist, mnist, or a folder of IDX / CIFAR-10 files (lethe.json "
         "records the folder and a fingerprint of its files)"),
-    ROW("config", NULL, OPT_STRING, src.config, "model config: tiny, small, or a UNet2DModel config.json"),
+    ROW("config", NULL, OPT_STRING, src.config, "model config: tiny, small, or a UNet2DModel config.json; with "
+        "--text-encoder: canvas-tiny or a UNet2DConditionModel config.json"),
     {"out", "output-dir", OPT_STRING, offsetof(train_job, o.out_dir), {0}, "output folder (diffusers layout; required)",
      NULL, NULL, OPT_REQUIRED | OPT_NO_RECORD},
     {"steps", "max-train-steps", OPT_INT, offsetof(train_job, o.steps), {0}, "optimisation steps (--resume may raise it: "
@@ -31,10 +35,14 @@ static const opt_spec train_rows[] = {
     ROW("adam-weight-decay", NULL, OPT_FLOAT, o.adam.weight_decay, "AdamW decoupled weight decay"),
     ROW("adam-epsilon", NULL, OPT_FLOAT, o.adam.eps, "AdamW epsilon"),
     ROW("max-grad-norm", NULL, OPT_FLOAT, o.adam.max_grad_norm, "clip the global gradient norm (0: off)"),
-    ROW("class-dropout", NULL, OPT_FLOAT, o.class_dropout, "probability of training a label as the null class (for guidance)"),
+    ROW("class-dropout", NULL, OPT_FLOAT, o.class_dropout, "probability of training a label as the null class (with --text-encoder: a prompt as the empty prompt), for guidance"),
     ROW("classes", NULL, OPT_STRING, src.classes, "train only on these classes (names or indices, comma-separated)"),
     ROW("exclude", NULL, OPT_STRING, src.exclude, "train on every class but these (a retain set: e.g. --exclude trouser)"),
     ROW("unconditional", NULL, OPT_FLAG, src.unconditional, "no class conditioning (num_class_embeds = null)"),
+    ROW("text-encoder", NULL, OPT_STRING, src.text_encoder, "a folder with text_encoder/ and tokenizer/ (e.g. "
+        "models/fashion-canvas-clip, or `lethe clip`'s output): train a text-to-image UNet2DConditionModel on "
+        "--data fashion-canvas's (image, prompt) pairs, the encoder frozen; prompts become the empty prompt with p = "
+        "--class-dropout"),
     ROW("no-ema", NULL, OPT_FLAG, no_ema, "export the live weights instead of the EMA weights"),
     ROW("ema-max-decay", NULL, OPT_FLOAT, o.ema_max_decay, "EMA: maximum decay"),
     ROW("ema-power", NULL, OPT_FLOAT, o.ema_power, "EMA: warm-up power"),
@@ -86,7 +94,78 @@ lethe_status train_job_check(train_job *j) {
     return LETHE_OK;
 }
 
+// ---- text-to-image: Fashion-Canvas's (image, prompt) pairs ----------------------------------
+
+typedef struct {
+    const canvas_set *set;
+    text_cond *text;
+    size_t *items;                  // o->batch
+    char *prompts;                  // o->batch rows of CANVAS_PROMPT_MAX
+} canvas_batches;
+
+// Items idx -> rendered images and their prompts' hidden states (the frozen encoder, no gradient).
+static lethe_status canvas_batch_rows(void *ctx, const int *idx, int m, float *images, lethe_cond *cond) {
+    canvas_batches *b = ctx;
+    for (int i = 0; i < m; i++) b->items[i] = (size_t)idx[i];
+    canvas_set_batch(b->set, b->items, m, images, NULL, NULL, b->prompts, CANVAS_PROMPT_MAX);
+    cond->n = m;
+    return text_cond_encode(b->text, b->prompts, CANVAS_PROMPT_MAX, m, cond->tokens);
+}
+
+// The UNet2DConditionModel config: a named one (its cross_attention_dim the encoder's
+// hidden_size, read from DIR/text_encoder/config.json) or a config.json.
+static lethe_status text_unet_config(unet_cond_config *cfg, const char *config, const char *text_dir) {
+    if (fs_exists(config) && !fs_is_dir(config)) return unet_cond_config_load(cfg, config);
+    if (!unet_cond_config_is_named(config))
+        return lethe_fail(LETHE_ERR_ARG, "--config %s: a text-to-image model (--text-encoder) needs canvas-tiny or a "
+                          "UNet2DConditionModel config.json", config);
+    char path[4096], *text;
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", text_dir);
+    lethe_status st = fs_read_text(path, &text);
+    if (st) return lethe_fail_context(st, "--text-encoder %s", text_dir);
+    clip_text_config tc;
+    st = clip_text_config_from_json(&tc, text, path);
+    free(text);
+    return st ? st : unet_cond_config_named(cfg, config, tc.hidden_size);
+}
+
+static lethe_status train_new_text(const train_source *s, const train_opts *o, int resume) {
+    if (strcmp(s->data, "fashion-canvas") != 0)
+        return lethe_fail(LETHE_ERR_ARG, "--text-encoder trains on --data fashion-canvas's (image, prompt) pairs (got "
+                          "--data %s)", s->data);
+    if (s->classes || s->exclude || s->unconditional)
+        return lethe_fail(LETHE_ERR_ARG, "--classes, --exclude and --unconditional are for class-conditional models, "
+                          "not with --text-encoder");
+    if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--steps and --batch must be positive");
+    unet_cond_config cfg;
+    lethe_status st = text_unet_config(&cfg, s->config, s->text_encoder);
+    if (st) return st;
+    canvas_set cs;
+    if ((st = canvas_set_load(&cs, "fashion-mnist", LETHE_SPLIT_TRAIN, 0))) return st;
+    // lethe.json "data": the Fashion-MNIST files the images are rendered from, and their fingerprint
+    if ((st = data_record_hash(&cs.objects.source))) { canvas_set_free(&cs); return st; }
+    lethe_model m;
+    if ((st = model_create_text(&m, &cfg, s->text_encoder, o->init_seed))) { canvas_set_free(&cs); return st; }
+    m.data = cs.objects.source;
+    canvas_batches cb = {.set = &cs, .text = m.text, .items = malloc((size_t)o->batch * sizeof(size_t)),
+                         .prompts = malloc((size_t)o->batch * CANVAS_PROMPT_MAX)};
+    if (!cb.items || !cb.prompts) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for training buffers (batch %d)", o->batch);
+    const train_batches b = {.name = "fashion-canvas", .n = (int)cs.n, .channels = CANVAS_CHANNELS, .size = CANVAS_SIZE,
+                             .ctx = &cb, .batch = canvas_batch_rows};
+    if (!st && s->on_ready) s->on_ready(s->user, &m, &cs.objects);
+    if (!st) st = train_run_batches(&m, &b, o, resume);
+    free(cb.items);
+    free(cb.prompts);
+    model_free(&m);
+    canvas_set_free(&cs);
+    return st;
+}
+
 lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
+    if (s->text_encoder) return train_new_text(s, o, resume);
+    if (unet_cond_config_is_named(s->config))
+        return lethe_fail(LETHE_ERR_ARG, "--config %s is a text-to-image model: give --text-encoder DIR (a folder with "
+                          "text_encoder/ and tokenizer/) and --data fashion-canvas", s->config);
     if (s->classes && s->exclude) return lethe_fail(LETHE_ERR_ARG, "give --classes or --exclude, not both");
     unet_config cfg;
     lethe_status st;

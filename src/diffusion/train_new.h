@@ -1,7 +1,8 @@
 /*
  * train_new.h: `lethe train` as a library call: the network config (a named one or a
  * config.json), the training set (a dataset, or a subset of its classes), a fresh model
- * with initial weights from o->init_seed, then train_run.
+ * with initial weights from o->init_seed, then train_run; or, with a text encoder, a text-to-
+ * image model on Fashion-Canvas's (image, prompt) pairs through train_run_batches.
  */
 #ifndef LETHE_DIFFUSION_TRAIN_NEW_H
 #define LETHE_DIFFUSION_TRAIN_NEW_H
@@ -15,6 +16,10 @@ typedef struct {
     const char *classes;       // train only on these classes (names or indices, comma-separated), or NULL
     const char *exclude;       // train on every class but these, or NULL (not both)
     int unconditional;         // no class conditioning
+    // a folder with text_encoder/ and tokenizer/ (text_cond.h), or NULL: train a text-to-image
+    // UNet2DConditionModel (config canvas-tiny or a UNet2DConditionModel config.json) on
+    // Fashion-Canvas's (image, prompt) pairs (data "fashion-canvas": canvas_set.h), the encoder frozen
+    const char *text_encoder;
     // called once the data and the model are ready, before training (may be NULL): a banner
     void (*on_ready)(void *user, const lethe_model *m, const lethe_dataset *ds);
     void *user;

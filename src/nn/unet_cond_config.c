@@ -32,6 +32,30 @@ void unet_cond_config_defaults(unet_cond_config *c) {
     c->downsample_padding = 1;
 }
 
+int unet_cond_config_is_named(const char *name) { return !strcmp(name, "canvas-tiny"); }
+
+lethe_status unet_cond_config_named(unet_cond_config *c, const char *name, int cross_attention_dim) {
+    unet_cond_config_defaults(c);
+    if (!unet_cond_config_is_named(name))
+        return lethe_fail(LETHE_ERR_ARG, "unknown text-to-image config '%s' (known: canvas-tiny, or a path to a "
+                          "UNet2DConditionModel config.json)", name);
+    c->sample_size = 32;
+    c->in_channels = c->out_channels = 3;
+    c->n_blocks = 3;
+    const int boc[3] = {32, 64, 64}, heads[3] = {1, 2, 2};
+    for (int i = 0; i < 3; i++) {
+        c->block_out_channels[i] = boc[i];
+        c->down_cross[i] = i > 0;       // 32x32: no attention (1024 tokens)
+        c->up_cross[i] = i < 2;
+        c->heads[i] = heads[i];
+    }
+    c->heads_as_list = 1;
+    c->layers_per_block = 1;
+    c->norm_num_groups = 8;
+    c->cross_attention_dim = cross_attention_dim;
+    return LETHE_OK;
+}
+
 int unet_cond_config_time_dim(const unet_cond_config *c) {
     return c->time_embedding_dim > 0 ? c->time_embedding_dim : 4 * c->block_out_channels[0];
 }

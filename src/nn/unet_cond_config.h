@@ -48,6 +48,15 @@ typedef struct {
 
 // diffusers' defaults (SD 1.x shapes; sample_size unset).
 void unet_cond_config_defaults(unet_cond_config *c);
+// A named config: "canvas-tiny", the text-to-image UNet for Fashion-Canvas (3 x 32 x 32;
+// block_out_channels (32, 64, 64), layers_per_block 1, DownBlock2D at 32x32 and
+// CrossAttnDownBlock2D at 16x16 and 8x8 (attention memory grows with tokens^2), the cross-
+// attention mid block at 8x8, 2 heads of 32, norm_num_groups 8), chosen by measurement
+// (docs/text_to_image.md). cross_attention_dim is the text encoder's hidden_size, given here.
+// LETHE_ERR_ARG naming the known names otherwise.
+lethe_status unet_cond_config_named(unet_cond_config *c, const char *name, int cross_attention_dim);
+// 1 if `name` is a named text-to-image config.
+int unet_cond_config_is_named(const char *name);
 // Parses a config.json text; missing keys take diffusers' defaults; values lethe cannot
 // compute are errors naming the key.
 lethe_status unet_cond_config_from_json(unet_cond_config *c, const char *json_text, const char *what);
