@@ -117,6 +117,269 @@ def check_scheduler(R, folder, DDPMScheduler, DDIMScheduler):
     return ddpm
 
 
+# ---------------------------------------------------------------------------------
+# text-to-image folders: UNet2DConditionModel (+ text_encoder/, tokenizer/ of a pipeline)
+
+TEXT_ENCODERS = ("CLIPTextModel", "CLIPTextModelWithProjection")
+
+
+def unet_class(folder):
+    try:
+        return read_json(os.path.join(folder, "unet", "config.json")).get("_class_name")
+    except (OSError, ValueError):
+        return None
+
+
+def check_cond_layout(R, folder, te_dir):
+    """model_index.json (when there is one) against the subfolders; lethe's text-to-image pipeline
+    names a class of its own (diffusers has no pixel-space CLIP-conditioned pipeline), so only the
+    components are checked, not the pipeline class."""
+    ucfg = read_json(os.path.join(folder, "unet", "config.json"))
+    problems, parts = [], []
+    if not os.path.isfile(os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors")):
+        problems.append("no unet/diffusion_pytorch_model.safetensors")
+    path = os.path.join(folder, "model_index.json")
+    if os.path.isfile(path):
+        idx = read_json(path)
+        comps = sorted(k for k in idx if not k.startswith("_"))
+        parts.append("%s(%s)" % (idx.get("_class_name"), ", ".join(comps)))
+        if idx.get("unet") != ["diffusers", "UNet2DConditionModel"]:
+            problems.append("unet %r" % idx.get("unet"))
+        for c in comps:
+            if not os.path.isdir(os.path.join(folder, c)):
+                problems.append("%s listed, no %s/ folder" % (c, c))
+        for c in ("unet", "scheduler", "text_encoder", "tokenizer"):
+            if os.path.isdir(os.path.join(folder, c)) and c not in comps:
+                problems.append("%s/ not listed" % c)
+        if "scheduler" in comps and os.path.isdir(os.path.join(folder, "scheduler")):
+            scfg = read_json(os.path.join(folder, "scheduler", "scheduler_config.json"))
+            if idx["scheduler"] != ["diffusers", scfg.get("_class_name")]:
+                problems.append("scheduler %r, scheduler_config.json %r" % (idx["scheduler"], scfg.get("_class_name")))
+        if "text_encoder" in comps and os.path.isdir(os.path.join(folder, "text_encoder")):
+            tcfg = read_json(os.path.join(folder, "text_encoder", "config.json"))
+            arch = (tcfg.get("architectures") or [None])[0]
+            if idx["text_encoder"] != ["transformers", arch] or arch not in TEXT_ENCODERS:
+                problems.append("text_encoder %r, text_encoder/config.json architectures %r"
+                                % (idx["text_encoder"], tcfg.get("architectures")))
+    else:
+        parts.append("no model_index.json (a bare unet/ folder)")
+    if te_dir is not None:
+        tcfg = read_json(os.path.join(te_dir, "config.json"))
+        if not os.path.isfile(os.path.join(te_dir, "model.safetensors")):
+            problems.append("no %s/model.safetensors" % te_dir)
+        if te_dir == os.path.join(folder, "text_encoder"):   # a pipeline: the UNet reads this encoder's rows
+            if tcfg.get("hidden_size") != ucfg.get("cross_attention_dim"):
+                problems.append("text_encoder hidden_size %r != unet cross_attention_dim %r"
+                                % (tcfg.get("hidden_size"), ucfg.get("cross_attention_dim")))
+            else:
+                parts.append("cross_attention_dim %d = text_encoder hidden_size" % tcfg["hidden_size"])
+    R.check("layout", not problems, "; ".join(problems) or "; ".join(parts) + "; weights in safetensors")
+    return ucfg
+
+
+def same_as_file(torch, model, path):
+    """(names of tensors that differ from the safetensors file, file tensor count, dtypes)."""
+    import safetensors.torch
+    file_sd = safetensors.torch.load_file(path)
+    sd = model.state_dict()
+    diff = [k for k in sd if k not in file_sd or file_sd[k].shape != sd[k].shape
+            or not torch.equal(file_sd[k].to(sd[k].dtype), sd[k])]
+    diff += [k for k in file_sd if k not in sd]
+    return diff, len(file_sd), sorted({str(v.dtype).replace("torch.", "") for v in file_sd.values()})
+
+
+def load_npy_inputs(np, d, names):
+    return {n: np.load(os.path.join(d, n + ".npy")) for n in names if os.path.isfile(os.path.join(d, n + ".npy"))}
+
+
+def compare(R, np, name, path, got, atol):
+    ref = np.load(path).astype(np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    if ref.shape != got.shape:
+        return R.check(name, False, "%s has shape %s, ours %s" % (path, ref.shape, got.shape))
+    d = float(np.abs(ref - got).max())
+    return R.check(name, d <= atol, "max |%s - the loaded model's| = %.3g (atol %g)" % (os.path.basename(path), d, atol))
+
+
+def check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel):
+    unet = None
+    try:
+        unet, info = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", output_loading_info=True)
+        unet.eval()
+        keys = ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs")
+        bad = {k: info.get(k) for k in keys if info.get(k)}
+        R.check("unet-cond loading_info", not bad and all(k in info for k in keys),
+                "; ".join("%s=%s" % kv for kv in bad.items()) or
+                "UNet2DConditionModel: missing_keys, unexpected_keys, mismatched_keys, error_msgs all empty "
+                "(%d tensors, %d parameters)" % (len(unet.state_dict()), sum(p.numel() for p in unet.parameters())))
+        _, unused, _ = UNet2DConditionModel.extract_init_dict(dict(ucfg))
+        unused = sorted(k for k in unused if not k.startswith("_"))
+        R.check("unet-cond config keys", not unused,
+                ("not UNet2DConditionModel arguments (ignored by diffusers): %s" % unused) if unused else
+                "all %d keys of unet/config.json are UNet2DConditionModel arguments"
+                % len([k for k in ucfg if not k.startswith("_")]))
+        diff, n_file, dts = same_as_file(torch, unet, os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors"))
+        R.check("unet-cond weights", not diff, ("differ from the file: %s" % diff[:5]) if diff else
+                "%d tensors (%s) equal to the file" % (n_file, "/".join(dts)))
+    except Exception as e:
+        R.error("unet-cond loading_info", e)
+        return None
+
+    # forward on fixed inputs: x, t, encoder_hidden_states (from --inputs DIR, else seeded)
+    try:
+        cfg = unet.config
+        given = load_npy_inputs(np, args.inputs, ("x", "t", "context")) if args.inputs else {}
+        if given and len(given) != 3:
+            raise ValueError("--inputs %s needs x.npy, t.npy and context.npy (has %s)" % (args.inputs, sorted(given)))
+        if given:
+            x = torch.from_numpy(given["x"].astype(np.float32))
+            t = torch.from_numpy(given["t"]).reshape(-1)
+            ctx = torch.from_numpy(given["context"].astype(np.float32))
+            what = "x, t, context from %s" % args.inputs
+        else:
+            s = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
+            g = torch.Generator().manual_seed(args.seed)
+            x = torch.randn((2, cfg.in_channels, s, s), generator=g, dtype=torch.float32)
+            ctx = torch.randn((2, args.seq, cfg.cross_attention_dim), generator=g, dtype=torch.float32)
+            t = torch.tensor([10, 500], dtype=torch.long)
+            what = "x = randn(%s), then context = randn(%s) from seed %d" % (tuple(x.shape), tuple(ctx.shape), args.seed)
+        with torch.no_grad():
+            eps = unet(x, t, encoder_hidden_states=ctx).sample
+        ok = tuple(eps.shape) == (x.shape[0], cfg.out_channels) + tuple(x.shape[2:]) and bool(torch.isfinite(eps).all())
+        R.check("unet-cond forward", ok, "%s, t %s -> eps %s, max |eps| %.6f" % (
+            what, t.tolist(), tuple(eps.shape), eps.abs().max().item()))
+        if args.dump_inputs:
+            os.makedirs(args.dump_inputs, exist_ok=True)
+            for n, v in (("x", x), ("t", t), ("context", ctx), ("eps", eps)):
+                np.save(os.path.join(args.dump_inputs, n + ".npy"), v.numpy())
+            print("wrote x.npy, t.npy, context.npy, eps.npy (diffusers) to %s" % args.dump_inputs)
+        if args.compare_npy:
+            compare(R, np, "unet-cond compare-npy", args.compare_npy, eps.numpy(), args.atol)
+    except Exception as e:
+        R.error("unet-cond forward", e)
+    return unet
+
+
+def word_tokenize(tok_dir, prompts, bos, eos):
+    """lethe's word-level tokenizer (tokenizer/tokenizer_config.json's lethe_note): lower-case,
+    split at whitespace, ASCII punctuation stripped from both ends of each word; BOS, the words,
+    EOS, then the pad token up to model_max_length."""
+    import string
+    vocab = read_json(os.path.join(tok_dir, "vocab.json"))
+    tc = read_json(os.path.join(tok_dir, "tokenizer_config.json"))
+    n = tc["model_max_length"]
+    pad = vocab.get(tc.get("pad_token"), eos)
+    rows = []
+    for p in prompts:
+        words = [w.strip(string.punctuation) for w in p.lower().split()]
+        ids = [bos] + [vocab[w] for w in words if w] + [eos]
+        if len(ids) > n:
+            raise ValueError("prompt %r: %d tokens, model_max_length %d" % (p, len(ids), n))
+        rows.append(ids + [pad] * (n - len(ids)))
+    return rows
+
+
+def check_text_encoder(R, args, te_dir, torch, np):
+    """text_encoder/ in transformers' CLIPTextModel[WithProjection] when transformers imports,
+    else in tests/fixtures/clip_text_ref.py's re-implementation; returns the model's forward
+    (ids -> last_hidden_state) or None."""
+    cfg = read_json(os.path.join(te_dir, "config.json"))
+    arch = (cfg.get("architectures") or ["CLIPTextModel"])[0]
+    try:
+        try:
+            import transformers
+            impl = "transformers %s %s" % (transformers.__version__, arch)
+        except ImportError:
+            transformers = None
+            impl = "clip_text_ref.CLIPText (tests/fixtures; transformers is not installed)"
+        if transformers is not None:
+            model, info = getattr(transformers, arch).from_pretrained(te_dir, output_loading_info=True)
+            known = set(transformers.CLIPTextConfig().to_dict()) | {"architectures", "transformers_version"}
+            run = lambda ids: model(input_ids=ids).last_hidden_state   # noqa: E731
+        else:
+            sys.path.insert(0, os.path.abspath(FIXTURES))
+            import clip_text_ref
+            import safetensors.torch
+            known = set(clip_text_ref.DEFAULTS) | {"architectures", "model_type", "torch_dtype", "transformers_version"}
+            model = clip_text_ref.CLIPText(clip_text_ref.make_config(
+                {k: v for k, v in cfg.items() if k in clip_text_ref.DEFAULTS}, arch == "CLIPTextModelWithProjection"))
+            file_sd = safetensors.torch.load_file(os.path.join(te_dir, "model.safetensors"))
+            sd = model.state_dict()
+            info = {"missing_keys": sorted(set(sd) - set(file_sd)),
+                    "unexpected_keys": sorted(set(file_sd) - set(sd)),
+                    "mismatched_keys": sorted(k for k in set(sd) & set(file_sd) if sd[k].shape != file_sd[k].shape)}
+            model.load_state_dict({k: v for k, v in file_sd.items() if k in sd and k not in info["mismatched_keys"]},
+                                  strict=False)
+            run = lambda ids: model(ids)[0]   # noqa: E731
+        model.eval()
+        keys = ("missing_keys", "unexpected_keys", "mismatched_keys")
+        bad = {k: info.get(k) for k in keys if info.get(k)}
+        R.check("text_encoder loading", not bad, "; ".join("%s=%s" % kv for kv in bad.items()) or
+                "%s: missing_keys, unexpected_keys, mismatched_keys all empty (%d tensors)" % (impl, len(model.state_dict())))
+        unknown = sorted(k for k in cfg if k not in known and not k.startswith("_"))
+        R.check("text_encoder config keys", not unknown, ("not CLIPTextConfig keys: %s" % unknown) if unknown else
+                "all %d keys of config.json are CLIPTextConfig keys" % len(cfg))
+        diff, n_file, dts = same_as_file(torch, model, os.path.join(te_dir, "model.safetensors"))
+        R.check("text_encoder weights", not diff, ("differ from the file: %s" % diff[:5]) if diff else
+                "%d tensors (%s) equal to the file" % (n_file, "/".join(dts)))
+    except Exception as e:
+        R.error("text_encoder loading", e)
+        return None
+
+    try:
+        given = load_npy_inputs(np, args.inputs, ("ids",)) if args.inputs else {}
+        tok_dir = os.path.join(os.path.dirname(te_dir), "tokenizer")
+        bos, eos, n = cfg["bos_token_id"], cfg["eos_token_id"], cfg["max_position_embeddings"]
+        if given:
+            ids = given["ids"].astype(np.int64)
+            what = "ids from %s" % args.inputs
+        elif os.path.isfile(os.path.join(tok_dir, "tokenizer_config.json")):
+            tc = read_json(os.path.join(tok_dir, "tokenizer_config.json"))
+            if tc.get("tokenizer_class") != "lethe-word-level":
+                raise ValueError("tokenizer_class %r: only lethe's word-level tokenizer is read here (or pass ids.npy "
+                                 "with --inputs)" % tc.get("tokenizer_class"))
+            prompts = args.prompt or [" ".join(list(read_json(os.path.join(tok_dir, "vocab.json")))[:3]), ""]
+            ids = np.array(word_tokenize(tok_dir, prompts, bos, eos), dtype=np.int64)
+            what = "prompts %s (lethe's word-level tokenizer)" % prompts
+        else:   # no tokenizer: BOS, the first three ids, EOS, padding; and the empty prompt
+            ids = np.array([[bos, 0, 1, 2, eos] + [eos] * (n - 5), [bos, eos] + [eos] * (n - 2)], dtype=np.int64)
+            what = "ids %s" % ids.tolist()
+        with torch.no_grad():
+            last = run(torch.from_numpy(ids))
+        R.check("text_encoder forward", bool(torch.isfinite(last).all()), "%s -> last_hidden_state %s, max |h| %.6f"
+                % (what, tuple(last.shape), last.abs().max().item()))
+        if args.dump_inputs:
+            os.makedirs(args.dump_inputs, exist_ok=True)
+            np.save(os.path.join(args.dump_inputs, "ids.npy"), ids)
+            np.save(os.path.join(args.dump_inputs, "last_hidden_state.npy"), last.numpy())
+            print("wrote ids.npy, last_hidden_state.npy (text encoder) to %s" % args.dump_inputs)
+        if args.compare_text_npy:
+            compare(R, np, "text_encoder compare-text-npy", args.compare_text_npy, last.numpy(), args.atol)
+    except Exception as e:
+        R.error("text_encoder forward", e)
+
+
+def check_cond_folder(R, args, folder, torch, np, diffusers):
+    from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+    te_dir = os.path.abspath(args.text_encoder) if args.text_encoder else None
+    if te_dir and os.path.isdir(os.path.join(te_dir, "text_encoder")):
+        te_dir = os.path.join(te_dir, "text_encoder")
+    if te_dir is None and os.path.isdir(os.path.join(folder, "text_encoder")):
+        te_dir = os.path.join(folder, "text_encoder")
+    try:
+        ucfg = check_cond_layout(R, folder, te_dir)
+    except Exception as e:
+        R.error("layout", e)
+        ucfg = {}
+    check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel)
+    if os.path.isdir(os.path.join(folder, "scheduler")):
+        check_scheduler(R, folder, DDPMScheduler, DDIMScheduler)
+    if te_dir is not None:
+        check_text_encoder(R, args, te_dir, torch, np)
+    if args.lethe:
+        print("lethe-sample: not run for a UNet2DConditionModel folder (no prompt sampling comparison yet)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model_dir", help="model folder written by lethe")
@@ -128,6 +391,15 @@ def main():
     ap.add_argument("--lethe", metavar="BIN", help="lethe binary: also compare a DDIM run of `lethe sample`")
     ap.add_argument("--sample-steps", type=int, default=10, help="DDIM steps for --lethe (default 10)")
     ap.add_argument("--sample-atol", type=float, default=1e-3, help="tolerance for --lethe (default 1e-3)")
+    ap.add_argument("--inputs", metavar="DIR", help="UNet2DConditionModel / text encoder: read x.npy, t.npy, "
+                    "context.npy (and ids.npy) here instead of the seeded inputs")
+    ap.add_argument("--seq", type=int, default=8, help="UNet2DConditionModel: rows of the seeded context (default 8)")
+    ap.add_argument("--text-encoder", metavar="DIR", help="a text_encoder/ folder (or a folder holding one) to check "
+                    "when MODEL_DIR has none")
+    ap.add_argument("--prompt", action="append", help="text encoder: a prompt for lethe's word-level tokenizer "
+                    "(repeatable; default: the vocabulary's first three words, and the empty prompt)")
+    ap.add_argument("--compare-text-npy", metavar="H.npy", help="text encoder: last_hidden_state computed by lethe "
+                    "on the same ids (tolerance --atol)")
     ap.add_argument("--traceback", action="store_true", help="print the traceback of a failed check")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = ap.parse_args()
@@ -153,6 +425,9 @@ def main():
         ", ".join(diffusers_compat.STUBBED) or "none"))
     print("model folder: %s" % folder)
     R = Report(args.traceback)
+    if unet_class(folder) == "UNet2DConditionModel":
+        check_cond_folder(R, args, folder, torch, np, diffusers)
+        return summary(R)
 
     # -- layout ---------------------------------------------------------------------
     try:
@@ -314,6 +589,10 @@ def main():
             except Exception as e:
                 R.error(name, e)
 
+    return summary(R)
+
+
+def summary(R):
     failed = R.failed
     print("%s: %d/%d checks passed%s" % ("PASS" if not failed else "FAIL", len(R.rows) - len(failed), len(R.rows),
                                          "" if not failed else " (failed: %s)" % ", ".join(r[0] for r in failed)))
