@@ -82,6 +82,11 @@ def read_json(path):
         return json.load(f)
 
 
+# UNet2DModel arguments newer than some releases (time_embedding_dim: 0.32, mid_block_type: 0.33)
+# that lethe writes; at these values an older release, which ignores the key, builds the same net
+LATER_UNET2D_ARGS = {"time_embedding_dim": None, "mid_block_type": "UNetMidBlock2D"}
+
+
 def fixed_inputs(torch, unet, seed):
     cfg = unet.config
     s = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
@@ -281,8 +286,8 @@ def word_tokenize(tok_dir, prompts, bos, eos):
 
 def check_text_encoder(R, args, te_dir, torch, np):
     """text_encoder/ in transformers' CLIPTextModel[WithProjection] when transformers imports,
-    else in tests/fixtures/clip_text_ref.py's re-implementation; returns the model's forward
-    (ids -> last_hidden_state) or None."""
+    else in tests/fixtures/clip_text_ref.py's re-implementation. Returns encode(prompts) ->
+    last_hidden_state when the folder beside it has lethe's word-level tokenizer, else None."""
     cfg = read_json(os.path.join(te_dir, "config.json"))
     arch = (cfg.get("architectures") or ["CLIPTextModel"])[0]
     try:
@@ -357,6 +362,83 @@ def check_text_encoder(R, args, te_dir, torch, np):
             compare(R, np, "text_encoder compare-text-npy", args.compare_text_npy, last.numpy(), args.atol)
     except Exception as e:
         R.error("text_encoder forward", e)
+        return None
+    tc_path = os.path.join(tok_dir, "tokenizer_config.json")
+    if not os.path.isfile(tc_path) or read_json(tc_path).get("tokenizer_class") != "lethe-word-level":
+        return None
+
+    def encode(prompts):
+        with torch.no_grad():
+            return run(torch.from_numpy(np.array(word_tokenize(tok_dir, prompts, bos, eos), dtype=np.int64)))
+    return encode
+
+
+def ddim_text(torch, unet, sched, x, ctx, null, guidance, clipped):
+    """DDIM, eta 0, classifier-free guidance on text hidden states: one batch [cond; null] per
+    step, eps = eps_u + w (eps_c - eps_u); sched has its timesteps set."""
+    m = x.shape[0]
+    both = torch.cat([ctx, null.expand(m, -1, -1)])
+    with torch.no_grad():
+        for ts in sched.timesteps:
+            e = unet(torch.cat([x, x]), torch.full((2 * m,), int(ts), dtype=torch.long), encoder_hidden_states=both).sample
+            e = e[m:] + guidance * (e[:m] - e[m:])
+            x = sched.step(e, ts, x, eta=0.0, use_clipped_model_output=clipped).prev_sample
+    return x
+
+
+def check_cond_ddim(R, args, unet, ddpm, torch, np, DDIMScheduler):
+    """--inputs DIR with ddim.json, ddim_noise.npy, ddim_context.npy, ddim_null_context.npy: the
+    guided DDIM loop from given noise and hidden states, compared with --compare-sample-npy."""
+    spec = read_json(os.path.join(args.inputs, "ddim.json"))
+    a = load_npy_inputs(np, args.inputs, ("ddim_noise", "ddim_context", "ddim_null_context"))
+    sched = DDIMScheduler.from_config(ddpm.config)
+    sched.set_timesteps(spec["steps"])
+    x = ddim_text(torch, unet, sched, torch.from_numpy(a["ddim_noise"].astype(np.float32)),
+                  torch.from_numpy(a["ddim_context"].astype(np.float32)),
+                  torch.from_numpy(a["ddim_null_context"].astype(np.float32)).reshape(1, *a["ddim_context"].shape[1:]),
+                  spec["guidance"], spec["use_clipped_model_output"])
+    R.check("unet-cond ddim", bool(torch.isfinite(x).all()), "DDIMScheduler %d steps, eta 0, guidance %g, "
+            "use_clipped_model_output=%s from %s/ddim_*.npy -> %s" % (spec["steps"], spec["guidance"],
+                                                                       spec["use_clipped_model_output"], args.inputs,
+                                                                       tuple(x.shape)))
+    if args.compare_sample_npy:
+        compare(R, np, "unet-cond compare-sample-npy", args.compare_sample_npy, x.numpy(), args.sample_atol)
+
+
+def lethe_samples_prompts(lethe):
+    p = subprocess.run([lethe, "sample", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True)
+    return "--prompt " in p.stdout
+
+
+def check_lethe_sample_text(R, args, folder, unet, ddpm, encode, torch, np, DDIMScheduler):
+    """`lethe sample --prompt P --n 2` (DDIM, eta 0, guidance 2) from seeded noise against the same
+    loop here: P's and the empty prompt's hidden states from the checked text encoder."""
+    prompt = (args.prompt or ["a"])[0]
+    cfg = unet.config
+    s = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
+    x = torch.randn((2, cfg.in_channels, s, s), generator=torch.Generator().manual_seed(args.seed))
+    guidance = 2.0
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(os.path.join(tmp, "x.npy"), x.numpy().astype(np.float32))
+        cmd = [args.lethe, "sample", "--model", folder, "--prompt", prompt, "--n", "2", "--sampler", "ddim",
+               "--steps", str(args.sample_steps), "--eta", "0", "--guidance", str(guidance),
+               "--noise", os.path.join(tmp, "x.npy"), "--npy", os.path.join(tmp, "out.npy"),
+               "--out", os.path.join(tmp, "grid.png"), "--threads", str(max(1, args.threads))]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        if p.returncode != 0:
+            raise RuntimeError("%s exited %d: %s" % (" ".join(cmd), p.returncode, p.stdout.strip()[-400:]))
+        lethe_out = np.load(os.path.join(tmp, "out.npy")).astype(np.float64)
+    sched = DDIMScheduler.from_config(ddpm.config)
+    sched.set_timesteps(args.sample_steps)
+    h = encode([prompt, ""])
+    xs = ddim_text(torch, unet, sched, x, h[:1].expand(2, -1, -1), h[1:], guidance, True)
+    d = float(np.abs(lethe_out - xs.numpy().astype(np.float64)).max()) if lethe_out.shape == tuple(xs.shape) else None
+    R.check("lethe-sample", d is not None and d <= args.sample_atol,
+            "DDIM %d steps, eta 0, guidance %g, prompt %r, use_clipped_model_output=True: %s" % (
+                args.sample_steps, guidance, prompt,
+                "lethe gave %s, expected %s" % (lethe_out.shape, tuple(xs.shape)) if d is None else
+                "max |x_lethe - x_diffusers| = %.3g (atol %g)" % (d, args.sample_atol)))
 
 
 def check_cond_folder(R, args, folder, torch, np, diffusers):
@@ -371,13 +453,25 @@ def check_cond_folder(R, args, folder, torch, np, diffusers):
     except Exception as e:
         R.error("layout", e)
         ucfg = {}
-    check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel)
-    if os.path.isdir(os.path.join(folder, "scheduler")):
-        check_scheduler(R, folder, DDPMScheduler, DDIMScheduler)
-    if te_dir is not None:
-        check_text_encoder(R, args, te_dir, torch, np)
+    unet = check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel)
+    ddpm = check_scheduler(R, folder, DDPMScheduler, DDIMScheduler) if os.path.isdir(os.path.join(folder, "scheduler")) \
+        else None
+    encode = check_text_encoder(R, args, te_dir, torch, np) if te_dir is not None else None
+    if unet is not None and ddpm is not None and args.inputs and os.path.isfile(os.path.join(args.inputs, "ddim.json")):
+        try:
+            check_cond_ddim(R, args, unet, ddpm, torch, np, DDIMScheduler)
+        except Exception as e:
+            R.error("unet-cond ddim", e)
     if args.lethe:
-        print("lethe-sample: not run for a UNet2DConditionModel folder (no prompt sampling comparison yet)")
+        if unet is None or ddpm is None or encode is None:
+            print("lethe-sample: not run (needs the UNet, scheduler/, and text_encoder/ with lethe's tokenizer)")
+        elif not lethe_samples_prompts(args.lethe):
+            print("lethe-sample: not run (%s sample has no --prompt)" % args.lethe)
+        else:
+            try:
+                check_lethe_sample_text(R, args, folder, unet, ddpm, encode, torch, np, DDIMScheduler)
+            except Exception as e:
+                R.error("lethe-sample", e)
 
 
 def main():
@@ -400,6 +494,8 @@ def main():
                     "(repeatable; default: the vocabulary's first three words, and the empty prompt)")
     ap.add_argument("--compare-text-npy", metavar="H.npy", help="text encoder: last_hidden_state computed by lethe "
                     "on the same ids (tolerance --atol)")
+    ap.add_argument("--compare-sample-npy", metavar="X0.npy", help="UNet2DConditionModel: the final images of the "
+                    "guided DDIM given by --inputs DIR/ddim.json (tolerance --sample-atol)")
     ap.add_argument("--traceback", action="store_true", help="print the traceback of a failed check")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = ap.parse_args()
@@ -473,10 +569,13 @@ def main():
                 % (len(unet.state_dict()), n_params))
         _, unused, _ = UNet2DModel.extract_init_dict(dict(ucfg))
         unused = sorted(k for k in unused if not k.startswith("_"))
+        later = [k for k in unused if k in LATER_UNET2D_ARGS and ucfg[k] == LATER_UNET2D_ARGS[k]]
+        unused = [k for k in unused if k not in later]
         R.check("unet config keys", not unused,
                 ("not UNet2DModel arguments (ignored by diffusers): %s" % unused) if unused else
-                "all %d keys of unet/config.json are UNet2DModel arguments"
-                % len([k for k in ucfg if not k.startswith("_")]))
+                "all %d keys of unet/config.json are UNet2DModel arguments%s"
+                % (len([k for k in ucfg if not k.startswith("_")]) - len(later),
+                   "; %s: arguments of later releases, at the value this release hardcodes" % later if later else ""))
         import safetensors.torch
         file_sd = safetensors.torch.load_file(os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors"))
         sd = unet.state_dict()
