@@ -2,20 +2,26 @@
 """Check that a model folder written by lethe loads in Hugging Face diffusers.
 
     /usr/bin/python3 tools/check_diffusers_load.py MODEL_DIR --diffusers-src /path/to/diffusers/src \
-        [--lethe build/lethe] [--compare-npy EPS.npy] [--dump-inputs DIR]
+        [--lethe build/lethe] [--compare-npy EPS.npy] [--dump-inputs DIR] [--inputs DIR] \
+        [--text-encoder DIR] [--compare-text-npy H.npy] [--compare-sample-npy X0.npy]
 
-MODEL_DIR is a folder from `lethe train` / `lethe demo` (model_index.json, unet/, scheduler/).
---diffusers-src is the `src` folder of a diffusers checkout (the folder that contains
-`diffusers/`); diffusers is imported from there, not installed. Needs PyTorch and numpy.
+MODEL_DIR is a folder from `lethe train` / `lethe demo` (model_index.json, unet/, scheduler/),
+or a text-to-image folder whose unet/config.json names UNet2DConditionModel (a pipeline folder
+with text_encoder/ and tokenizer/, or a bare unet/ folder). --diffusers-src is the `src` folder
+of a diffusers checkout (the folder that contains `diffusers/`); diffusers is imported from
+there, not installed, with the stand-ins of tools/diffusers_compat.py for what this Python
+lacks (listed on the first output line). Needs PyTorch and numpy.
 
 Checks (each prints PASS/FAIL; the exit status is 1 if any fails, 2 on a usage error):
 
+UNet2DModel folders (DDPMPipeline):
   layout     model_index.json names DDPMPipeline with unet = [diffusers, UNet2DModel] and
              scheduler = [diffusers, DDPMScheduler]; the subfolder configs agree.
   unet       UNet2DModel.from_pretrained(DIR, subfolder="unet", output_loading_info=True):
              missing_keys, unexpected_keys, mismatched_keys, error_msgs all empty; every
-             config.json key is a UNet2DModel argument; every loaded tensor equals the
-             tensor in the file.
+             config.json key is a UNet2DModel argument (or, on releases before 0.32 / 0.33,
+             time_embedding_dim / mid_block_type at the value those releases hardcode); every
+             loaded tensor equals the tensor in the file.
   scheduler  DDPMScheduler.from_pretrained(DIR, subfolder="scheduler") with no unused
              config keys; DDIMScheduler.from_config(that config) and set_timesteps(10).
   pipeline   DDPMPipeline.from_pretrained(DIR) gives a UNet2DModel + DDPMScheduler; for an
@@ -28,15 +34,33 @@ Checks (each prints PASS/FAIL; the exit status is 1 if any fails, 2 on a usage e
              (tolerance --atol); --dump-inputs DIR writes x.npy, t.npy, labels.npy, eps.npy.
   lethe-sample (with --lethe BIN) runs `BIN sample` (DDIM, --sample-steps steps, eta 0,
              guidance 2 for a class-conditional model) from the same x as initial noise and
-             repeats the sampling loop with diffusers' DDIMScheduler + the loaded UNet;
-             the final images must agree within --sample-atol.
+             repeats the sampling loop with diffusers' DDIMScheduler + the loaded UNet, with
+             use_clipped_model_output=True (lethe's default DDIM step) and again with
+             `--network-eps` against False (diffusers' default); the final images must agree
+             within --sample-atol.
 
-Packages the import needs that are not installed (huggingface_hub, safetensors, tqdm,
-packaging) are replaced by the small stand-ins below, injected into sys.modules: the hub
-functions only raise (everything here is local), `safetensors.torch.load_file`/`load` is a
-pure-python reader of the safetensors format, and a few attributes that diffusers reads
-from newer PyTorch builds (torch.xpu, torch.mps, ...) are filled in when missing. Installed
-packages are used as they are. No diffusers code is copied.
+UNet2DConditionModel folders (text-to-image):
+  layout     model_index.json (if any) lists unet = [diffusers, UNet2DConditionModel] and exactly
+             the subfolders present, its scheduler / text_encoder entries name the classes of
+             their configs; in a pipeline, unet cross_attention_dim = text_encoder hidden_size.
+  unet-cond  UNet2DConditionModel.from_pretrained(DIR, subfolder="unet", output_loading_info=True):
+             loading_info empty, config keys all arguments, every tensor equal to the file;
+             forward on x, t, encoder_hidden_states (seeded: x = randn((2, in, S, S)), then
+             context = randn((2, --seq, cross_attention_dim)), t = [10, 500]; or x.npy, t.npy,
+             context.npy from --inputs DIR); --compare-npy, --dump-inputs as above. With
+             --inputs DIR holding ddim.json + ddim_noise/context/null_context.npy: the guided
+             DDIM loop ([cond; null] batch, eps_u + w (eps_c - eps_u)), --compare-sample-npy.
+  scheduler  as above, when scheduler/ exists.
+  text_encoder (text_encoder/ in the folder, or --text-encoder DIR): transformers'
+             CLIPTextModel[WithProjection].from_pretrained when transformers imports, else
+             tests/fixtures/clip_text_ref.py's re-implementation: missing / unexpected /
+             mismatched keys empty, config keys all CLIPTextConfig keys, tensors equal to the
+             file; last_hidden_state of ids.npy (--inputs) or of --prompt strings tokenized
+             with lethe's word-level tokenizer (tokenizer/ beside it); --compare-text-npy.
+  lethe-sample (with --lethe BIN, if `BIN sample` has --prompt) `BIN sample --prompt P --n 2`
+             against the same guided DDIM here, P and "" encoded by the checked text encoder.
+
+No diffusers code is copied.
 """
 
 import argparse
@@ -203,7 +227,8 @@ def compare(R, np, name, path, got, atol):
     if ref.shape != got.shape:
         return R.check(name, False, "%s has shape %s, ours %s" % (path, ref.shape, got.shape))
     d = float(np.abs(ref - got).max())
-    return R.check(name, d <= atol, "max |%s - the loaded model's| = %.3g (atol %g)" % (os.path.basename(path), d, atol))
+    return R.check(name, d <= atol,
+                   "max |%s - the loaded model's| = %.3g (atol %g)" % (os.path.basename(path), d, atol))
 
 
 def check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel):
@@ -223,7 +248,8 @@ def check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel):
                 ("not UNet2DConditionModel arguments (ignored by diffusers): %s" % unused) if unused else
                 "all %d keys of unet/config.json are UNet2DConditionModel arguments"
                 % len([k for k in ucfg if not k.startswith("_")]))
-        diff, n_file, dts = same_as_file(torch, unet, os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors"))
+        weights = os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors")
+        diff, n_file, dts = same_as_file(torch, unet, weights)
         R.check("unet-cond weights", not diff, ("differ from the file: %s" % diff[:5]) if diff else
                 "%d tensors (%s) equal to the file" % (n_file, "/".join(dts)))
     except Exception as e:
@@ -247,7 +273,8 @@ def check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel):
             x = torch.randn((2, cfg.in_channels, s, s), generator=g, dtype=torch.float32)
             ctx = torch.randn((2, args.seq, cfg.cross_attention_dim), generator=g, dtype=torch.float32)
             t = torch.tensor([10, 500], dtype=torch.long)
-            what = "x = randn(%s), then context = randn(%s) from seed %d" % (tuple(x.shape), tuple(ctx.shape), args.seed)
+            what = "x = randn(%s), then context = randn(%s) from seed %d" % (
+                tuple(x.shape), tuple(ctx.shape), args.seed)
         with torch.no_grad():
             eps = unet(x, t, encoder_hidden_states=ctx).sample
         ok = tuple(eps.shape) == (x.shape[0], cfg.out_channels) + tuple(x.shape[2:]) and bool(torch.isfinite(eps).all())
@@ -320,7 +347,8 @@ def check_text_encoder(R, args, te_dir, torch, np):
         keys = ("missing_keys", "unexpected_keys", "mismatched_keys")
         bad = {k: info.get(k) for k in keys if info.get(k)}
         R.check("text_encoder loading", not bad, "; ".join("%s=%s" % kv for kv in bad.items()) or
-                "%s: missing_keys, unexpected_keys, mismatched_keys all empty (%d tensors)" % (impl, len(model.state_dict())))
+                "%s: missing_keys, unexpected_keys, mismatched_keys all empty (%d tensors)"
+                % (impl, len(model.state_dict())))
         unknown = sorted(k for k in cfg if k not in known and not k.startswith("_"))
         R.check("text_encoder config keys", not unknown, ("not CLIPTextConfig keys: %s" % unknown) if unknown else
                 "all %d keys of config.json are CLIPTextConfig keys" % len(cfg))
@@ -380,7 +408,8 @@ def ddim_text(torch, unet, sched, x, ctx, null, guidance, clipped):
     both = torch.cat([ctx, null.expand(m, -1, -1)])
     with torch.no_grad():
         for ts in sched.timesteps:
-            e = unet(torch.cat([x, x]), torch.full((2 * m,), int(ts), dtype=torch.long), encoder_hidden_states=both).sample
+            tt = torch.full((2 * m,), int(ts), dtype=torch.long)
+            e = unet(torch.cat([x, x]), tt, encoder_hidden_states=both).sample
             e = e[m:] + guidance * (e[:m] - e[m:])
             x = sched.step(e, ts, x, eta=0.0, use_clipped_model_output=clipped).prev_sample
     return x
@@ -454,8 +483,9 @@ def check_cond_folder(R, args, folder, torch, np, diffusers):
         R.error("layout", e)
         ucfg = {}
     unet = check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel)
-    ddpm = check_scheduler(R, folder, DDPMScheduler, DDIMScheduler) if os.path.isdir(os.path.join(folder, "scheduler")) \
-        else None
+    ddpm = None
+    if os.path.isdir(os.path.join(folder, "scheduler")):
+        ddpm = check_scheduler(R, folder, DDPMScheduler, DDIMScheduler)
     encode = check_text_encoder(R, args, te_dir, torch, np) if te_dir is not None else None
     if unet is not None and ddpm is not None and args.inputs and os.path.isfile(os.path.join(args.inputs, "ddim.json")):
         try:
@@ -644,7 +674,8 @@ def main():
     # lethe's DDIM steps along the eps re-derived from the clipped x0 by default, which is
     # diffusers' use_clipped_model_output=True; --network-eps is diffusers' default (False)
     if args.lethe and unet is not None and ddpm is not None:
-        for name, extra, clipped in (("lethe-sample", [], True), ("lethe-sample --network-eps", ["--network-eps"], False)):
+        for name, extra, clipped in (("lethe-sample", [], True),
+                                     ("lethe-sample --network-eps", ["--network-eps"], False)):
             try:
                 x, _, _ = fixed_inputs(torch, unet, args.seed)
                 cond = unet.config.num_class_embeds is not None

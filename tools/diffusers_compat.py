@@ -111,9 +111,9 @@ class _HubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__getattr__ = _hub_getattr(module.__name__)
 
 
-def _hub_cache():
+def _hf_home():
     # diffusers <= 0.31 writes a cache-version file into HF_HUB_CACHE at import: keep it out of ~
-    d = tempfile.mkdtemp(prefix="diffusers_compat_hub_")
+    d = tempfile.mkdtemp(prefix="diffusers_compat_hf_home_")
     atexit.register(shutil.rmtree, d, True)
     return d
 
@@ -127,16 +127,17 @@ def stub_huggingface_hub():
 
     hub = _new_module("huggingface_hub", {"__version__": "0.0.0+stub", "DDUFEntry": DDUFEntry}, package=True)
     hub.__getattr__ = _hub_getattr("huggingface_hub")
-    home = os.path.join(tempfile.gettempdir(), "diffusers_compat_hf_home")
+    home = _hf_home()
+    cache = os.path.join(home, "hub")
     _new_module("huggingface_hub.constants", {
-        "HF_HOME": home, "HF_HUB_CACHE": _hub_cache(), "HUGGINGFACE_HUB_CACHE": None,
+        "HF_HOME": home, "HF_HUB_CACHE": cache, "HUGGINGFACE_HUB_CACHE": cache,
         "HF_HUB_OFFLINE": True, "HF_HUB_DISABLE_TELEMETRY": True, "ENDPOINT": "https://huggingface.co",
         "HUGGINGFACE_CO_RESOLVE_ENDPOINT": "https://huggingface.co", "DEFAULT_REVISION": "main",
     })
-    sys.modules["huggingface_hub.constants"].HUGGINGFACE_HUB_CACHE = sys.modules["huggingface_hub.constants"].HF_HUB_CACHE
     _new_module("huggingface_hub.file_download", {"REGEX_COMMIT_HASH": re.compile(r"^[0-9a-f]{40}$")})
     for sub in ("utils", "errors"):
-        m = _new_module("huggingface_hub." + sub, {"HfHubHTTPError": HfHubHTTPError, "validate_hf_hub_args": lambda fn: fn,
+        m = _new_module("huggingface_hub." + sub, {"HfHubHTTPError": HfHubHTTPError,
+                                                    "validate_hf_hub_args": lambda fn: fn,
                                                     "is_jinja_available": lambda: False}, package=True)
         m.__getattr__ = _hub_getattr(m.__name__)
     sys.meta_path.insert(0, _HubFinder())
@@ -481,8 +482,8 @@ def _probe(src, skip):
             getattr(d, c)
         return True, d.__version__
     except Exception as e:
-        while e.__cause__ is not None or e.__context__ is not None:   # diffusers' lazy import wraps the cause
-            e = e.__cause__ or e.__context__
+        while e.__cause__ is not None:   # diffusers' lazy import raises RuntimeError(...) from the cause
+            e = e.__cause__
         msg = str(e).strip()
         return False, "%s: %s" % (type(e).__name__, msg.splitlines()[0][:200] if msg else "")
 
