@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import types
+import warnings
 
 STUBBED = []   # names of the stand-ins in use, for the report (keys of STANDINS)
 
@@ -470,6 +471,9 @@ def import_diffusers(src, skip=()):
         if name not in skip and name not in STUBBED and stub():
             STUBBED.append(name)
     sys.path.insert(0, os.path.abspath(src))
+    # 0.36's transformer_kandinsky decorates methods with torch.autocast(device_type="cuda") at import;
+    # a CPU-only PyTorch warns that it disables it
+    warnings.filterwarnings("ignore", message="User provided device_type of 'cuda', but CUDA is not available")
     import diffusers
     return diffusers
 
