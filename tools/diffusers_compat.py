@@ -426,6 +426,18 @@ def stub_float8():
     return added
 
 
+def stub_uint_dtypes():
+    # torch.uint1 .. uint7 (PyTorch 2.3), listed unguarded in 0.32.0's torchao quantizer table
+    # (0.32.1 guards it with a version check); placeholders, as for float8
+    import torch
+    added = False
+    for k in range(1, 8):
+        if not hasattr(torch, "uint%d" % k):
+            setattr(torch, "uint%d" % k, object())
+            added = True
+    return added
+
+
 def stub_nn_attention():
     # torch.nn.attention (PyTorch 2.2+): flex attention and SDPA backend selection, imported at
     # module level by some of diffusers' video transformers; the UNets run AttnProcessor here
@@ -454,6 +466,7 @@ STANDINS = {
     "torch.compiler": stub_compiler,
     "torch.distributed._functional_collectives": stub_functional_collectives,
     "torch.float8 dtypes": stub_float8,
+    "torch.uint1-7 dtypes": stub_uint_dtypes,
     "torch.nn.attention": stub_nn_attention,
 }
 
