@@ -441,7 +441,6 @@ def stub_uint_dtypes():
 def stub_nn_attention():
     # torch.nn.attention (PyTorch 2.2+): flex attention and SDPA backend selection, imported at
     # module level by some of diffusers' video transformers; the UNets run AttnProcessor here
-    import torch.nn
     if not _missing("torch.nn.attention"):
         return False
     return _empty("torch.nn.attention")()
