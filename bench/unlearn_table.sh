@@ -71,8 +71,10 @@ for m in $methods; do
     if [ -f "$dir/$m/lethe.json" ] && grep -q '"kind":.*"unlearned"' "$dir/$m/lethe.json"; then
         echo "== $m: done before, reusing $dir/$m"
     else
-        echo "== $m"
-        $LETHE unlearn --model "$model" --method "$base" --forget "$forget" $extra --out "$dir/$m"
+        resume=""   # a method stopped part-way continues from its last checkpoint
+        [ -f "$dir/$m/unlearn_state.safetensors" ] && resume=--resume
+        echo "== $m${resume:+ (resuming)}"
+        $LETHE unlearn --model "$model" --method "$base" --forget "$forget" $extra $resume --out "$dir/$m"
     fi
     models="$models,$dir/$m"
 done
