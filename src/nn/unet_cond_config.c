@@ -7,6 +7,7 @@
 
 #include "core/fsutil.h"
 #include "core/numfmt.h"
+#include "nn/config_json.h"
 #include "nn/transformer2d.h"
 
 void unet_cond_config_defaults(unet_cond_config *c) {
@@ -130,22 +131,6 @@ static lethe_status get_int(const cJSON *root, const char *key, int *out, int al
     return LETHE_OK;
 }
 
-static lethe_status get_float(const cJSON *root, const char *key, float *out, const char *what) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) return LETHE_OK;
-    if (!cJSON_IsNumber(v)) return lethe_fail(LETHE_ERR_FORMAT, "%s: key '%s' must be a number", what, key);
-    *out = (float)v->valuedouble;
-    return LETHE_OK;
-}
-
-static lethe_status get_bool(const cJSON *root, const char *key, int *out, const char *what) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) return LETHE_OK;
-    if (!cJSON_IsBool(v)) return lethe_fail(LETHE_ERR_FORMAT, "%s: key '%s' must be true or false", what, key);
-    *out = cJSON_IsTrue(v);
-    return LETHE_OK;
-}
-
 // keys whose only value lethe computes is the default: absent, or equal to `want` (JSON text)
 static lethe_status require_value(const cJSON *root, const char *key, const char *want, const char *what) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
@@ -237,14 +222,14 @@ static lethe_status parse(unet_cond_config *c, const cJSON *root, const char *wh
     if ((st = get_int(root, "norm_num_groups", &c->norm_num_groups, 0, what))) return st;
     if ((st = get_int(root, "time_embedding_dim", &c->time_embedding_dim, 1, what))) return st;
     if ((st = get_int(root, "downsample_padding", &c->downsample_padding, 0, what))) return st;
-    if ((st = get_float(root, "norm_eps", &c->norm_eps, what))) return st;
-    if ((st = get_float(root, "dropout", &c->dropout, what))) return st;
-    if ((st = get_float(root, "freq_shift", &c->freq_shift, what))) return st;
-    if ((st = get_float(root, "mid_block_scale_factor", &c->mid_block_scale_factor, what))) return st;
-    if ((st = get_bool(root, "flip_sin_to_cos", &c->flip_sin_to_cos, what))) return st;
-    if ((st = get_bool(root, "center_input_sample", &c->center_input_sample, what))) return st;
-    if ((st = get_bool(root, "use_linear_projection", &c->use_linear_projection, what))) return st;
-    if ((st = get_bool(root, "upcast_attention", &c->upcast_attention, what))) return st;
+    if ((st = config_json_float(root, "norm_eps", &c->norm_eps, what))) return st;
+    if ((st = config_json_float(root, "dropout", &c->dropout, what))) return st;
+    if ((st = config_json_float(root, "freq_shift", &c->freq_shift, what))) return st;
+    if ((st = config_json_float(root, "mid_block_scale_factor", &c->mid_block_scale_factor, what))) return st;
+    if ((st = config_json_bool(root, "flip_sin_to_cos", &c->flip_sin_to_cos, what))) return st;
+    if ((st = config_json_bool(root, "center_input_sample", &c->center_input_sample, what))) return st;
+    if ((st = config_json_bool(root, "use_linear_projection", &c->use_linear_projection, what))) return st;
+    if ((st = config_json_bool(root, "upcast_attention", &c->upcast_attention, what))) return st;
     if (c->downsample_padding != 1)
         return lethe_fail(LETHE_ERR_FORMAT, "%s: downsample_padding = %d is not supported (only 1)", what, c->downsample_padding);
 

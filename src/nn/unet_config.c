@@ -8,6 +8,7 @@
 
 #include "core/numfmt.h"
 #include "core/fsutil.h"
+#include "nn/config_json.h"
 
 static void set_defaults(unet_config *c) {
     // diffusers UNet2DModel.__init__ defaults (spec 2.1).
@@ -118,22 +119,6 @@ static lethe_status get_int(const cJSON *root, const char *key, int *out, int al
     return LETHE_OK;
 }
 
-static lethe_status get_float(const cJSON *root, const char *key, float *out, const char *what) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) return LETHE_OK;
-    if (!cJSON_IsNumber(v)) return lethe_fail(LETHE_ERR_FORMAT, "%s: key '%s' must be a number", what, key);
-    *out = (float)v->valuedouble;
-    return LETHE_OK;
-}
-
-static lethe_status get_bool(const cJSON *root, const char *key, int *out, const char *what) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) return LETHE_OK;
-    if (!cJSON_IsBool(v)) return lethe_fail(LETHE_ERR_FORMAT, "%s: key '%s' must be true or false", what, key);
-    *out = cJSON_IsTrue(v);
-    return LETHE_OK;
-}
-
 // The string must be one of `allowed` (NULL-terminated), else an error saying lethe supports only those.
 static lethe_status check_string(const cJSON *root, const char *key, const char *const *allowed, int allow_null,
                                  const char *what) {
@@ -211,13 +196,13 @@ lethe_status unet_config_from_json(unet_config *c, const char *json_text, const 
     if ((st = get_int(root, "num_class_embeds", &c->num_class_embeds, 1, what))) goto done;
     if ((st = get_int(root, "time_embedding_dim", &c->time_embedding_dim, 1, what))) goto done;
     if ((st = get_int(root, "downsample_padding", &c->downsample_padding, 0, what))) goto done;
-    if ((st = get_float(root, "norm_eps", &c->norm_eps, what))) goto done;
-    if ((st = get_float(root, "dropout", &c->dropout, what))) goto done;
-    if ((st = get_float(root, "freq_shift", &c->freq_shift, what))) goto done;
-    if ((st = get_float(root, "mid_block_scale_factor", &c->mid_block_scale_factor, what))) goto done;
-    if ((st = get_bool(root, "add_attention", &c->add_attention, what))) goto done;
-    if ((st = get_bool(root, "flip_sin_to_cos", &c->flip_sin_to_cos, what))) goto done;
-    if ((st = get_bool(root, "center_input_sample", &c->center_input_sample, what))) goto done;
+    if ((st = config_json_float(root, "norm_eps", &c->norm_eps, what))) goto done;
+    if ((st = config_json_float(root, "dropout", &c->dropout, what))) goto done;
+    if ((st = config_json_float(root, "freq_shift", &c->freq_shift, what))) goto done;
+    if ((st = config_json_float(root, "mid_block_scale_factor", &c->mid_block_scale_factor, what))) goto done;
+    if ((st = config_json_bool(root, "add_attention", &c->add_attention, what))) goto done;
+    if ((st = config_json_bool(root, "flip_sin_to_cos", &c->flip_sin_to_cos, what))) goto done;
+    if ((st = config_json_bool(root, "center_input_sample", &c->center_input_sample, what))) goto done;
     {
         const cJSON *mid = cJSON_GetObjectItemCaseSensitive(root, "mid_block_type");
         if (mid && cJSON_IsNull(mid)) c->has_mid_block = 0;
