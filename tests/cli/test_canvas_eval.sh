@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# test_canvas_eval.sh: `lethe eval` on text-to-image models (the Fashion-Canvas answer set), on
+# a tiny UNet2DConditionModel trained for 2 steps and a tiny object judge (the committed style
+# judge and CLIP otherwise):
+# - the JSON has every number, and they agree with each other: one forgotten style's UA is
+#   1 - its per-style accuracy, IRA the image-weighted mean of the other styles' accuracies,
+#   CRA the same for object accuracy; the Markdown table and the labelled PNG sheets are written;
+# - two copies of one model (the same noise, the same weights) get identical numbers, and a
+#   side-by-side sheet; --forget-object swaps the domains;
+# - clear errors: an unknown style or object (named), both forget flags, --classifier or
+#   --forget on a text model, --forget-style on a class-conditional model, a missing judge.
+set -u
+LETHE=$(realpath "${LETHE:-build/lethe}")
+W=$(realpath "$(mktemp -d /tmp/lethe_ceval_XXXXXX)")
+trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/../.."
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then echo "fashion-mnist not installed: skipped"; exit 0; fi
+CLIP=models/fashion-canvas-clip
+cat >"$W/tiny.json" <<'EOF'
+{"_class_name": "UNet2DConditionModel", "sample_size": 32, "in_channels": 3, "out_channels": 3,
+ "block_out_channels": [8, 16], "layers_per_block": 1, "attention_head_dim": [1, 1], "norm_num_groups": 4,
+ "cross_attention_dim": 64, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+ "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "mid_block_type": "UNetMidBlock2DCrossAttn"}
+EOF
+expect_ok "train a tiny text-to-image model" $LETHE train --data fashion-canvas --config "$W/tiny.json" \
+    --text-encoder $CLIP --steps 2 --batch 4 --warmup 1 --threads 1 --out "$W/m"
+expect_ok "train a tiny object judge" $LETHE classifier --data fashion-canvas-object --train-images 400 --epochs 1 \
+    --channels 8,16 --features 16 --fid-images 50 --threads 1 --out "$W/obj"
+EV="$LETHE eval --object-classifier $W/obj --n 1 --steps 1 --real-per-style 4 --threads 1"
+
+expect_ok "eval, a style forgotten" $EV --model "$W/m" --forget-style zebra --out "$W/e.json"
+grep -q "| UA % | IRA % | CRA %" "$W/out" && grep -q "zebra\*\* (forgotten)" "$W/out" && ok || bad "markdown: $(head -5 "$W/out")"
+python3 - "$W/e.json" <<'PY' && ok || bad "eval JSON (style forgotten)"
+import json, sys, math
+j = json.load(open(sys.argv[1]))
+assert j["kind"] == "text-to-image" and j["settings"]["prompts"] == 560 and j["settings"]["seeds_per_prompt"] == 1, j["settings"]
+assert j["forget"] == {"domain": "style", "concepts": ["zebra"]}, j["forget"]
+m = j["models"][0]
+styles = m["per_style"]
+assert len(styles) == 56 and len(m["per_object"]) == 10
+z = [s for s in styles if s["style"] == "zebra"][0]
+assert z["forgotten"] and sum(s["forgotten"] for s in styles) == 1
+close = lambda a, b: abs(a - b) < 1e-9
+assert close(m["ua"], 1 - z["style_accuracy"]), (m["ua"], z)
+rest = [s for s in styles if not s["forgotten"]]   # 10 images each: IRA and CRA are plain means
+assert close(m["ira"], sum(s["style_accuracy"] for s in rest) / 55), m["ira"]
+assert close(m["cra"], sum(s["object_accuracy"] for s in rest) / 55), m["cra"]
+assert close(m["forget_cross_accuracy"], z["object_accuracy"])
+assert close(m["style_accuracy"], sum(s["style_accuracy"] for s in styles) / 56)
+assert close(m["object_accuracy"], sum(o["object_accuracy"] for o in m["per_object"]) / 10)
+for k in ("fid_style_features", "fid_object_features", "fid_style_features_retained", "clip_score", "clip_score_retained"):
+    assert isinstance(m[k], float) and math.isfinite(m[k]) and m[k] >= 0, (k, m[k])
+assert 0 <= m["clip_score"] <= 100 and m["ua_per_concept"]["zebra"] == m["ua"]
+assert len(m["weights_sha256"]) == 64 and m["sample_images_per_s"] > 0
+PY
+png_size() { python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(*struct.unpack('>II', d[16:24]))" "$1"; }
+[ -s "$W/e.png" ] && [ "$(png_size "$W/e.png")" = "412 1917" ] && ok || bad "sheet e.png: $(png_size "$W/e.png" 2>&1)"
+
+expect_ok "eval, two copies of one model, an object forgotten" $EV --model "$W/m,$W/m" --forget-object trouser --out "$W/two.json"
+python3 - "$W/two.json" <<'PY' && ok || bad "eval JSON (two models)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+a, b = j["models"]
+assert j["forget"] == {"domain": "object", "concepts": ["trouser"]}
+for k in ("style_accuracy", "object_accuracy", "ua", "ira", "cra", "fid_style_features", "fid_object_features", "clip_score"):
+    assert a[k] == b[k], (k, a[k], b[k])   # the same noise for every model
+t = [o for o in a["per_object"] if o["object"] == "trouser"][0]
+assert abs(a["ua"] - (1 - t["object_accuracy"])) < 1e-9 and t["forgotten"]
+PY
+for f in two_1.png two_2.png two_side_by_side.png; do [ -s "$W/$f" ] && ok || bad "no $f"; done
+
+expect_fail "unknown style" "unknown style 'zebbra'" $EV --model "$W/m" --forget-style zebbra --out "$W/x.json"
+expect_fail "unknown object" "unknown object 'trousers'.*ankle-boot" $EV --model "$W/m" --forget-object trousers --out "$W/x.json"
+expect_fail "both domains" "not both" $EV --model "$W/m" --forget-style zebra --forget-object bag --out "$W/x.json"
+expect_fail "--classifier on a text model" "style-classifier" $EV --model "$W/m" --classifier "$W/obj" --out "$W/x.json"
+expect_fail "--forget on a text model" "forget-style" $EV --model "$W/m" --forget trouser --out "$W/x.json"
+expect_fail "missing judge" "object judge" $LETHE eval --model "$W/m" --object-classifier "$W/none" --n 1 --out "$W/x.json"
+expect_fail "a style judge as the object judge" "not a Fashion-Canvas object judge" \
+    $LETHE eval --model "$W/m" --object-classifier models/fashion-canvas-style-classifier --n 1 --out "$W/x.json"
+expect_fail "--forget-style on a class model" "text-to-image models" \
+    $LETHE eval --model models/fashion-mnist-tiny --classifier models/fashion-mnist-classifier --forget-style zebra --out "$W/x.json"
+[ ! -e "$W/x.json" ] && ok || bad "a failed eval wrote a report"
+
+echo "test_canvas_eval.sh: $n_ok passed, $n_bad failed"
+[ $n_bad -eq 0 ]
