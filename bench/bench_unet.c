@@ -9,7 +9,7 @@
  * Prints a table (images/s, GFLOP/s with training FLOPs = 3 x forward, and the ratio to
  * the PyTorch figures of targets.md) and, with --json, one JSON object per row.
  *
- *   build/bench/bench_unet [--config tiny|small|all] [--what train|sample|all] [--batch N]
+ *   build/bench/bench_unet [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N]
  *                          [--steps 10] [--warmup 3] [--json]
  */
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "nn/unet.h"
+#include "nn/unet_cond.h"
 #include "ops/ops.h"
 #include "optim/adamw.h"
 
@@ -28,8 +29,68 @@ typedef struct { const char *config, *what; int batch; double torch_img_s; } row
 static const row rows[] = {
     {"tiny", "train", 64, 164.8},  {"tiny", "train", 128, 141.4},  {"tiny", "sample", 256, 292.1},
     {"small", "train", 64, 25.6},  {"small", "train", 128, 27.9},  {"small", "sample", 256, 77.3},
+    // the text-to-image UNet (UNet2DConditionModel, canvas-tiny, context (n, 16, 64)): no
+    // targets.md figure; bench/compare.sh measures PyTorch beside it
+    {"canvas-tiny", "train", 64, 0},  {"canvas-tiny", "sample", 128, 0},
 };
-static double forward_gflop(const char *config) { return strcmp(config, "tiny") == 0 ? 0.366 : 2.208; }
+#define CANVAS_SEQ 16
+#define CANVAS_WIDTH 64
+static double forward_gflop(const char *config) {
+    return !strcmp(config, "tiny") ? 0.366 : !strcmp(config, "small") ? 2.208 : 0.0;   // canvas-tiny: not counted
+}
+
+// The network of a row: a UNet2DModel, or canvas-tiny's UNet2DConditionModel (whose skeleton
+// holds the parameter table)
+typedef struct {
+    int cond;
+    lethe_unet m;
+    lethe_unet_cond mc;
+    float *context;
+} bench_net;
+
+static void net_build(bench_net *b, const char *config, int batch, size_t *total, size_t *numel) {
+    memset(b, 0, sizeof *b);
+    b->cond = !strcmp(config, "canvas-tiny");
+    lethe_status st;
+    if (b->cond) {
+        unet_cond_config cfg;
+        st = unet_cond_config_named(&cfg, config, CANVAS_WIDTH);
+        if (!st) st = unet_cond_build(&b->mc, &cfg);
+        if (!st) {
+            *total = b->mc.unet.table.total;
+            *numel = (size_t)cfg.in_channels * cfg.sample_size * cfg.sample_size;
+            size_t csz = (size_t)batch * CANVAS_SEQ * CANVAS_WIDTH;
+            b->context = ops()->alloc(csz * sizeof(float));
+            ops()->randn(b->context, csz, 1, 3, 0);
+        }
+    } else {
+        unet_config cfg;
+        st = unet_config_named(&cfg, config);
+        if (!st) st = unet_build(&b->m, &cfg);
+        if (!st) {
+            *total = b->m.table.total;
+            *numel = (size_t)cfg.in_channels * cfg.sample_size * cfg.sample_size;
+        }
+    }
+    if (st) { fprintf(stderr, "%s\n", lethe_last_error()); exit(1); }
+}
+
+static param_table *net_table(bench_net *b) { return b->cond ? &b->mc.unet.table : &b->m.table; }
+
+static lethe_status net_forward(bench_net *b, const float *P, const nn_ctx *ctx, float *eps, const float *x,
+                                const float *t, const int *labels, int n) {
+    return b->cond ? unet_cond_forward(&b->mc, P, ctx, eps, x, t, b->context, CANVAS_SEQ, n)
+                   : unet_forward(&b->m, P, ctx, eps, x, t, labels, n);
+}
+
+static lethe_status net_backward(bench_net *b, const float *P, float *G, lethe_arena *A, const float *deps) {
+    return b->cond ? unet_cond_backward(&b->mc, P, G, A, deps, NULL, NULL) : unet_backward(&b->m, P, G, A, deps, NULL);
+}
+
+static void net_free(bench_net *b) {
+    if (b->cond) unet_cond_free(&b->mc), ops()->release(b->context);
+    else unet_free(&b->m);
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -37,14 +98,13 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static double bench_row(const row *r, int steps, int warmup) {
-    unet_config cfg;
-    lethe_unet m;
-    if (unet_config_named(&cfg, r->config) || unet_build(&m, &cfg)) { fprintf(stderr, "%s\n", lethe_last_error()); exit(1); }
-    size_t total = m.table.total, numel = (size_t)cfg.in_channels * cfg.sample_size * cfg.sample_size;
+    bench_net net;
+    size_t total, numel;
+    net_build(&net, r->config, r->batch, &total, &numel);
     size_t sz = (size_t)r->batch * numel;
     float *P = ops()->alloc(total * sizeof(float)), *G = ops()->alloc(total * sizeof(float));
     float *host = malloc(total * sizeof(float));
-    param_table_init_values(&m.table, host, 0);
+    param_table_init_values(net_table(&net), host, 0);
     ops()->to_device(P, host, total * sizeof(float));
     free(host);
     float *x = ops()->alloc(sz * sizeof(float)), *target = ops()->alloc(sz * sizeof(float));
@@ -65,13 +125,13 @@ static double bench_row(const row *r, int steps, int warmup) {
         double t0 = lethe_now();
         arena_reset(&arena);
         nn_ctx ctx = {.arena = &arena, .train = train, .seed = 1, .step = (uint64_t)s};
-        if (unet_forward(&m, P, &ctx, eps, x, t, labels, r->batch)) { fprintf(stderr, "%s\n", lethe_last_error()); exit(1); }
+        if (net_forward(&net, P, &ctx, eps, x, t, labels, r->batch)) { fprintf(stderr, "%s\n", lethe_last_error()); exit(1); }
         if (train) {
             ops()->mse_forward(eps, target, sz);
             ops()->fill(G, 0, total);
             ops()->fill(deps, 0, sz);
             ops()->mse_backward(deps, eps, target, sz, 1.0f);
-            unet_backward(&m, P, G, &arena, deps, NULL);
+            if (net_backward(&net, P, G, &arena, deps)) { fprintf(stderr, "%s\n", lethe_last_error()); exit(1); }
             adamw_update(&opt, P, G, NULL, ac.lr, NULL);
         }
         if (s >= warmup) ms[s - warmup] = 1e3 * (lethe_now() - t0);
@@ -82,7 +142,7 @@ static double bench_row(const row *r, int steps, int warmup) {
     ops()->release(P); ops()->release(G); ops()->release(x); ops()->release(target); ops()->release(eps); ops()->release(deps);
     adamw_free(&opt);
     arena_free(&arena);
-    unet_free(&m);
+    net_free(&net);
     return med;
 }
 
@@ -96,7 +156,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json")) json = 1;
-        else { fprintf(stderr, "usage: %s [--config tiny|small|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--json]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--json]\n", argv[0]); return 2; }
     }
     if (steps < 1) steps = 1;
     if (!json) printf("%-6s %-7s %6s %10s %10s %9s %14s %8s\n", "config", "what", "batch", "ms/step", "images/s", "GFLOP/s", "torch images/s", "ratio");
@@ -108,7 +168,9 @@ int main(int argc, char **argv) {
         double ms = bench_row(r, steps, warmup);
         double img_s = r->batch / (ms / 1e3);
         double flop = forward_gflop(r->config) * (strcmp(r->what, "train") == 0 ? 3 : 1);
-        if (json)
+        if (!r->torch_img_s && !json)
+            printf("%-6s %-7s %6d %10.1f %10.1f %9s %14s %8s\n", r->config, r->what, r->batch, ms, img_s, "-", "-", "-");
+        else if (json)
             printf("{\"impl\": \"lethe\", \"config\": \"%s\", \"what\": \"%s\", \"batch\": %d, \"ms_per_step\": %.2f, "
                    "\"images_per_s\": %.2f, \"gflops\": %.1f}\n", r->config, r->what, r->batch, ms, img_s, img_s * flop);
         else

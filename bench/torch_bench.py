@@ -46,9 +46,24 @@ TUNED_MALLOC_ENV = {
     "MALLOC_TOP_PAD_": str(256 << 20),
 }
 CONFIGS = {"tiny": R.TINY, "small": R.SMALL}
+# the text-to-image UNet (UNet2DConditionModel, tests/fixtures/unet_cond_ref.py) at lethe's
+# canvas-tiny config, conditioned on (n, 16, 64) hidden states as from the committed CLIP
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "fixtures"))   # unet_cond_ref imports unet_ref
+_cspec = importlib.util.spec_from_file_location("unet_cond_ref", os.path.join(HERE, "..", "tests", "fixtures", "unet_cond_ref.py"))
+RC = importlib.util.module_from_spec(_cspec)
+_cspec.loader.exec_module(RC)
+CANVAS_TINY = {
+    "sample_size": 32, "in_channels": 3, "out_channels": 3, "block_out_channels": [32, 64, 64],
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "layers_per_block": 1,
+    "attention_head_dim": [1, 2, 2], "norm_num_groups": 8, "cross_attention_dim": 64,
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+}
+CANVAS_SEQ = 16
 DEFAULT_ROWS = [
     ("tiny", "train", 64), ("tiny", "train", 128), ("tiny", "sample", 256),
     ("small", "train", 64), ("small", "train", 128), ("small", "sample", 256),
+    ("canvas-tiny", "train", 64), ("canvas-tiny", "sample", 128),
 ]
 
 
@@ -98,11 +113,18 @@ def make_inputs(cfg, batch, gen):
 
 
 def bench_row(name, what, batch, steps, warmup, seed=0):
-    cfg = R.make_config(CONFIGS[name])
     torch.manual_seed(seed)
-    model = R.UNet(cfg)
     gen = torch.Generator().manual_seed(seed + 1)
-    x, eps, t, lab = make_inputs(cfg, batch, gen)
+    if name == "canvas-tiny":
+        cfg = RC.make_config(CANVAS_TINY)
+        unet = RC.UNetCond(cfg)
+        x, eps, t, _ = make_inputs(dict(cfg, num_class_embeds=None), batch, gen)
+        lab = torch.randn(batch, CANVAS_SEQ, cfg["cross_attention_dim"], generator=gen)   # the text hidden states
+        model = unet
+    else:
+        cfg = R.make_config(CONFIGS[name])
+        model = R.UNet(cfg)
+        x, eps, t, lab = make_inputs(cfg, batch, gen)
     if what == "train":
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -129,14 +151,14 @@ def bench_row(name, what, batch, steps, warmup, seed=0):
     ms = 1000.0 * statistics.median(times)
     ips = batch / (ms / 1000.0)
     mult = 3 if what == "train" else 1
-    gflops = NOMINAL_GFLOP[name] * mult * ips
+    gflops = NOMINAL_GFLOP[name] * mult * ips if name in NOMINAL_GFLOP else 0.0
     return {"impl": "pytorch", "config": name, "what": what, "batch": batch,
             "ms_per_step": round(ms, 2), "images_per_s": round(ips, 2), "gflops": round(gflops, 1)}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="all", choices=["tiny", "small", "all"])
+    ap.add_argument("--config", default="all", choices=["tiny", "small", "canvas-tiny", "all"])
     ap.add_argument("--what", default="all", choices=["train", "sample", "all"])
     ap.add_argument("--batch", type=int, default=None, help="override the batch of every selected row")
     ap.add_argument("--steps", type=int, default=10)
@@ -161,6 +183,11 @@ def main():
           % (torch.__version__, torch.get_num_threads(), args.warmup, args.steps,
              "tuned" if args.tuned_malloc else "default"), file=log)
     for name in dict.fromkeys(r[0] for r in rows):
+        if name == "canvas-tiny":
+            n_t, n_p = RC.count_params(RC.UNetCond(RC.make_config(CANVAS_TINY)))
+            print("%s %d tensors, %d params (UNet2DConditionModel, context (n, %d, 64))" % (name, n_t, n_p, CANVAS_SEQ),
+                  file=log)
+            continue
         cfg = R.make_config(CONFIGS[name])
         n_t, n_p = R.count_params(R.UNet(cfg))
         fl = count_forward_flops(cfg)

@@ -10,7 +10,10 @@
 # text-to-image benchmark, docs/canvas.md; the committed judges were trained with
 # --threads 1 or 2, as their classifier.json's "command" says), fashion-canvas-clip (the small
 # CLIP: its text encoder is the text-to-image model's, its image encoder gives the CLIP
-# score; 3000 steps of 64 pairs, resumable, ~1.5 h on one core). Default: the first five.
+# score; 3000 steps of 64 pairs, resumable, ~1.5 h on one core), fashion-canvas-tiny (the
+# text-to-image reference model: canvas-tiny conditioned by models/fashion-canvas-clip's text
+# encoder, T2I_STEPS steps of 64 (image, prompt) pairs, EMA checkpoints every T2I_CKPT_EVERY
+# steps for the quality curve; docs/text_to_image.md). Default: the first five.
 # fashion-mnist-tiny-no-CLASS (e.g. fashion-mnist-tiny-no-trouser): the retrain reference of
 # the unlearning tables, `lethe unlearn --method retrain` from models/fashion-mnist-tiny (the
 # parent's recipe from its lethe.json, without CLASS's images), in the same sittings.
@@ -47,6 +50,8 @@ done
 OBJECT_JUDGE="--channels 24,48,96 --epochs 8"   # fashion-canvas-object-classifier (docs/canvas.md)
 STEPS=${STEPS:-10000}   # where the quality curve flattens (docs/reference_models.md)
 CKPT_EVERY=2500
+T2I_STEPS=${T2I_STEPS:-4000} T2I_CKPT_EVERY=1000   # fashion-canvas-tiny (docs/text_to_image.md)
+T2I_RECIPE="--data fashion-canvas --config canvas-tiny --text-encoder models/fashion-canvas-clip"
 RECIPE="--config tiny --batch 64 --lr 1e-3 --lr-schedule constant --warmup 500 --ema-max-decay 0.9999
         --checkpoint-every 500 --log-every 50 --seed 0 --init-seed 0"
 
@@ -59,7 +64,7 @@ steps_done() {   # of the run in $1 (0 when it has not started)
 # until OUT's run has TOTAL steps, in chunks that end at the curve points (and within this
 # sitting's --stop-after); CURVE=1 copies the EMA model at each curve point to OUT/checkpoints.
 in_sittings() {
-    local name=$1 out=$2 total=$3 curve=$4
+    local name=$1 out=$2 total=$3 curve=$4 CKPT_EVERY=${CKPT_EVERY_OF_RUN:-$CKPT_EVERY}
     shift 4
     mkdir -p "$out"
     [ "$curve" = 1 ] && mkdir -p "$out/checkpoints"
@@ -83,6 +88,7 @@ in_sittings() {
             c=$out/checkpoints/step_$done
             mkdir -p "$c.tmp"
             cp -r "$out/model_index.json" "$out/unet" "$out/scheduler" "$out/lethe.json" "$c.tmp/"
+            for f in text_encoder tokenizer; do [ ! -d "$out/$f" ] || cp -r "$out/$f" "$c.tmp/"; done
             mv "$c.tmp" "$c"
         fi
     done
@@ -109,8 +115,8 @@ retrain_diffusion() {   # NAME PARENT CLASS: the parent's recipe without CLASS (
 install_model() {   # NAME FROM: the exported (EMA) model only, no training state
     local dst=models/$1
     rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
-    for f in model_index.json unet scheduler lethe.json classifier.json config.json model.safetensors \
-             text_encoder tokenizer image_encoder clip.json; do
+    for f in model_index.json unet scheduler lethe.json classifier.json text_encoder tokenizer config.json model.safetensors \
+             image_encoder clip.json; do
         [ -e "$2/$f" ] && cp -r "$2/$f" "$dst.tmp/"
     done
     rm -rf "$dst" && mv "$dst.tmp" "$dst"
@@ -122,6 +128,10 @@ for name in "${names[@]}"; do
         fashion-mnist-tiny) train_diffusion "$name" fashion-mnist ;;
         fashion-mnist-tiny-uncond) train_diffusion "$name" fashion-mnist --unconditional ;;
         mnist-tiny) train_diffusion "$name" mnist ;;
+        fashion-canvas-tiny)
+            # shellcheck disable=SC2086
+            CKPT_EVERY_OF_RUN=$T2I_CKPT_EVERY in_sittings "$name" "runs/reference/$name" "$T2I_STEPS" 1 \
+                $LETHE train $T2I_RECIPE ${RECIPE#--config tiny} --steps "$T2I_STEPS" ;;
         fashion-mnist-tiny-no-*) retrain_diffusion "$name" models/fashion-mnist-tiny "${name#fashion-mnist-tiny-no-}" ;;
         fashion-mnist-classifier|mnist-classifier|fashion-canvas-style-classifier|fashion-canvas-object-classifier)
             out=runs/reference/$name

@@ -25,9 +25,13 @@ cat >"$W/tiny.json" <<'EOF'
 EOF
 expect_ok "train a tiny text-to-image model" $LETHE train --data fashion-canvas --config "$W/tiny.json" \
     --text-encoder $CLIP --steps 2 --batch 4 --warmup 1 --threads 1 --out "$W/m"
-expect_ok "train a tiny object judge" $LETHE classifier --data fashion-canvas-object --train-images 400 --epochs 1 \
-    --channels 8,16 --features 16 --fid-images 50 --threads 1 --out "$W/obj"
-EV="$LETHE eval --object-classifier $W/obj --n 1 --steps 1 --real-per-style 4 --threads 1"
+OBJ=models/fashion-canvas-object-classifier   # the committed judge, else a tiny one
+if [ ! -d $OBJ ]; then
+    OBJ=$W/obj
+    expect_ok "train a tiny object judge" $LETHE classifier --data fashion-canvas-object --train-images 400 --epochs 1 \
+        --channels 8,16 --features 16 --fid-images 50 --threads 1 --out "$OBJ"
+fi
+EV="$LETHE eval --object-classifier $OBJ --n 1 --steps 1 --real-per-style 4 --threads 1"
 
 expect_ok "eval, a style forgotten" $EV --model "$W/m" --forget-style zebra --out "$W/e.json"
 grep -q "| UA % | IRA % | CRA %" "$W/out" && grep -q "zebra\*\* (forgotten)" "$W/out" && ok || bad "markdown: $(head -5 "$W/out")"
@@ -57,6 +61,9 @@ PY
 png_size() { python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(*struct.unpack('>II', d[16:24]))" "$1"; }
 [ -s "$W/e.png" ] && [ "$(png_size "$W/e.png")" = "412 1917" ] && ok || bad "sheet e.png: $(png_size "$W/e.png" 2>&1)"
 
+# the second evaluation runs the same code for two models: once, in the optimised build
+case "$LETHE" in *build-san/*|*build-vg/*|*build-debug/*) SECOND=0 ;; *) SECOND=1 ;; esac
+[ $SECOND = 1 ] && {
 expect_ok "eval, two copies of one model, an object forgotten" $EV --model "$W/m,$W/m" --forget-object trouser --out "$W/two.json"
 python3 - "$W/two.json" <<'PY' && ok || bad "eval JSON (two models)"
 import json, sys
@@ -69,11 +76,12 @@ t = [o for o in a["per_object"] if o["object"] == "trouser"][0]
 assert abs(a["ua"] - (1 - t["object_accuracy"])) < 1e-9 and t["forgotten"]
 PY
 for f in two_1.png two_2.png two_side_by_side.png; do [ -s "$W/$f" ] && ok || bad "no $f"; done
+}
 
 expect_fail "unknown style" "unknown style 'zebbra'" $EV --model "$W/m" --forget-style zebbra --out "$W/x.json"
 expect_fail "unknown object" "unknown object 'trousers'.*ankle-boot" $EV --model "$W/m" --forget-object trousers --out "$W/x.json"
 expect_fail "both domains" "not both" $EV --model "$W/m" --forget-style zebra --forget-object bag --out "$W/x.json"
-expect_fail "--classifier on a text model" "style-classifier" $EV --model "$W/m" --classifier "$W/obj" --out "$W/x.json"
+expect_fail "--classifier on a text model" "style-classifier" $EV --model "$W/m" --classifier "$OBJ" --out "$W/x.json"
 expect_fail "--forget on a text model" "forget-style" $EV --model "$W/m" --forget trouser --out "$W/x.json"
 expect_fail "missing judge" "object judge" $LETHE eval --model "$W/m" --object-classifier "$W/none" --n 1 --out "$W/x.json"
 expect_fail "a style judge as the object judge" "not a Fashion-Canvas object judge" \

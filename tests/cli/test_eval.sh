@@ -24,7 +24,11 @@ grep -q "| fashion-mnist |" "$W/out" && ok || bad "classifier prints its table"
 # resumable: --stop-after then --resume ends at the weights of one run (also across a redraw
 # of generated data between epochs); a resume with other flags is refused
 CR="--train-images 256 --epochs 2 --batch 64 --warmup 2 --channels 8,16 --fid-images 64 --checkpoint-every 3"
-for data in fashion-mnist fashion-canvas-object; do
+# the generated data's half renders the 70,000 canvas images four times: once, in the optimised
+# build (the sanitizer builds run the same code paths in the fashion-mnist half)
+RESUME_DATA="fashion-mnist fashion-canvas-object"
+case "$LETHE" in *build-san/*|*build-vg/*|*build-debug/*) RESUME_DATA=fashion-mnist ;; esac
+for data in $RESUME_DATA; do
     expect_ok "classifier $data (one run)" $LETHE classifier --data $data $CR --out "$W/cr1_$data"
     expect_ok "classifier $data (stop after 5)" $LETHE classifier --data $data $CR --stop-after 5 --out "$W/cr2_$data"
     grep -q "continue with --resume" "$W/err" && ok || bad "a stopped classifier says how to continue"
@@ -34,8 +38,10 @@ for data in fashion-mnist fashion-canvas-object; do
     expect_ok "classifier $data (resume)" $LETHE classifier --data $data $CR --resume --out "$W/cr2_$data"
     cmp -s "$W/cr1_$data/model.safetensors" "$W/cr2_$data/model.safetensors" && ok || bad "$data: resumed classifier differs"
 done
-[ "$(json "$W/cr2_fashion-canvas-object/classifier.json" 'j["training"]["redrawn_each_epoch"]')" = True ] && ok \
-    || bad "the canvas classifier's report says whether it was redrawn"
+if [ -d "$W/cr2_fashion-canvas-object" ]; then
+    [ "$(json "$W/cr2_fashion-canvas-object/classifier.json" 'j["training"]["redrawn_each_epoch"]')" = True ] && ok \
+        || bad "the canvas classifier's report says whether it was redrawn"
+fi
 expect_ok "classifier on 16x16 data" $LETHE classifier --data "$W/toy" --epochs 1 --batch 32 --warmup 1 --channels 8,16 \
     --fid-images 50 --out "$W/cls16"
 expect_fail "classifier: channels" "channels" $LETHE classifier --channels 8,abc --out "$W/x"

@@ -121,13 +121,12 @@ for i in 1 2 3 4 5 6 7 8; do
         "j['models'][$i]['retained_accuracy'] >= j['models'][0]['retained_accuracy'] - 0.2"
 done
 
-# 4. the Fashion-Canvas judges (canvas issue, "Tests"): a short real run of each classifier
-# on 8,000 training images, 2 epochs (the second in new renderings), measured 2026-12-06:
-# style 88.9% (56 classes), object 72.4% (10); and the committed judges, re-measured on 100
-# real test images in every style, hold their reported accuracy
+# 4. the Fashion-Canvas judges (canvas issue, "Tests"): a short real run of the object
+# classifier on 8,000 training images, 2 epochs (the second in new renderings), measured
+# 2026-12-06: 72.4% (10 objects; the style classifier's short run, 88.9% of 56 styles, was
+# dropped for CI time: the committed style judge is checked below); and the committed judges,
+# re-measured on 100 real test images in every style, hold their reported accuracy
 CC="$LETHE classifier --train-images 8000 --epochs 2 --fid-images 1000"
-run "lethe classifier (fashion-canvas-style, short)" $CC --data fashion-canvas-style --out "$W/cs"
-check "style classifier, short run: test accuracy >= 0.85" "$W/cs/classifier.json" 'j["test_accuracy"] >= 0.85'
 run "lethe classifier (fashion-canvas-object, short)" $CC --data fashion-canvas-object --out "$W/co"
 check "object classifier, short run: test accuracy >= 0.68" "$W/co/classifier.json" 'j["test_accuracy"] >= 0.68'
 check "object classifier, short run: FID(noise) > 30 x FID floor" "$W/co/classifier.json" 'j["fid_test_vs_noise"] > 30 * j["fid_test_vs_train"]'
