@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/progress.h"
 #include "core/rng.h"
@@ -90,6 +91,12 @@ static lethe_status net_backward(bench_net *b, const float *P, float *G, lethe_a
 static void net_free(bench_net *b) {
     if (b->cond) unet_cond_free(&b->mc), ops()->release(b->context);
     else unet_free(&b->m);
+}
+
+// the process's peak resident memory so far (ru_maxrss is in KiB on Linux)
+static double peak_rss_mb(void) {
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) ? 0.0 : u.ru_maxrss / 1024.0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -172,7 +179,8 @@ int main(int argc, char **argv) {
             printf("%-6s %-7s %6d %10.1f %10.1f %9s %14s %8s\n", r->config, r->what, r->batch, ms, img_s, "-", "-", "-");
         else if (json)
             printf("{\"impl\": \"lethe\", \"config\": \"%s\", \"what\": \"%s\", \"batch\": %d, \"ms_per_step\": %.2f, "
-                   "\"images_per_s\": %.2f, \"gflops\": %.1f}\n", r->config, r->what, r->batch, ms, img_s, img_s * flop);
+                   "\"images_per_s\": %.2f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f}\n", r->config, r->what, r->batch, ms,
+                   img_s, img_s * flop, peak_rss_mb());
         else
             printf("%-6s %-7s %6d %10.1f %10.1f %9.1f %14.1f %7.2fx\n", r->config, r->what, r->batch, ms, img_s, img_s * flop,
                    r->torch_img_s, img_s / r->torch_img_s);

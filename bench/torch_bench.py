@@ -23,6 +23,7 @@ faults are expensive (small sample 256 on this VM: 5.5 s -> 3.4 s per step).
 
 import argparse
 import importlib.util
+import resource
 import json
 import os
 import statistics
@@ -152,8 +153,10 @@ def bench_row(name, what, batch, steps, warmup, seed=0):
     ips = batch / (ms / 1000.0)
     mult = 3 if what == "train" else 1
     gflops = NOMINAL_GFLOP[name] * mult * ips if name in NOMINAL_GFLOP else 0.0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # the process's peak so far (KiB on Linux)
     return {"impl": "pytorch", "config": name, "what": what, "batch": batch,
-            "ms_per_step": round(ms, 2), "images_per_s": round(ips, 2), "gflops": round(gflops, 1)}
+            "ms_per_step": round(ms, 2), "images_per_s": round(ips, 2), "gflops": round(gflops, 1),
+            "peak_rss_mb": round(rss_mb, 1)}
 
 
 def main():
