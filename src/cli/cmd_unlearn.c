@@ -16,6 +16,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "unlearn/concept_edit.h"
 #include "unlearn/unlearn.h"
 
 static void print_help(const char *method) {
@@ -27,6 +28,8 @@ static void print_help(const char *method) {
         const unlearn_method *m = unlearn_method_at(i);
         fprintf(stderr, "  %-9s %s%s\n", m->name, m->summary, m->reconstructed ? " [reconstructed]" : "");
     }
+    fprintf(stderr, "  %-9s %s\n", "uce", "text-to-image models: closed-form erasure of concepts (styles, objects) in the "
+                    "cross-attention (its own flags: lethe unlearn --method uce --help)");
     char *loop = unlearn_options_help(NULL, 0), *own = unlearn_options_help(method, 1);
     fprintf(stderr, "\noptions:\n%s", loop ? loop : "");
     fprintf(stderr, "  %-26s %s\n", "--threads N", "CPU threads (default 0: all)");
@@ -37,7 +40,63 @@ static void print_help(const char *method) {
     free(own);
 }
 
+// `lethe unlearn --method uce`: a closed-form edit of a text-to-image model's cross-attention
+// (unlearn/concept_edit.h), with its own flags: concepts, not classes, and no training loop.
+static int unlearn_concept(int argc, char **argv) {
+    concept_edit_opts o;
+    concept_edit_opts_default(&o);
+    const char *method = NULL, *device = "cpu";
+    int threads = 0;
+    arg_spec specs[] = {
+        {"method", ARG_STRING, &method, "uce (closed-form cross-attention edit)", NULL, NULL},
+        {"model", ARG_STRING, &o.model_dir, "the text-to-image model (a pipeline folder)", NULL, NULL},
+        {"out", ARG_STRING, &o.out_dir, "output model folder", NULL, NULL},
+        {"forget-style", ARG_STRING, &o.forget_styles, "Fashion-Canvas style(s) to erase, comma-separated", "forget-styles", NULL},
+        {"forget-object", ARG_STRING, &o.forget_objects, "object(s) to erase, comma-separated", "forget-objects", NULL},
+        {"forget-file", ARG_STRING, &o.forget_file, "a file of concept prompts to erase, one per line", NULL, NULL},
+        {"preserve", ARG_STRING, &o.preserve, "concept prompts whose outputs are kept, comma-separated", NULL, NULL},
+        {"guide", ARG_STRING, &o.guide, "the prompt erased concepts are mapped to (\"\": the unconditional prompt)", NULL, NULL},
+        {"lambda", ARG_FLOAT, &o.uce.lambda, "pull towards the original matrices", NULL, NULL},
+        {"erase-scale", ARG_FLOAT, &o.uce.erase_scale, "weight of the erased concepts", NULL, NULL},
+        {"preserve-scale", ARG_FLOAT, &o.uce.preserve_scale, "weight of the preserved concepts (< 0: max(0.1, 1/n))", NULL, NULL},
+        {"threads", ARG_INT, &threads, "CPU threads (0: all)", NULL, NULL},
+        {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda", NULL, NULL},
+    };
+    const char *pos[1];
+    int npos;
+    int r = args_parse("unlearn", "unlearn --model DIR --method uce --forget-style NAME[,NAME...] --out DIR [options]\n\n"
+                       "Erases concepts from a text-to-image model in closed form (UCE, specs/methods.md 7.7): every\n"
+                       "cross-attention key and value matrix maps the concepts' token features to the guide prompt's\n"
+                       "outputs, preserved concepts keep theirs. Writes a pipeline folder; its lethe.json records the\n"
+                       "concepts and the solve time.",
+                       specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
+    if (r) return r == ARGS_HELP ? 0 : 2;
+    cli_set_threads(threads);
+    if (cli_set_device("unlearn", device)) return 1;
+    char *cmd = args_join(argc, argv);
+    size_t len = strlen(cmd ? cmd : "") + 20;
+    char *line = malloc(len);
+    if (line) snprintf(line, len, "lethe unlearn %s", cmd ? cmd : "");
+    free(cmd);
+    o.command_line = line;
+    concept_edit_report rep;
+    lethe_status st = concept_edit_run(&o, &rep);
+    free(line);
+    if (st) return cli_fail("unlearn", st);
+    fprintf(stderr, "lethe unlearn: uce erased %d concept%s (%d preserved) in %d cross-attention matrices: solve %.3f s, "
+                    "%.1f s in all, peak %.0f MB -> %s\n", rep.n_concepts, rep.n_concepts == 1 ? "" : "s", rep.n_preserved,
+            rep.n_matrices, rep.solve_seconds, rep.total_seconds, rep.peak_rss_mb, o.out_dir);
+    return 0;
+}
+
 int cmd_unlearn(int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {   // the closed-form methods take concepts, not the loop's options
+        char name[64];
+        const char *value;
+        if (!args_split(argv[i], name, sizeof name, &value) && !strcmp(name, "method") &&
+            !strcmp(value ? value : i + 1 < argc ? argv[i + 1] : "", "uce"))
+            return unlearn_concept(argc, argv);
+    }
     unlearn_opts o;
     unlearn_opts_default(&o);
     int threads = 0;

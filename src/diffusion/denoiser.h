@@ -37,6 +37,10 @@ typedef struct {
     char *(*config_json)(const lethe_denoiser *d); // the network's config.json text (caller frees); may be NULL
     // which weights a low-rank adapter (SPARE's LoRA) adapts; NULL: lora.h's default rule
     int (*lora_target)(const param_entry *e);
+    // 1 for a (d_out, d_in) projection that reads the conditioning tokens (cross-attention
+    // keys and values: what closed-form concept editors such as UCE and ScaPre change); NULL:
+    // the network has none
+    int (*cross_kv)(const param_entry *e);
 } lethe_denoiser_vtable;
 
 struct lethe_denoiser {

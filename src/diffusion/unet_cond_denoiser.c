@@ -2,6 +2,7 @@
 #include "diffusion/unet_cond_denoiser.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static lethe_status ucd_forward(lethe_denoiser *d, const float *W, const nn_ctx *ctx, float *eps, const float *x,
                                 const float *t, const lethe_cond *c, int n) {
@@ -44,6 +45,12 @@ static char *ucd_config_json(const lethe_denoiser *d) {
     return unet_cond_config_to_json(&u->cfg);
 }
 
+// diffusers' names: ...attentions.I.transformer_blocks.K.attn2.to_k.weight (and to_v)
+static int ucd_cross_kv(const param_entry *e) {
+    const char *s = strstr(e->name, ".attn2.to_");
+    return s && e->ndim == 2 && (!strcmp(s, ".attn2.to_k.weight") || !strcmp(s, ".attn2.to_v.weight"));
+}
+
 static const lethe_denoiser_vtable unet_cond_vtable = {
     .name = "UNet2DConditionModel",
     .forward = ucd_forward,
@@ -52,6 +59,7 @@ static const lethe_denoiser_vtable unet_cond_vtable = {
     .release = ucd_release,
     .config_json = ucd_config_json,
     .lora_target = NULL,   // lora.h's rule
+    .cross_kv = ucd_cross_kv,
 };
 
 void unet_cond_denoiser_bind(lethe_denoiser *d, lethe_unet_cond *unet, int seq, const float *null_tokens) {
