@@ -43,6 +43,7 @@ enum {
     LETHE_STREAM_MIA,          // membership inference: the fixed (t, noise) pairs
     LETHE_STREAM_AUGMENT,      // classifier training: flips and shuffles
     LETHE_STREAM_CANVAS,       // Fashion-Canvas: a rendering's pattern phase, grain, colours
+    LETHE_STREAM_PROBE,        // closed-form editors (ScaPre): noisy probes of a matrix's responses
 };
 uint64_t lethe_stream(uint32_t purpose, uint64_t a, uint64_t b);
 
