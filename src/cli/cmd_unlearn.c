@@ -30,6 +30,8 @@ static void print_help(const char *method) {
     }
     fprintf(stderr, "  %-9s %s\n", "uce", "text-to-image models: closed-form erasure of concepts (styles, objects) in the "
                     "cross-attention (its own flags: lethe unlearn --method uce --help)");
+    fprintf(stderr, "  %-9s %s\n", "scapre", "text-to-image models: ScaPre's closed-form erasure of many concepts at once "
+                    "(lethe unlearn --method scapre --help)");
     char *loop = unlearn_options_help(NULL, 0), *own = unlearn_options_help(method, 1);
     fprintf(stderr, "\noptions:\n%s", loop ? loop : "");
     fprintf(stderr, "  %-26s %s\n", "--threads N", "CPU threads (default 0: all)");
@@ -45,10 +47,10 @@ static void print_help(const char *method) {
 static int unlearn_concept(int argc, char **argv) {
     concept_edit_opts o;
     concept_edit_opts_default(&o);
-    const char *method = NULL, *device = "cpu";
-    int threads = 0;
+    const char *device = "cpu";
+    int threads = 0, no_mask = 0, no_ased = 0;
     arg_spec specs[] = {
-        {"method", ARG_STRING, &method, "uce (closed-form cross-attention edit)", NULL, NULL},
+        {"method", ARG_STRING, &o.method, "uce or scapre (closed-form cross-attention edits)", NULL, NULL},
         {"model", ARG_STRING, &o.model_dir, "the text-to-image model (a pipeline folder)", NULL, NULL},
         {"out", ARG_STRING, &o.out_dir, "output model folder", NULL, NULL},
         {"forget-style", ARG_STRING, &o.forget_styles, "Fashion-Canvas style(s) to erase, comma-separated", "forget-styles", NULL},
@@ -56,21 +58,30 @@ static int unlearn_concept(int argc, char **argv) {
         {"forget-file", ARG_STRING, &o.forget_file, "a file of concept prompts to erase, one per line", NULL, NULL},
         {"preserve", ARG_STRING, &o.preserve, "concept prompts whose outputs are kept, comma-separated", NULL, NULL},
         {"guide", ARG_STRING, &o.guide, "the prompt erased concepts are mapped to (\"\": the unconditional prompt)", NULL, NULL},
-        {"lambda", ARG_FLOAT, &o.uce.lambda, "pull towards the original matrices", NULL, NULL},
-        {"erase-scale", ARG_FLOAT, &o.uce.erase_scale, "weight of the erased concepts", NULL, NULL},
-        {"preserve-scale", ARG_FLOAT, &o.uce.preserve_scale, "weight of the preserved concepts (< 0: max(0.1, 1/n))", NULL, NULL},
+        {"lambda", ARG_FLOAT, &o.lambda, "pull towards the original matrices (nan: the method's, 0.5)", NULL, NULL},
+        {"erase-scale", ARG_FLOAT, &o.erase_scale, "weight of the erased concepts (nan: the method's, uce 1, scapre 2)", NULL, NULL},
+        {"preserve-scale", ARG_FLOAT, &o.uce.preserve_scale, "uce: weight of the preserved concepts (< 0: max(0.1, 1/n))", NULL, NULL},
+        {"p", ARG_FLOAT, &o.scapre.p, "scapre: the soft mask's exponent (Diversi50 setting: 5)", NULL, NULL},
+        {"no-mi-mask", ARG_FLAG, &no_mask, "scapre: no Informax soft mask (every output row weighs fully)", NULL, NULL},
+        {"no-ased", ARG_FLAG, &no_ased, "scapre: no spectral term R", NULL, NULL},
+        {"entropy-samples", ARG_INT, &o.scapre.entropy_samples, "scapre: probes per concept for the entropy weight", NULL, NULL},
+        {"bures-iters", ARG_INT, &o.scapre.bures_iters, "scapre: Bures proximal steps per row (0: none)", NULL, NULL},
+        {"seed", ARG_U64, &o.scapre.seed, "scapre: seed of the probes' noise", NULL, NULL},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)", NULL, NULL},
         {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda", NULL, NULL},
     };
     const char *pos[1];
     int npos;
-    int r = args_parse("unlearn", "unlearn --model DIR --method uce --forget-style NAME[,NAME...] --out DIR [options]\n\n"
-                       "Erases concepts from a text-to-image model in closed form (UCE, specs/methods.md 7.7): every\n"
-                       "cross-attention key and value matrix maps the concepts' token features to the guide prompt's\n"
-                       "outputs, preserved concepts keep theirs. Writes a pipeline folder; its lethe.json records the\n"
-                       "concepts and the solve time.",
+    int r = args_parse("unlearn", "unlearn --model DIR --method uce|scapre --forget-style NAME[,NAME...] --out DIR [options]\n\n"
+                       "Erases concepts from a text-to-image model in closed form: every cross-attention key and value\n"
+                       "matrix maps the concepts' token features to the guide prompt's outputs. uce (specs/methods.md\n"
+                       "7.7): preserved concepts keep theirs; scapre (4.2, the released erase_scale.py): per output row,\n"
+                       "with the Informax soft mask, the spectral term and a Bures step. Writes a pipeline folder; its\n"
+                       "lethe.json records the concepts and the solve time.",
                        specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, pos, 0, &npos);
     if (r) return r == ARGS_HELP ? 0 : 2;
+    if (no_mask) o.scapre.use_mi_mask = 0;
+    if (no_ased) o.scapre.ased = 0;
     cli_set_threads(threads);
     if (cli_set_device("unlearn", device)) return 1;
     char *cmd = args_join(argc, argv);
@@ -83,8 +94,8 @@ static int unlearn_concept(int argc, char **argv) {
     lethe_status st = concept_edit_run(&o, &rep);
     free(line);
     if (st) return cli_fail("unlearn", st);
-    fprintf(stderr, "lethe unlearn: uce erased %d concept%s (%d preserved) in %d cross-attention matrices: solve %.3f s, "
-                    "%.1f s in all, peak %.0f MB -> %s\n", rep.n_concepts, rep.n_concepts == 1 ? "" : "s", rep.n_preserved,
+    fprintf(stderr, "lethe unlearn: %s erased %d concept%s (%d preserved) in %d cross-attention matrices: solve %.3f s, "
+                    "%.1f s in all, peak %.0f MB -> %s\n", o.method, rep.n_concepts, rep.n_concepts == 1 ? "" : "s", rep.n_preserved,
             rep.n_matrices, rep.solve_seconds, rep.total_seconds, rep.peak_rss_mb, o.out_dir);
     return 0;
 }
@@ -94,7 +105,8 @@ int cmd_unlearn(int argc, char **argv) {
         char name[64];
         const char *value;
         if (!args_split(argv[i], name, sizeof name, &value) && !strcmp(name, "method") &&
-            !strcmp(value ? value : i + 1 < argc ? argv[i + 1] : "", "uce"))
+            (!strcmp(value ? value : i + 1 < argc ? argv[i + 1] : "", "uce") ||
+             !strcmp(value ? value : i + 1 < argc ? argv[i + 1] : "", "scapre")))
             return unlearn_concept(argc, argv);
     }
     unlearn_opts o;

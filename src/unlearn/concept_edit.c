@@ -16,8 +16,11 @@
 
 void concept_edit_opts_default(concept_edit_opts *o) {
     memset(o, 0, sizeof *o);
+    o->method = "uce";
     o->guide = "";
+    o->lambda = o->erase_scale = NAN;
     uce_opts_default(&o->uce);
+    scapre_opts_default(&o->scapre);
 }
 
 typedef struct {
@@ -108,7 +111,8 @@ static char *provenance(const concept_edit_opts *o, const lethe_model *m, const 
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "format", "lethe-model-1");
     cJSON_AddStringToObject(r, "kind", "unlearned");
-    cJSON_AddStringToObject(r, "method", "uce");
+    const int scapre = !strcmp(o->method, "scapre");
+    cJSON_AddStringToObject(r, "method", o->method);
     cJSON_AddStringToObject(r, "dataset", m->dataset);
     cJSON *p = cJSON_AddObjectToObject(r, "parent");
     cJSON_AddStringToObject(p, "dir", o->model_dir);
@@ -119,10 +123,26 @@ static char *provenance(const concept_edit_opts *o, const lethe_model *m, const 
     for (int i = 0; i < keep->n; i++) cJSON_AddItemToArray(k, cJSON_CreateString(keep->text[i]));
     cJSON *a = cJSON_AddObjectToObject(r, "arguments");
     cJSON_AddStringToObject(a, "guide", o->guide);
-    cJSON_AddNumberToObject(a, "lambda", o->uce.lambda);
-    cJSON_AddNumberToObject(a, "erase_scale", o->uce.erase_scale);
-    if (o->uce.preserve_scale >= 0) cJSON_AddNumberToObject(a, "preserve_scale", o->uce.preserve_scale);
-    else cJSON_AddStringToObject(a, "preserve_scale", "max(0.1, 1/n_preserved)");
+    if (scapre) {
+        const scapre_opts *q = &o->scapre;
+        cJSON_AddNumberToObject(a, "lambda", q->lambda);
+        cJSON_AddNumberToObject(a, "erase_scale", q->erase_scale);
+        cJSON_AddNumberToObject(a, "p", q->p);
+        cJSON_AddBoolToObject(a, "mi_softmask", q->use_mi_mask);
+        cJSON_AddNumberToObject(a, "mi_temperature", q->mi_temperature);
+        cJSON_AddNumberToObject(a, "mi_samples", q->mi_samples);
+        cJSON_AddNumberToObject(a, "probe_noise", q->noise);
+        cJSON_AddNumberToObject(a, "entropy_samples", q->entropy_samples);
+        cJSON_AddNumberToObject(a, "entropy_bins", q->entropy_bins);
+        cJSON_AddBoolToObject(a, "ased", q->ased);
+        cJSON_AddNumberToObject(a, "bures_iters", q->bures_iters);
+        cJSON_AddNumberToObject(a, "seed", (double)q->seed);
+    } else {
+        cJSON_AddNumberToObject(a, "lambda", o->uce.lambda);
+        cJSON_AddNumberToObject(a, "erase_scale", o->uce.erase_scale);
+        if (o->uce.preserve_scale >= 0) cJSON_AddNumberToObject(a, "preserve_scale", o->uce.preserve_scale);
+        else cJSON_AddStringToObject(a, "preserve_scale", "max(0.1, 1/n_preserved)");
+    }
     cJSON_AddNumberToObject(r, "edited_matrices", rep->n_matrices);
     cJSON_AddNumberToObject(r, "solve_seconds", rep->solve_seconds);
     cJSON_AddNumberToObject(r, "seconds", rep->total_seconds);
@@ -134,10 +154,19 @@ static char *provenance(const concept_edit_opts *o, const lethe_model *m, const 
     return text;
 }
 
-lethe_status concept_edit_run(const concept_edit_opts *o, concept_edit_report *rep) {
+lethe_status concept_edit_run(const concept_edit_opts *given, concept_edit_report *rep) {
     memset(rep, 0, sizeof *rep);
     const double t0 = lethe_now();
+    concept_edit_opts opts = *given, *o = &opts;
     if (!o->model_dir || !o->out_dir) return lethe_fail(LETHE_ERR_ARG, "--model DIR and --out DIR are required");
+    const int scapre = !strcmp(o->method, "scapre");
+    if (!scapre && strcmp(o->method, "uce"))
+        return lethe_fail(LETHE_ERR_ARG, "unknown closed-form method '%s' (uce, scapre)", o->method);
+    if (scapre && o->preserve && o->preserve[0])
+        return lethe_fail(LETHE_ERR_ARG, "scapre has no preserve set (its soft mask and spectral term keep the other "
+                          "concepts); --preserve is for uce");
+    if (!isnan(o->lambda)) o->uce.lambda = o->scapre.lambda = o->lambda;
+    if (!isnan(o->erase_scale)) o->uce.erase_scale = o->scapre.erase_scale = o->erase_scale;
     prompt_list forget = {0}, keep = {0};
     lethe_status st = forget_concepts(o, &forget);
     if (!st) st = prompts_split(&keep, o->preserve, ',');
@@ -150,13 +179,14 @@ lethe_status concept_edit_run(const concept_edit_opts *o, concept_edit_report *r
         prompts_free(&forget), prompts_free(&keep);
         return st;
     }
-    float *dev = NULL, *E = NULL, *G = NULL, *P = NULL, *W = NULL, *guide = NULL;
+    float *dev = NULL, *E = NULL, *G = NULL, *P = NULL, *W = NULL, *guide = NULL, *C = NULL, *e0 = NULL;
+    int *owner = NULL;
     char parent_sha[65], *prov = NULL;
     const lethe_denoiser *net = &m.net;
     if (!model_is_text(&m) || !net->vt->cross_kv) {
-        st = lethe_fail(LETHE_ERR_ARG, "model %s has no cross-attention (it is %s): UCE edits the key and value "
+        st = lethe_fail(LETHE_ERR_ARG, "model %s has no cross-attention (it is %s): %s edits the key and value "
                         "projections that read a text encoder's tokens; use a fine-tuning method (esd, spare, ...) for "
-                        "class-level forgetting", o->model_dir, m.n_classes ? "class-conditional" : "unconditional");
+                        "class-level forgetting", o->model_dir, m.n_classes ? "class-conditional" : "unconditional", scapre ? "ScaPre" : "UCE");
         goto done;
     }
     if ((st = model_weights_sha256(&m, parent_sha))) goto done;
@@ -166,7 +196,9 @@ lethe_status concept_edit_run(const concept_edit_opts *o, concept_edit_report *r
     E = malloc((size_t)forget.n * tc->seq * width * sizeof(float));
     G = malloc((size_t)forget.n * tc->seq * width * sizeof(float));
     P = malloc((size_t)(keep.n ? keep.n : 1) * tc->seq * width * sizeof(float));
-    if (!dev || !E || !G || !P) {
+    C = malloc((size_t)forget.n * width * sizeof(float));
+    owner = malloc((size_t)forget.n * tc->seq * sizeof(int));
+    if (!dev || !E || !G || !P || !C || !owner) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -187,6 +219,8 @@ lethe_status concept_edit_run(const concept_edit_opts *o, concept_edit_report *r
         }
         // pair concept row j (position first + j) with the guide row at position g_first + j
         const int pairs = n < g_rows ? n : g_rows;
+        memcpy(C + (size_t)i * width, rows, (size_t)width * sizeof(float));   // the last word token: c_i
+        for (int j = 0; j < pairs; j++) owner[ne + j] = i;
         memcpy(E + (size_t)ne * width, rows, (size_t)pairs * width * sizeof(float));
         memcpy(G + (size_t)ne * width, guide, (size_t)pairs * width * sizeof(float));
         ne += pairs;
@@ -204,6 +238,19 @@ lethe_status concept_edit_run(const concept_edit_opts *o, concept_edit_report *r
         free(rows);
     }
     if (st) goto done;
+    if (scapre) {   // the neutral input: the empty prompt's hidden state at index 1 (its EOS)
+        float *rows;
+        int n, first;
+        if ((st = token_features(tc, "", dev, &rows, &n, &first))) goto done;
+        // first is 0 for the empty prompt (BOS EOS), so its EOS is row 1
+        if (!(e0 = malloc((size_t)width * sizeof(float)))) {
+            free(rows);
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(e0, rows + (size_t)(1 - first) * width, (size_t)width * sizeof(float));
+        free(rows);
+    }
     // edit every cross-attention key / value matrix in place
     const param_table *t = net->table;
     double t_solve = 0;
@@ -222,7 +269,9 @@ lethe_status concept_edit_run(const concept_edit_opts *o, concept_edit_report *r
         }
         ops()->to_host(W, m.params + e->offset, e->numel * sizeof(float));
         const double ts = lethe_now();
-        if ((st = uce_edit(W, d_out, d_in, E, G, ne, np ? P : NULL, np, &o->uce))) {
+        st = scapre ? scapre_edit(W, d_out, d_in, C, forget.n, E, G, owner, ne, e0, &o->scapre)
+                    : uce_edit(W, d_out, d_in, E, G, ne, np ? P : NULL, np, &o->uce);
+        if (st) {
             st = lethe_fail_context(st, "%s", e->name);
             break;
         }
@@ -246,7 +295,7 @@ lethe_status concept_edit_run(const concept_edit_opts *o, concept_edit_report *r
     }
     st = model_save(&m, m.params, o->out_dir, prov);
 done:
-    free(prov), free(E), free(G), free(P), free(W), free(guide);
+    free(prov), free(E), free(G), free(P), free(W), free(guide), free(C), free(e0), free(owner);
     ops()->release(dev);
     model_free(&m);
     prompts_free(&forget), prompts_free(&keep);

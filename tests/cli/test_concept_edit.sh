@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_concept_edit.sh: `lethe unlearn --method uce` on a tiny text-to-image model:
+# test_concept_edit.sh: `lethe unlearn --method uce` and `--method scapre` on a tiny
+# text-to-image model:
 # - it writes a pipeline folder whose lethe.json records the method, the concepts erased and
 #   preserved, the number of edited matrices (every attn2 to_k and to_v) and the solve time;
 # - exactly the cross-attention key and value matrices change, every other tensor is
@@ -50,6 +51,31 @@ printf 'trouser\n\n  a bag in zebra style \n' >"$W/concepts.txt"
 expect_ok "uce --forget-file" $UCE --forget-file "$W/concepts.txt" --lambda 0.1 --out "$W/uf"
 grep -q "erased 2 concepts" "$W/err" && ok || bad "--forget-file: $(cat "$W/err")"
 
+# ScaPre: five styles at once, the same K/V-only change, its settings recorded, deterministic
+SC="$LETHE unlearn --model $W/m --method scapre --forget-style zebra,candy,bee,sailor,mint"
+expect_ok "scapre: five styles" $SC --out "$W/s"
+grep -q "scapre erased 5 concepts (0 preserved) in 8 cross-attention matrices" "$W/err" && ok || bad "scapre summary: $(cat "$W/err")"
+python3 - "$W/m" "$W/s" <<'PY' && ok || bad "scapre: lethe.json or the changed tensors"
+import json, struct, sys
+def tensors(d):
+    b = open(d + "/unet/diffusion_pytorch_model.safetensors", "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+changed = sorted(k for k in a if a[k] != b[k])
+assert changed == sorted(k for k in a if ".attn2.to_k." in k or ".attn2.to_v." in k) and len(changed) == 8, changed
+j = json.load(open(sys.argv[2] + "/lethe.json"))
+g = j["arguments"]
+assert j["method"] == "scapre" and len(j["forget_concepts"]) == 5, j
+assert g["erase_scale"] == 2 and g["p"] == 8 and g["mi_softmask"] and g["ased"] and g["bures_iters"] == 1, g
+PY
+expect_ok "scapre again" $SC --out "$W/s2"
+cmp -s "$W/s/unet/diffusion_pytorch_model.safetensors" "$W/s2/unet/diffusion_pytorch_model.safetensors" && ok \
+    || bad "scapre is not deterministic"
+expect_ok "scapre, the Diversi50 setting" $SC --erase-scale 3 --p 5 --no-ased --out "$W/s3"
+cmp -s "$W/s/unet/diffusion_pytorch_model.safetensors" "$W/s3/unet/diffusion_pytorch_model.safetensors" && bad "options ignored" || ok
+expect_fail "scapre --preserve" "no preserve set" $SC --preserve bag --out "$W/x"
+
 expect_fail "unknown style" "unknown style 'zebbra'" $UCE --forget-style zebbra --out "$W/x"
 expect_fail "unknown word" "unknown word 'trousers'.*trouser" $UCE --forget-object trousers --out "$W/x"
 expect_fail "nothing to forget" "nothing to forget" $UCE --out "$W/x"
@@ -58,6 +84,7 @@ expect_fail "class-conditional model" "no cross-attention" $LETHE unlearn --mode
     --forget-style zebra --out "$W/x"
 [ ! -e "$W/x" ] && ok || bad "a failed uce wrote a model"
 expect_ok "help" $LETHE unlearn --method uce --help
+grep -q "entropy-samples" "$W/err" && ok || bad "the closed-form help lists scapre's options"
 
 echo "test_concept_edit.sh: $n_ok passed, $n_bad failed"
 [ $n_bad -eq 0 ]
