@@ -217,6 +217,13 @@ def same_as_file(torch, model, path):
     return diff, len(file_sd), sorted({str(v.dtype).replace("torch.", "") for v in file_sd.values()})
 
 
+def check_same_as_file(R, name, torch, model, path):
+    """R.check that the model's state_dict equals the safetensors file, tensor by tensor."""
+    diff, n_file, dts = same_as_file(torch, model, path)
+    R.check(name, not diff, ("differ from the file: %s" % diff[:5]) if diff else
+            "%d tensors (%s) equal to the file" % (n_file, "/".join(dts)))
+
+
 def load_npy_inputs(np, d, names):
     return {n: np.load(os.path.join(d, n + ".npy")) for n in names if os.path.isfile(os.path.join(d, n + ".npy"))}
 
@@ -248,10 +255,8 @@ def check_unet_cond(R, args, folder, ucfg, torch, np, UNet2DConditionModel):
                 ("not UNet2DConditionModel arguments (ignored by diffusers): %s" % unused) if unused else
                 "all %d keys of unet/config.json are UNet2DConditionModel arguments"
                 % len([k for k in ucfg if not k.startswith("_")]))
-        weights = os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors")
-        diff, n_file, dts = same_as_file(torch, unet, weights)
-        R.check("unet-cond weights", not diff, ("differ from the file: %s" % diff[:5]) if diff else
-                "%d tensors (%s) equal to the file" % (n_file, "/".join(dts)))
+        check_same_as_file(R, "unet-cond weights", torch, unet,
+                           os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors"))
     except Exception as e:
         R.error("unet-cond loading_info", e)
         return None
@@ -352,9 +357,7 @@ def check_text_encoder(R, args, te_dir, torch, np):
         unknown = sorted(k for k in cfg if k not in known and not k.startswith("_"))
         R.check("text_encoder config keys", not unknown, ("not CLIPTextConfig keys: %s" % unknown) if unknown else
                 "all %d keys of config.json are CLIPTextConfig keys" % len(cfg))
-        diff, n_file, dts = same_as_file(torch, model, os.path.join(te_dir, "model.safetensors"))
-        R.check("text_encoder weights", not diff, ("differ from the file: %s" % diff[:5]) if diff else
-                "%d tensors (%s) equal to the file" % (n_file, "/".join(dts)))
+        check_same_as_file(R, "text_encoder weights", torch, model, os.path.join(te_dir, "model.safetensors"))
     except Exception as e:
         R.error("text_encoder loading", e)
         return None
@@ -606,15 +609,7 @@ def main():
                 "all %d keys of unet/config.json are UNet2DModel arguments%s"
                 % (len([k for k in ucfg if not k.startswith("_")]) - len(later),
                    "; %s: arguments of later releases, at the value this release hardcodes" % later if later else ""))
-        import safetensors.torch
-        file_sd = safetensors.torch.load_file(os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors"))
-        sd = unet.state_dict()
-        diff = [k for k in sd if k not in file_sd or file_sd[k].shape != sd[k].shape
-                or not torch.equal(file_sd[k].to(sd[k].dtype), sd[k])]
-        dts = sorted({str(v.dtype).replace("torch.", "") for v in file_sd.values()})
-        R.check("unet weights", not diff and len(file_sd) == len(sd),
-                ("differ from the file: %s" % diff[:5]) if diff else
-                "%d tensors (%s) equal to the file" % (len(sd), "/".join(dts)))
+        check_same_as_file(R, "unet weights", torch, unet, os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors"))
     except Exception as e:
         R.error("unet loading_info", e)
 

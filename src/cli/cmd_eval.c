@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "diffusion/model.h"
 #include "eval/canvas_eval.h"
 #include "eval/report_files.h"
 
@@ -114,7 +115,7 @@ int cmd_eval(int argc, char **argv) {
         char *copy = models ? strdup(models) : NULL;
         if (copy) first = strtok(copy, ",");
         if (!first && npos) first = pos[0];
-        text = first && canvas_eval_is_text_model(first);
+        text = first && model_dir_is_text(first);
         free(copy);
     }
     if (text && (classifier || forget)) {
@@ -148,9 +149,11 @@ int cmd_eval(int argc, char **argv) {
     if (cli_set_device("eval", device)) { free(list); return 1; }
 
     if (text) {
-        unsigned char given[64] = {0};
+        unsigned char *given = calloc((size_t)eval_request_options.n, 1);
+        if (!given) { free(list); return cli_fail("eval", lethe_fail(LETHE_ERR_NOMEM, "out of memory")); }
         args_given(&eval_request_options, argc, argv, given);
         int code = eval_text(dirs, n_models, &req, given, &co, forget_styles, forget_objects, out, argc, argv);
+        free(given);
         free(list);
         return code;
     }

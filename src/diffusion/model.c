@@ -309,6 +309,13 @@ static lethe_status config_class_is(const char *path, const char *class_name, in
     return LETHE_OK;   // a broken file is reported by the config reader
 }
 
+int model_dir_is_text(const char *dir) {
+    char path[4096];
+    int yes = 0;
+    snprintf(path, sizeof path, "%s/unet/config.json", dir);
+    return fs_exists(path) && !config_class_is(path, "UNet2DConditionModel", &yes) && yes;
+}
+
 lethe_status model_load(lethe_model *m, const char *dir) {
     memset(m, 0, sizeof *m);
     char path[4096], wpath[4096];

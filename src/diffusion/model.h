@@ -72,6 +72,9 @@ lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed)
 lethe_status model_create_text(lethe_model *m, const unet_cond_config *cfg, const char *text_dir, uint64_t seed);
 // 1 if m is conditioned on prompts (a text-to-image model).
 static inline int model_is_text(const lethe_model *m) { return m->text != NULL; }
+// 1 if the folder holds a text-to-image model (unet/config.json names UNet2DConditionModel),
+// without loading it; 0 otherwise (also for a missing or unreadable folder).
+int model_dir_is_text(const char *dir);
 // A new model with parent's network (a fresh instance of it), PyTorch-default initial
 // weights from `seed` and the default schedule and class names (retraining from scratch).
 lethe_status model_create_like(lethe_model *m, const lethe_model *parent, uint64_t seed);

@@ -1,13 +1,11 @@
 /* canvas_eval.c: the answer-set evaluation of text-to-image models (see canvas_eval.h). */
 #include "eval/canvas_eval.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fsutil.h"
 #include "core/progress.h"
 #include "data/canvas_set.h"
 #include "diffusion/cond.h"
@@ -143,18 +141,6 @@ static void warn(canvas_eval_report *r, const char *fmt, ...) {
     r->n_warnings++;
 }
 
-int canvas_eval_is_text_model(const char *dir) {
-    char path[1200], *text = NULL;
-    snprintf(path, sizeof path, "%s/unet/config.json", dir);
-    if (!fs_exists(path) || fs_read_text(path, &text)) return 0;
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    const cJSON *c = j ? cJSON_GetObjectItemCaseSensitive(j, "_class_name") : NULL;
-    int yes = cJSON_IsString(c) && !strcmp(c->valuestring, "UNet2DConditionModel");
-    cJSON_Delete(j);
-    return yes;
-}
-
 static void answer_prompt(const canvas_eval_report *r, int p, char *out, size_t cap) {
     canvas_prompt(PROMPT_TEMPLATE, r->object_names[p % CANVAS_N_OBJECTS], canvas_style_name(p / CANVAS_N_OBJECTS), out,
                   cap);
@@ -278,13 +264,14 @@ static lethe_status generate(canvas_eval_report *r, canvas_eval_model *res, leth
     const int P = CANVAS_N_PROMPTS, B = o->batch < P ? o->batch : P;
     char (*prompts)[CANVAS_PROMPT_MAX] = malloc((size_t)P * CANVAS_PROMPT_MAX);
     float *enc = ops()->alloc((size_t)P * row * sizeof(float)), *x = ops()->alloc((size_t)B * numel * sizeof(float));
+    float *x_T = ops()->alloc(numel * sizeof(float));
     float *host = malloc((size_t)B * numel * sizeof(float));
     int *labels = malloc((size_t)B * sizeof(int));
     lethe_cond cond = {0};
     lethe_schedule sched = {0};
     denoiser_infer den = {0};
     lethe_status st = LETHE_OK;
-    if (!prompts || !enc || !x || !host || !labels) {
+    if (!prompts || !enc || !x || !x_T || !host || !labels) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -305,11 +292,12 @@ static lethe_status generate(canvas_eval_report *r, canvas_eval_model *res, leth
     progress_start(&bar, "sample", (long)o->seeds * chunks * o->steps, 0, "step/s");
     bar.enabled = bar.enabled && !o->quiet;
     double t0 = lethe_now();
-    for (int j = 0; j < o->seeds && !st; j++)
+    for (int j = 0; j < o->seeds && !st; j++) {
+        sampler_initial_noise(x_T, 1, numel, o->seed, j);   // x_T number j, for every prompt
         for (int c = 0; c < chunks && !st; c++) {
             const int p0 = c * B, cnt = P - p0 < B ? P - p0 : B;
-            for (int i = 0; i < cnt; i++) {   // x_T number j for every prompt
-                sampler_initial_noise(x + (size_t)i * numel, 1, numel, o->seed, j);
+            for (int i = 0; i < cnt; i++) {
+                ops()->copy(x + (size_t)i * numel, x_T, numel);
                 labels[i] = p0 + i;
             }
             cond_set_classes(&cond, labels, cnt);
@@ -319,6 +307,7 @@ static lethe_status generate(canvas_eval_report *r, canvas_eval_model *res, leth
             ops()->to_host(host, x, (size_t)cnt * numel * sizeof(float));
             images_to_u8(a->u8 + ((size_t)j * P + p0) * numel, host, (size_t)cnt * numel);
         }
+    }
     res->t_sample = lethe_now() - t0;
     res->images_per_s = res->t_sample > 0 ? a->n / res->t_sample : 0;
     char extra[64];
@@ -331,6 +320,7 @@ done:
     free(prompts), free(host), free(labels);
     ops()->release(enc);
     ops()->release(x);
+    ops()->release(x_T);
     return st;
 }
 

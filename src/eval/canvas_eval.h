@@ -114,8 +114,6 @@ typedef struct {
     char *command;
 } canvas_eval_report;
 
-// 1 if the model folder holds a text-to-image model (unet/config.json is a UNet2DConditionModel).
-int canvas_eval_is_text_model(const char *dir);
 // forget_styles / forget_objects: comma-separated names, at most one of them non-empty.
 lethe_status canvas_eval_run(canvas_eval_report *r, const char *const *model_dirs, int n_models,
                              const char *forget_styles, const char *forget_objects, const canvas_eval_opts *o);

@@ -7,6 +7,7 @@
 
 #include "core/fsutil.h"
 #include "eval/canvas_eval.h"
+#include "eval/report_files.h"
 #include "io/font.h"
 #include "io/png.h"
 
@@ -303,25 +304,17 @@ static lethe_status side_by_side(const canvas_eval_report *r, const char *path) 
     return sheet_write(&s, path);
 }
 
-// OUT.json -> OUT.png (one model) or OUT_1.png ... and OUT_side_by_side.png
-static void png_path(char *dst, size_t cap, const char *json_path, const char *suffix) {
-    const char *dot = strrchr(json_path, '.'), *slash = strrchr(json_path, '/');
-    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - json_path) : strlen(json_path);
-    snprintf(dst, cap, "%.*s%s.png", (int)stem, json_path, suffix);
-}
-
 lethe_status canvas_eval_write(const canvas_eval_report *r, const char *json_path) {
     char *json = canvas_eval_json(r);
     lethe_status st = json ? fs_write_text_atomic(json_path, json) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     free(json);
-    char png[4096], suffix[32];
-    for (int k = 0; !st && k < r->n_models; k++) {
-        snprintf(suffix, sizeof suffix, r->n_models == 1 ? "" : "_%d", k + 1);
-        png_path(png, sizeof png, json_path, suffix);
+    char png[4096];
+    for (int k = 0; !st && k < r->n_models; k++) {   // OUT.png, or OUT_1.png ... and OUT_side_by_side.png
+        eval_grid_path(png, sizeof png, json_path, k, r->n_models);
         st = model_sheet(r, k, png);
     }
     if (!st && r->n_models > 1) {
-        png_path(png, sizeof png, json_path, "_side_by_side");
+        eval_png_path(png, sizeof png, json_path, "_side_by_side");
         st = side_by_side(r, png);
     }
     return st;

@@ -9,11 +9,16 @@
 
 #include "core/fsutil.h"
 
-void eval_grid_path(char *dst, size_t cap, const char *json_path, int k, int n_models) {
+void eval_png_path(char *dst, size_t cap, const char *json_path, const char *suffix) {
     const char *dot = strrchr(json_path, '.'), *slash = strrchr(json_path, '/');
     size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - json_path) : strlen(json_path);
-    if (n_models == 1) snprintf(dst, cap, "%.*s.png", (int)stem, json_path);
-    else snprintf(dst, cap, "%.*s_%d.png", (int)stem, json_path, k + 1);
+    snprintf(dst, cap, "%.*s%s.png", (int)stem, json_path, suffix);
+}
+
+void eval_grid_path(char *dst, size_t cap, const char *json_path, int k, int n_models) {
+    char suffix[32] = "";
+    if (n_models > 1) snprintf(suffix, sizeof suffix, "_%d", k + 1);
+    eval_png_path(dst, cap, json_path, suffix);
 }
 
 lethe_status eval_report_write(const eval_report *r, const char *json_path) {

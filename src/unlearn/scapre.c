@@ -117,7 +117,7 @@ lethe_status scapre_spectral(const float *C, int m, int d_in, double mu, const s
         st = lethe_fail(LETHE_ERR_NOMEM, "scapre: out of memory");
         goto done;
     }
-    for (size_t i = 0; i < (size_t)m * d_in; i++) A[i] = C[i];
+    for (size_t i = 0; i < (size_t)m * d_in; i++) A[i] = C[i];   // dgesvd overwrites its input
     if (LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'S', d_in, m, A, d_in, S, U, d_in, VT, r, superb)) {
         st = lethe_fail(LETHE_ERR_NUMERIC, "scapre: the SVD of the concept vectors did not converge");
         goto done;
@@ -161,16 +161,23 @@ void scapre_bures(double *w, const float *w0, int d_in, double lp, double mu, in
     free(ua);
 }
 
+// a double copy of n floats (NULL when out of memory; caller frees)
+static double *to_double(const float *x, size_t n) {
+    double *d = malloc((n ? n : 1) * sizeof(double));
+    if (d && x)
+        for (size_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
 // Pi_C (d_in x d_in) = C^T (C C^T + 1e-8 I)^-1 C with C's m rows the concept vectors
 static lethe_status projector(const float *C, int m, int d_in, double *Pi) {
-    double *Cd = malloc((size_t)m * d_in * sizeof(double)), *K = malloc((size_t)m * m * sizeof(double));
+    double *Cd = to_double(C, (size_t)m * d_in), *K = malloc((size_t)m * m * sizeof(double));
     double *X = malloc((size_t)m * d_in * sizeof(double));
     lethe_status st = LETHE_OK;
     if (!Cd || !K || !X) {
         st = lethe_fail(LETHE_ERR_NOMEM, "scapre: out of memory");
         goto done;
     }
-    for (size_t i = 0; i < (size_t)m * d_in; i++) Cd[i] = C[i];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, d_in, 1.0, Cd, d_in, Cd, d_in, 0.0, K, m);
     for (int i = 0; i < m; i++) K[(size_t)i * m + i] += 1e-8;
     memcpy(X, Cd, (size_t)m * d_in * sizeof(double));
@@ -195,6 +202,7 @@ lethe_status scapre_edit(float *W, int d_out, int d_in, const float *C, int m, c
     double *base = calloc(DD, sizeof(double)), *Pi = malloc(DD * sizeof(double)), *R = calloc(DD, sizeof(double));
     double *M = malloc(DD * sizeof(double)), *b = malloc((size_t)d_in * sizeof(double));
     double *vstar = malloc((size_t)(n_e ? n_e : 1) * d_out * sizeof(double)), *Wn = malloc((size_t)d_out * d_in * sizeof(double));
+    double *Cd = NULL, *Ed = NULL, *Gd = NULL, *W0d = NULL, *coef = NULL;
     lethe_status st = LETHE_OK;
     if (!mask || !mmax || !base || !Pi || !R || !M || !b || !vstar || !Wn) {
         st = lethe_fail(LETHE_ERR_NOMEM, "scapre: out of memory");
@@ -213,30 +221,30 @@ lethe_status scapre_edit(float *W, int d_out, int d_in, const float *C, int m, c
     }
     if (o->ased && (st = scapre_spectral(C, m, d_in, mu, o, R))) goto done;
     if ((st = projector(C, m, d_in, Pi))) goto done;
-    // 6: base = (lambda + mu) I + R + sum c c^T + s sum e e^T, the part of M_i shared by all rows
+    // 6: base = (lambda + mu) I + R + sum c c^T + s sum e e^T, the part of M_i shared by all rows;
+    // v* = G W0^T (n_e x d_out): v*_e = W0 g_e
     const double lp = o->lambda + mu;
-    for (size_t i = 0; i < DD; i++) base[i] = R[i];
+    const int ne = n_e ? n_e : 1;
+    Cd = to_double(C, (size_t)m * d_in), Ed = to_double(E, (size_t)ne * d_in), Gd = to_double(G, (size_t)ne * d_in);
+    W0d = to_double(W, (size_t)d_out * d_in), coef = malloc((size_t)ne * sizeof(double));
+    if (!Cd || !Ed || !Gd || !W0d || !coef) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "scapre: out of memory");
+        goto done;
+    }
+    memcpy(base, R, DD * sizeof(double));
     for (int i = 0; i < d_in; i++) base[(size_t)i * d_in + i] += lp;
-    for (int k = 0; k < m; k++) {
-        for (int c = 0; c < d_in; c++) b[c] = C[(size_t)k * d_in + c];
-        cblas_dger(CblasRowMajor, d_in, d_in, 1.0, b, 1, b, 1, base, d_in);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d_in, d_in, m, 1.0, Cd, d_in, Cd, d_in, 1.0, base, d_in);
+    if (n_e) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d_in, d_in, n_e, s, Ed, d_in, Ed, d_in, 1.0, base, d_in);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_e, d_out, d_in, 1.0, Gd, d_in, W0d, d_in, 0.0, vstar, d_out);
     }
-    for (int e = 0; e < n_e; e++) {
-        for (int c = 0; c < d_in; c++) b[c] = E[(size_t)e * d_in + c];
-        cblas_dger(CblasRowMajor, d_in, d_in, s, b, 1, b, 1, base, d_in);
-        for (int c = 0; c < d_in; c++) b[c] = G[(size_t)e * d_in + c];
-        // v*_e = W0 g_e
-        for (int r = 0; r < d_out; r++) vstar[(size_t)e * d_out + r] = 0;
-        for (int r = 0; r < d_out; r++)
-            for (int c = 0; c < d_in; c++) vstar[(size_t)e * d_out + r] += (double)W[(size_t)r * d_in + c] * b[c];
-    }
-    // 7: per row, M_i = base + s m_i^max Pi_C, b_i = lp w0_i + s sum_e m_{i,owner(e)} v*_{e,i} e
+    // 7: per row, M_i = base + s m_i^max Pi_C, b_i = lp w0_i + E^T coef, coef_e = s m_{i,owner(e)} v*_{e,i}
     for (int r = 0; r < d_out && !st; r++) {
         for (size_t i = 0; i < DD; i++) M[i] = base[i] + s * mmax[r] * Pi[i];
-        for (int c = 0; c < d_in; c++) b[c] = lp * W[(size_t)r * d_in + c];
-        for (int e = 0; e < n_e; e++) {
-            const double coef = s * mask[(size_t)owner[e] * d_out + r] * vstar[(size_t)e * d_out + r];
-            for (int c = 0; c < d_in; c++) b[c] += coef * E[(size_t)e * d_in + c];
+        for (int c = 0; c < d_in; c++) b[c] = lp * W0d[(size_t)r * d_in + c];
+        if (n_e) {
+            for (int e = 0; e < n_e; e++) coef[e] = s * mask[(size_t)owner[e] * d_out + r] * vstar[(size_t)e * d_out + r];
+            cblas_dgemv(CblasRowMajor, CblasTrans, n_e, d_in, 1.0, Ed, d_in, coef, 1, 1.0, b, 1);
         }
         if (LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', d_in, 1, M, d_in, b, 1)) {
             st = lethe_fail(LETHE_ERR_NUMERIC, "scapre: row %d's system is not positive definite", r);
@@ -250,5 +258,6 @@ lethe_status scapre_edit(float *W, int d_out, int d_in, const float *C, int m, c
         for (size_t i = 0; i < (size_t)d_out * d_in; i++) W[i] = (float)Wn[i];
 done:
     free(mask), free(mmax), free(base), free(Pi), free(R), free(M), free(b), free(vstar), free(Wn);
+    free(Cd), free(Ed), free(Gd), free(W0d), free(coef);
     return st;
 }

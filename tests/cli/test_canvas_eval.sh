@@ -16,15 +16,7 @@ trap 'rm -rf "$W"' EXIT
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then echo "fashion-mnist not installed: skipped"; exit 0; fi
-CLIP=models/fashion-canvas-clip
-cat >"$W/tiny.json" <<'EOF'
-{"_class_name": "UNet2DConditionModel", "sample_size": 32, "in_channels": 3, "out_channels": 3,
- "block_out_channels": [8, 16], "layers_per_block": 1, "attention_head_dim": [1, 1], "norm_num_groups": 4,
- "cross_attention_dim": 64, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
- "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "mid_block_type": "UNetMidBlock2DCrossAttn"}
-EOF
-expect_ok "train a tiny text-to-image model" $LETHE train --data fashion-canvas --config "$W/tiny.json" \
-    --text-encoder $CLIP --steps 2 --batch 4 --warmup 1 --threads 1 --out "$W/m"
+train_tiny_t2i "$W/m"
 OBJ=models/fashion-canvas-object-classifier   # the committed judge, else a tiny one
 if [ ! -d $OBJ ]; then
     OBJ=$W/obj
