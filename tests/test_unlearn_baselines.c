@@ -244,7 +244,7 @@ static lethe_status esd_spy_step(unlearn_ctx *u, int step) {
     for (int i = 0; i < n; i++) {
         assert_int_equal(b->labels[i], FORGET);
         assert_int_equal(b->cond.labels[i], FORGET);
-        assert_int_equal(nulls.labels[i], u->null_label);
+        assert_int_equal(nulls.labels[i], model_null_class(u->model));
         assert_int_equal((int)b->t[i] / 20, slot);   // one t_enc per step: t in [20 t_enc, 20 t_enc + 20)
         assert_true(b->t[i] >= 0 && b->t[i] < 1000);
     }

@@ -20,8 +20,10 @@
 #include "unlearn/unlearn.h"
 
 static void print_help(const char *method) {
-    fprintf(stderr, "usage: lethe unlearn --model DIR --method NAME --forget CLASS[,CLASS...] --out DIR [options]\n\n"
-                    "Makes a model forget classes. Unset options take the method's defaults; an option of one\n"
+    fprintf(stderr, "usage: lethe unlearn --model DIR --method NAME --forget CLASS[,CLASS...] --out DIR [options]\n"
+                    "       lethe unlearn --model T2I --method NAME --forget-style S[,S...] | --forget-object O --out DIR\n\n"
+                    "Makes a model forget classes, or a text-to-image model concepts (its prompts in a style, or of\n"
+                    "an object, are its classes here). Unset options take the method's defaults; an option of one\n"
                     "method given to another is an error (docs/unlearning.md lists them, and what is\n"
                     "reconstructed). Methods:\n");
     for (int i = 0; i < unlearn_method_count(); i++) {
@@ -163,8 +165,9 @@ int cmd_unlearn(int argc, char **argv) {
         }
     }
     if (!o.method) { fprintf(stderr, "lethe unlearn: --method is required (%s)\n", unlearn_method_names()); return 2; }
-    if (!o.model_dir || !o.out_dir || !o.forget) {
-        fprintf(stderr, "lethe unlearn: --model, --forget and --out are required\n");
+    if (!o.model_dir || !o.out_dir || !(o.forget || o.forget_styles || o.forget_objects || o.forget_file)) {
+        fprintf(stderr, "lethe unlearn: --model, --forget (text-to-image models: or --forget-style, --forget-object, "
+                        "--forget-file) and --out are required\n");
         return 2;
     }
     cli_set_threads(threads);

@@ -5,6 +5,6 @@
 #ifndef LETHE_CORE_CLASSES_H
 #define LETHE_CORE_CLASSES_H
 
-#define LETHE_MAX_CLASSES 256
+#define LETHE_MAX_CLASSES 1024   // Fashion-Canvas's 560 prompts are the classes of text-to-image unlearning
 
 #endif

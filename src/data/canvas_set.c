@@ -69,14 +69,20 @@ static void render_round(const canvas_set *c, canvas_label label, uint64_t round
                                                 CANVAS_N_STYLES);
         canvas_render(o->pixels + (size_t)i * CANVAS_OBJECT_SIZE * CANVAS_OBJECT_SIZE, style, seed, (uint64_t)i,
                       out->pixels + (size_t)i * CANVAS_NUMEL);
-        out->labels[i] = label == CANVAS_LABEL_STYLE ? style : o->labels[i];
+        out->labels[i] = label == CANVAS_LABEL_STYLE    ? style
+                         : label == CANVAS_LABEL_OBJECT ? o->labels[i]
+                                                        : canvas_prompt_class(style, o->labels[i], o->n_classes);
     }
 }
 
 lethe_status canvas_set_materialize(const canvas_set *c, canvas_label label, lethe_dataset *out) {
     const lethe_dataset *o = &c->objects;
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", label == CANVAS_LABEL_STYLE ? "fashion-canvas-style" : "fashion-canvas-object");
+    static const char *const names[] = {"fashion-canvas-style", "fashion-canvas-object", "fashion-canvas-prompt"};
+    if (label == CANVAS_LABEL_PROMPT && CANVAS_N_STYLES * o->n_classes > LETHE_MAX_CLASSES)
+        return lethe_fail(LETHE_ERR_ARG, "%d styles x %d objects: more prompt classes than lethe's %d", CANVAS_N_STYLES,
+                          o->n_classes, LETHE_MAX_CLASSES);
+    snprintf(out->name, sizeof out->name, "%s", names[label]);
     out->n = o->n;
     out->c = CANVAS_CHANNELS;
     out->h = out->w = CANVAS_SIZE;
@@ -84,9 +90,15 @@ lethe_status canvas_set_materialize(const canvas_set *c, canvas_label label, let
     if (label == CANVAS_LABEL_STYLE) {
         out->n_classes = CANVAS_N_STYLES;
         for (int s = 0; s < CANVAS_N_STYLES; s++) snprintf(out->class_names[s], 32, "%s", canvas_style_name(s));
-    } else {
+    } else if (label == CANVAS_LABEL_OBJECT) {
         out->n_classes = o->n_classes;
         memcpy(out->class_names, o->class_names, sizeof out->class_names);
+    } else {
+        out->n_classes = CANVAS_N_STYLES * o->n_classes;
+        for (int s = 0; s < CANVAS_N_STYLES; s++)
+            for (int k = 0; k < o->n_classes; k++)
+                snprintf(out->class_names[canvas_prompt_class(s, k, o->n_classes)], 32, "%s %s", canvas_style_name(s),
+                         o->class_names[k]);
     }
     out->pixels = malloc((size_t)o->n * CANVAS_NUMEL);
     out->labels = malloc((size_t)o->n * sizeof(int));
@@ -119,21 +131,15 @@ static void canvas_generator_free(void *p) {
     free(g);
 }
 
-lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_split split) {
+lethe_status canvas_dataset_open(lethe_dataset *ds, canvas_label label, const char *spec, lethe_split split) {
     memset(ds, 0, sizeof *ds);
-    canvas_label label;
-    if (strcmp(name, "fashion-canvas-style") == 0) label = CANVAS_LABEL_STYLE;
-    else if (strcmp(name, "fashion-canvas-object") == 0) label = CANVAS_LABEL_OBJECT;
-    else
-        return lethe_fail(LETHE_ERR_ARG, "dataset %s: as a labelled image set Fashion-Canvas is fashion-canvas-style "
-                          "(labels: the 56 styles) or fashion-canvas-object (labels: the 10 objects)", name);
     canvas_generator *g = calloc(1, sizeof *g);
     if (!g) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     g->label = label;
-    lethe_status st = canvas_set_load(&g->set, "fashion-mnist", split, 0);
+    lethe_status st = canvas_set_load(&g->set, spec, split, 0);
     if (st) {
         free(g);
-        return lethe_fail_context(st, "dataset %s renders Fashion-MNIST", name);
+        return st;
     }
     if ((st = canvas_set_materialize(&g->set, label, ds))) {
         canvas_generator_free(g);
@@ -143,4 +149,18 @@ lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_spli
     ds->generator = g;
     ds->free_generator = canvas_generator_free;
     return LETHE_OK;
+}
+
+lethe_status canvas_dataset_load(lethe_dataset *ds, const char *name, lethe_split split) {
+    memset(ds, 0, sizeof *ds);
+    canvas_label label;
+    if (strcmp(name, "fashion-canvas-style") == 0) label = CANVAS_LABEL_STYLE;
+    else if (strcmp(name, "fashion-canvas-object") == 0) label = CANVAS_LABEL_OBJECT;
+    else if (strcmp(name, "fashion-canvas-prompt") == 0) label = CANVAS_LABEL_PROMPT;
+    else
+        return lethe_fail(LETHE_ERR_ARG, "dataset %s: as a labelled image set Fashion-Canvas is fashion-canvas-style "
+                          "(labels: the 56 styles), fashion-canvas-object (labels: the 10 objects) or "
+                          "fashion-canvas-prompt (labels: the 560 style-object pairs)", name);
+    lethe_status st = canvas_dataset_open(ds, label, "fashion-mnist", split);
+    return st ? lethe_fail_context(st, "dataset %s renders Fashion-MNIST", name) : LETHE_OK;
 }

@@ -108,9 +108,28 @@ lethe_status model_create_like(lethe_model *m, const lethe_model *parent, uint64
     return model_init_weights(m, seed);
 }
 
+lethe_status model_set_prompt_classes(lethe_model *m, const char names[][32], const char *prompts, size_t prompt_cap,
+                                      int n) {
+    if (!m->text) return lethe_fail(LETHE_ERR_ARG, "prompt classes: the model is not text-to-image");
+    if (n < 1 || n > LETHE_MAX_CLASSES) return lethe_fail(LETHE_ERR_ARG, "prompt classes: %d (1 to %d)", n, LETHE_MAX_CLASSES);
+    float *enc = ops()->alloc((size_t)n * m->text->seq * m->text->width * sizeof(float));
+    if (!enc) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %d prompt encodings", n);
+    lethe_status st = text_cond_encode(m->text, prompts, prompt_cap, n, enc);
+    if (st) { ops()->release(enc); return st; }
+    ops()->release(m->prompt_tokens);
+    m->prompt_tokens = enc;
+    m->net.cond.class_tokens = enc;
+    m->net.cond.n_classes = n;
+    m->n_classes = n;
+    for (int k = 0; k < n; k++) snprintf(m->class_names[k], 32, "%s", names[k]);
+    return LETHE_OK;
+}
+
 void model_free(lethe_model *m) {
     if (m->params) ops()->release(m->params);
     m->params = NULL;
+    ops()->release(m->prompt_tokens);
+    m->prompt_tokens = NULL;
     denoiser_free(&m->net);
     unet_free(&m->unet);
     if (m->ucond) unet_cond_free(m->ucond);
@@ -450,7 +469,9 @@ lethe_status model_save(const lethe_model *m, const float *weights, const char *
     if (!cJSON_GetObjectItemCaseSensitive(r, "dataset")) cJSON_AddStringToObject(r, "dataset", m->dataset);
     cJSON_DeleteItemFromObjectCaseSensitive(r, "class_names");
     cJSON *names = cJSON_AddArrayToObject(r, "class_names");
-    for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[i]));
+    // a text-to-image model's prompt classes are a view for one job, not part of the model
+    for (int i = 0; m->net.cond.kind == LETHE_COND_CLASS && i < m->n_classes; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[i]));
     cJSON_DeleteItemFromObjectCaseSensitive(r, "trained_classes");
     if (m->n_trained_classes > 0)
         cJSON_AddItemToObject(r, "trained_classes", cJSON_CreateIntArray(m->trained_classes, m->n_trained_classes));

@@ -47,9 +47,11 @@ typedef struct lethe_model {
     lethe_unet unet;                                 // the UNet behind net when the model is a UNet (model_create / model_load)
     lethe_unet_cond *ucond;                          // the UNet2DConditionModel behind net (text-to-image), else NULL
     text_cond *text;                                 // its frozen text encoder and tokenizer, else NULL
+    float *prompt_tokens;                            // text-to-image: the prompt classes' encodings (model_set_prompt_classes), else NULL
     float *params;                                   // backend memory, net.table->total floats
     schedule_config sched;
-    int n_classes;                                   // real classes (the null class's index), 0 if not class-conditional
+    int n_classes;                                   // real classes (the null class's index), 0 if not class-conditional;
+                                                     // text-to-image: prompt classes when set (model_set_prompt_classes), else 0
     char class_names[LETHE_MAX_CLASSES][32];
     char dataset[64];
     char method[64];                                 // lethe.json "method" (how it was made), "" if unknown
@@ -70,6 +72,13 @@ lethe_status model_create(lethe_model *m, const unet_config *cfg, uint64_t seed)
 // from `seed`, conditioned by the text encoder and tokenizer in text_dir (text_encoder/,
 // tokenizer/: text_cond.h). cfg->cross_attention_dim must equal the encoder's hidden_size.
 lethe_status model_create_text(lethe_model *m, const unet_cond_config *cfg, const char *text_dir, uint64_t seed);
+// Gives a text-to-image model n named classes, class k conditioned on prompts[k] (rows of
+// prompt_cap chars; each encoded once), so code that names classes (cond_set_class, the
+// unlearning loop's forget and retain classes) runs on prompts: n_classes, class_names and
+// net.cond.class_tokens. They are not saved (model_save writes class names of class-
+// conditional networks only). LETHE_ERR_ARG for a model that is not text-to-image.
+lethe_status model_set_prompt_classes(lethe_model *m, const char names[][32], const char *prompts, size_t prompt_cap,
+                                      int n);
 // 1 if m is conditioned on prompts (a text-to-image model).
 static inline int model_is_text(const lethe_model *m) { return m->text != NULL; }
 // 1 if the folder holds a text-to-image model (unet/config.json names UNet2DConditionModel),

@@ -15,6 +15,9 @@
  * the weights that read the condition, ESD-x's choice for prompts (the cross-attention): in a
  * class-conditional UNet that is the class embedding, and since ESD's loss asks only for the
  * forget classes, only their rows move, so every kept class samples exactly as before.
+ * --params non-conditioning trains every other weight (ESD-u, the paper's choice for
+ * objects). On a text-to-image model the forget "classes" are prompts (concepts.h): the
+ * chains run on the forget concept's prompts and the null row is the empty prompt.
  * Guidance is lethe's convention (sampler.h), which for w = 3 is the same formula as ESD's
  * scale 3.
  *
@@ -45,7 +48,7 @@
 #define ESD_START_GUIDANCE 3.0f
 #define ESD_STREAM 16   // the b index of this method's Philox streams (the helpers use 1..3)
 
-enum { ESD_PARAMS_ALL, ESD_PARAMS_CONDITIONING };
+enum { ESD_PARAMS_ALL, ESD_PARAMS_CONDITIONING, ESD_PARAMS_NON_CONDITIONING };
 
 typedef struct {
     float negative_guidance;   // eta
@@ -56,8 +59,8 @@ static const opt_spec esd_options[] = {
     {"negative-guidance", "alpha", OPT_FLOAT, offsetof(esd_opts, negative_guidance), {.f = 1.0f},
      "ESD's eta: the target is eps*(null) - eta (eps*(forget class) - eps*(null))"},
     {"params", NULL, OPT_CHOICE, offsetof(esd_opts, params), {.i = ESD_PARAMS_ALL},
-     "which weights train: all, or conditioning (the weights that read the condition: the class embedding, or "
-     "cross-attention; ESD-x)", .choices = "all|conditioning"},
+     "which weights train: all, conditioning (the weights that read the condition: the class embedding, or "
+     "cross-attention; ESD-x) or non-conditioning (every other weight; ESD-u)", .choices = "all|conditioning|non-conditioning"},
 };
 
 // The weights that read the condition: a class embedding, or cross-attention (attn2).
@@ -71,7 +74,7 @@ typedef struct {
 } esd_state;
 
 static lethe_status esd_setup(unlearn_ctx *u) {
-    if (u->null_label < 0)
+    if (!u->class_conditional)
         return lethe_fail(LETHE_ERR_ARG, "esd needs a class-conditional model: its target contrasts the forget class "
                           "with the unconditional (null-class) prediction, and this model is unconditional");
     if (ESD_DDIM_STEPS > u->sched.cfg.num_train_timesteps)
@@ -83,18 +86,24 @@ static lethe_status esd_setup(unlearn_ctx *u) {
     lethe_status st = unlearn_cond_alloc(u, &s->null, u->o->batch);   // every row null
     if (st) return st;
     const esd_opts *p = u->mopt;
-    if (p->params == ESD_PARAMS_CONDITIONING) {   // the loop's optimiser leaves the rest untouched
+    if (p->params != ESD_PARAMS_ALL) {   // the loop's optimiser leaves the rest untouched
         const param_table *tab = u->model->net.table;
+        const int want = p->params == ESD_PARAMS_CONDITIONING;
         if (!(u->mask = ops()->alloc(u->n_train * sizeof(float)))) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        size_t kept = 0;
-        for (int i = 0; i < tab->n; i++)
-            if (reads_condition(tab->entries[i].name)) {
-                ops()->fill(u->mask + tab->entries[i].offset, 1.0f, tab->entries[i].numel);
-                kept += tab->entries[i].numel;
-            }
-        if (kept == 0) return lethe_fail(LETHE_ERR_ARG, "esd --params conditioning: this network has no class embedding "
-                                         "or cross-attention weights");
-        if (!u->o->quiet) fprintf(stderr, "lethe unlearn: esd: training the %zu weights that read the condition\n", kept);
+        ops()->fill(u->mask, 0.0f, u->n_train);
+        size_t kept = 0, reading = 0;
+        for (int i = 0; i < tab->n; i++) {
+            const int r = reads_condition(tab->entries[i].name);
+            reading += r ? tab->entries[i].numel : 0;
+            if (r != want) continue;
+            ops()->fill(u->mask + tab->entries[i].offset, 1.0f, tab->entries[i].numel);
+            kept += tab->entries[i].numel;
+        }
+        if (reading == 0) return lethe_fail(LETHE_ERR_ARG, "esd --params %s: this network has no class embedding or "
+                                            "cross-attention weights", want ? "conditioning" : "non-conditioning");
+        if (!u->o->quiet)
+            fprintf(stderr, "lethe unlearn: esd: training the %zu weights that %s the condition\n", kept,
+                    want ? "read" : "do not read");
     }
     denoiser_infer_init(&s->live, &u->model->net, u->params);
     return LETHE_OK;

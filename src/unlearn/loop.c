@@ -10,6 +10,7 @@
 #include "core/progress.h"
 #include "diffusion/run.h"
 #include "ops/ops.h"
+#include "unlearn/concepts.h"
 #include "unlearn/unlearn.h"
 #include "unlearn/unlearn_internal.h"
 
@@ -19,7 +20,14 @@
 const opt_spec unlearn_loop_options[] = {
     {"model", NULL, OPT_STRING, L(model_dir), {.s = NULL}, "the model to unlearn from (diffusers folder)", .flags = OPT_REQUIRED},
     {"method", NULL, OPT_STRING, L(method), {.s = NULL}, "the method (help shows the registered ones)", .flags = OPT_REQUIRED},
-    {"forget", NULL, OPT_STRING, L(forget), {.s = NULL}, "class(es) to forget: names or indices, comma-separated", .flags = OPT_REQUIRED},
+    {"forget", NULL, OPT_STRING, L(forget), {.s = NULL}, "class(es) to forget: names or indices, comma-separated (a "
+     "text-to-image model: styles, objects or prompts such as 'zebra trouser')", "required, or --forget-style / --forget-object / --forget-file"},
+    {"forget-style", "forget-styles", OPT_STRING, L(forget_styles), {.s = NULL},
+     "text-to-image models: style(s) to forget, comma-separated (every prompt in that style)"},
+    {"forget-object", "forget-objects", OPT_STRING, L(forget_objects), {.s = NULL},
+     "text-to-image models: object(s) to forget, comma-separated (every prompt of that object)"},
+    {"forget-file", NULL, OPT_STRING, L(forget_file), {.s = NULL},
+     "text-to-image models: a file of concepts to forget (styles, objects or prompts), one per line"},
     {"out", NULL, OPT_STRING, L(out_dir), {.s = NULL}, "output folder", .flags = OPT_REQUIRED | OPT_NO_RECORD},
     {"data", NULL, OPT_STRING, L(data), {.s = NULL}, "training data (overrides the recorded folder and its check)",
      "the folder the model was trained on (lethe.json \"data\"), else its dataset name"},
@@ -57,12 +65,55 @@ void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m) {
 
 // ---- data ---------------------------------------------------------------------------------------
 
+// The forget classes of a text-to-image model: every concept of --forget, --forget-style,
+// --forget-object and --forget-file (concepts.h).
+static lethe_status parse_concepts(unlearn_ctx *u) {
+    const unlearn_opts *o = u->o;
+    const char *lists[3] = {o->forget, o->forget_styles, o->forget_objects};
+    const concept_kind kinds[3] = {CONCEPT_ANY, CONCEPT_STYLE, CONCEPT_OBJECT};
+    lethe_status st = LETHE_OK;
+    for (int l = 0; l < 3 && !st; l++) {
+        if (!lists[l]) continue;
+        char *list = strdup(lists[l]), *save = NULL;
+        if (!list) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        for (char *tok = strtok_r(list, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ') tok++;
+            if (*tok) st = concepts_add(u->model, tok, kinds[l], u->forget, &u->n_forget, LETHE_MAX_CLASSES, u->is_forget);
+        }
+        free(list);
+    }
+    if (!st && o->forget_file) {
+        FILE *f = fopen(o->forget_file, "r");
+        if (!f) return lethe_fail(LETHE_ERR_IO, "--forget-file %s: cannot open it", o->forget_file);
+        char line[256];
+        for (int no = 1; !st && fgets(line, sizeof line, f); no++) {
+            char *a = line, *e = line + strlen(line);
+            while (*a == ' ' || *a == '\t') a++;
+            while (e > a && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+            if (*a && *a != '#' && (st = concepts_add(u->model, a, CONCEPT_ANY, u->forget, &u->n_forget, LETHE_MAX_CLASSES,
+                                                      u->is_forget)))
+                st = lethe_fail_context(st, "--forget-file %s line %d", o->forget_file, no);
+        }
+        fclose(f);
+    }
+    if (!st && u->n_forget == 0)
+        st = lethe_fail(LETHE_ERR_ARG, "nothing to forget: give --forget-style, --forget-object, --forget-file or --forget");
+    return st;
+}
+
 static lethe_status parse_forget(unlearn_ctx *u, const lethe_dataset *ds) {
     const unlearn_opts *o = u->o;
-    if (!o->forget || !o->forget[0]) return lethe_fail(LETHE_ERR_ARG, "--forget CLASS is required (names or indices)");
     int k;
     lethe_status st;
-    if (u->model->n_classes) {
+    if (model_is_text(u->model)) {
+        if ((st = parse_concepts(u))) return st;
+    } else if (o->forget_styles || o->forget_objects || o->forget_file) {
+        return lethe_fail(LETHE_ERR_ARG, "--forget-style, --forget-object and --forget-file name concepts of a "
+                          "text-to-image model; %s is %s: give --forget CLASS", o->model_dir,
+                          u->model->n_classes ? "class-conditional" : "unconditional");
+    } else if (!o->forget || !o->forget[0]) {
+        return lethe_fail(LETHE_ERR_ARG, "--forget CLASS is required (names or indices)");
+    } else if (u->model->n_classes) {
         // the model's own class names decide (a model may have been trained on a subset)
         char *list = strdup(o->forget), *save = NULL;
         if (!list) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -240,7 +291,7 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     u.mopt = mopt;
     u.model = m;
     u.train = train;
-    u.null_label = model_null_class(m);
+    u.class_conditional = m->n_classes > 0 && denoiser_has_null(&m->net);
     u.numel = denoiser_numel(&m->net);
     u.n_params = denoiser_num_params(&m->net);
     u.params = m->params;
@@ -260,8 +311,9 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     u.train_grads = u.grads;
     u.n_train = u.n_params;
     if (!o->quiet && train)
-        fprintf(stderr, "lethe unlearn: %s, forgetting %d class(es): %d forget and %d retain images%s\n", meth->name,
-                u.n_forget, u.forget_set.n, u.retain_set.n, meth->reconstructed ? " (method partly reconstructed)" : "");
+        fprintf(stderr, "lethe unlearn: %s, forgetting %d %s: %d forget and %d retain images%s\n", meth->name, u.n_forget,
+                model_is_text(m) ? "prompt(s)" : "class(es)", u.forget_set.n, u.retain_set.n,
+                meth->reconstructed ? " (method partly reconstructed)" : "");
     else if (!o->quiet)
         fprintf(stderr, "lethe unlearn: %s, forgetting %d class(es), data-free (no image is read)%s\n", meth->name,
                 u.n_forget, meth->reconstructed ? " (method partly reconstructed)" : "");

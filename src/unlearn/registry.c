@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "unlearn/concepts.h"
 #include "unlearn/unlearn_internal.h"
 
 // one line per method, in the order of --help
@@ -56,6 +57,22 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     if ((st = fs_ensure_writable_dir(o->out_dir))) return st;
     lethe_model m;
     if ((st = model_load(&m, o->model_dir))) return st;
+    if (model_is_text(&m)) {   // concepts as classes: the prompt-labelled split (concepts.h)
+        if (meth->run) {
+            st = lethe_fail(LETHE_ERR_ARG, "%s of a text-to-image model is not built yet: train the reference recipe "
+                            "without the concept's images instead", meth->name);
+            model_free(&m);
+            return st;
+        }
+        char whose[1100];
+        snprintf(whose, sizeof whose, "model %s", o->model_dir);
+        lethe_dataset train;
+        if (!(st = concepts_load(&m, o->data, whose, &train)))
+            st = unlearn_run_loop(o, meth, &m, meth->data_free ? NULL : &train, o->resume);
+        dataset_free(&train);
+        model_free(&m);
+        return st;
+    }
     if (meth->data_free) {   // labels only: the classes come from the model, no image is read
         if (!m.n_classes) st = lethe_fail(LETHE_ERR_ARG, "%s needs a class-conditional model; %s is unconditional", meth->name, o->model_dir);
         else if (o->data) st = lethe_fail(LETHE_ERR_ARG, "%s is data-free: it reads no dataset, so --data does not apply", meth->name);

@@ -123,7 +123,7 @@ static lethe_status generate(unlearn_ctx *u, sa_state *s, int n_fisher, int n_re
 
 static lethe_status sa_setup(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
-    if (u->null_label < 0)
+    if (!u->class_conditional)
         return lethe_fail(LETHE_ERR_ARG, "sa needs a class-conditional model: it teaches the forget class to produce "
                           "noise and replays the other classes, and this model is unconditional");
     const sa_opts *p = u->mopt;

@@ -150,7 +150,7 @@ done:
 
 static lethe_status salun_setup(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
-    if (u->null_label < 0)
+    if (!u->class_conditional)
         return lethe_fail(LETHE_ERR_ARG, "salun needs a class-conditional model: its forget loss relabels forget "
                           "images with another class, and this model is unconditional");
     const float fraction = ((const salun_opts *)u->mopt)->mask_fraction;

@@ -140,7 +140,7 @@ static lethe_status alloc_state(unlearn_ctx *u, sfd_state *s, int n) {
 static lethe_status sfd_setup(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
     const int T = u->sched.cfg.num_train_timesteps;
-    if (u->null_label < 0)   // also checked by unlearn_run for data-free methods; direct callers land here
+    if (!u->class_conditional)   // also checked by unlearn_run for data-free methods; direct callers land here
         return lethe_fail(LETHE_ERR_ARG, "sfd needs a class-conditional model: it distils one class's score from another's");
     sfd_state *s = calloc(1, sizeof *s);
     if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");

@@ -53,6 +53,7 @@
 
 #include "core/rng.h"
 #include "ops/ops.h"
+#include "unlearn/concepts.h"
 #include "unlearn/unlearn_internal.h"
 
 #define SPARE_W_FORGET 0.3f
@@ -90,14 +91,14 @@ static const opt_spec spare_options[] = {
 
 typedef struct {
     lora_adapter lora;
-    int surrogate;
+    int surrogate_of[LETHE_MAX_CLASSES];   // c_s of each forget class c_f
     float w_forget, w_retain;
     int concept;        // 1: t of the forget term drawn from p(t) ∝ D(t)
     int T;
     double *cdf;        // T entries (concept mode)
     int cap;            // rows of the host buffers below
     int *idx;
-    lethe_cond sur;     // cap rows of the surrogate class c_s
+    lethe_cond sur;     // cap rows: the surrogate classes c_s of a batch's forget images
     float *host;        // cap images, staging for the device
 } spare_state;
 
@@ -216,7 +217,7 @@ static lethe_status concept_table(unlearn_ctx *u, spare_state *s) {
     if (!st) {
         load_forget_images(u, s, b, 0, k_img);
         ops()->copy(b->x0 + half, b->x0, half);
-        for (int i = 0; i < k_img; i++) b->labels[k_img + i] = s->surrogate;
+        for (int i = 0; i < k_img; i++) b->labels[k_img + i] = s->surrogate_of[b->labels[i]];
         b->n = 2 * k_img;
         cond_set_classes(&b->cond, b->labels, 2 * k_img);
     }
@@ -252,21 +253,39 @@ static lethe_status concept_table(unlearn_ctx *u, spare_state *s) {
 static lethe_status sp_setup(unlearn_ctx *u) {
     const unlearn_opts *o = u->o;
     const spare_opts *p = u->mopt;
-    if (u->null_label < 0)
+    if (!u->class_conditional)
         return lethe_fail(LETHE_ERR_ARG, "spare needs a class-conditional model (the surrogate is a class label); %s is "
                           "unconditional", o->model_dir ? o->model_dir : "this model");
     if (!p->surrogate || !p->surrogate[0])
-        return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate CLASS is required (the retained class the forget class is "
-                          "mapped to)");
-    int sur;
-    lethe_status st = model_class_index(u->model, p->surrogate, &sur);
-    if (st) return lethe_fail_context(st, "spare: --surrogate");
-    if (u->is_forget[sur])
-        return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s is a forget class; it must be a retained class, different "
-                          "from every forget class", p->surrogate);
-    if (!u->is_kept[sur])
-        return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s: the model was never trained on that class, so it has no "
-                          "images of it to map the forget class to", p->surrogate);
+        return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s is required (%s)",
+                          model_is_text(u->model) ? "CONCEPT" : "CLASS",
+                          model_is_text(u->model) ? "the style or object that replaces the forgotten one in each forget "
+                                                    "prompt, e.g. --surrogate photo (the plain style) for a style"
+                                                  : "the retained class the forget class is mapped to");
+    spare_state *s = calloc(1, sizeof *s);
+    if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    u->state = s;
+    lethe_status st = LETHE_OK;
+    // c_s of each forget class: the surrogate class; for prompts, the forget prompt with its
+    // style (or object) replaced by the surrogate's (concepts.h)
+    for (int i = 0; i < u->n_forget && !st; i++) {
+        const int f = u->forget[i];
+        int sur;
+        st = model_is_text(u->model) ? concepts_substitute(u->model, f, p->surrogate, &sur)
+                                     : model_class_index(u->model, p->surrogate, &sur);
+        if (st) return lethe_fail_context(st, "spare: --surrogate");
+        if (u->is_forget[sur] && !model_is_text(u->model))
+            return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s is a forget class; it must be a retained class, "
+                              "different from every forget class", p->surrogate);
+        if (u->is_forget[sur])
+            return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s maps '%s' to '%s', a forget prompt; the surrogate "
+                              "must be a concept that is kept", p->surrogate, u->model->class_names[f],
+                              u->model->class_names[sur]);
+        if (!u->is_kept[sur])
+            return lethe_fail(LETHE_ERR_ARG, "spare: --surrogate %s: the model was never trained on that class, so it has "
+                              "no images of it to map the forget class to", p->surrogate);
+        s->surrogate_of[f] = sur;
+    }
     const int concept = p->timesteps == SPARE_T_CONCEPT;
     const float q = p->mask_fraction, w_r = p->retain_weight;
     if (!(q > 0 && q <= 1)) return lethe_fail(LETHE_ERR_ARG, "spare: --mask-fraction must be in (0, 1] (got %g)", (double)q);
@@ -275,10 +294,6 @@ static lethe_status sp_setup(unlearn_ctx *u) {
     const int rank = p->lora_rank;
     const float lora_alpha = knob_f(p->lora_alpha, (float)rank);
 
-    spare_state *s = calloc(1, sizeof *s);
-    if (!s) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    u->state = s;
-    s->surrogate = sur;
     s->w_forget = SPARE_W_FORGET;
     s->w_retain = w_r;
     s->concept = concept;
@@ -288,7 +303,7 @@ static lethe_status sp_setup(unlearn_ctx *u) {
     if ((st = lora_init(&s->lora, net->table, rank, lora_alpha, net->vt->lora_target))) return lethe_fail_context(st, "spare");
     s->cap = o->batch > 2 * SPARE_CONCEPT_IMAGES ? o->batch : 2 * SPARE_CONCEPT_IMAGES;
     if ((st = unlearn_cond_alloc(u, &s->sur, s->cap))) return st;
-    cond_fill_class(&s->sur, sur, s->cap);
+    cond_fill_class(&s->sur, s->surrogate_of[u->forget[0]], s->cap);
     s->idx = malloc((size_t)s->cap * sizeof(int));
     s->host = malloc((size_t)s->cap * u->numel * sizeof(float));
     // the optimizer's buffer: the factors (the loop releases them since they are not u->params)
@@ -328,6 +343,7 @@ static lethe_status sp_step(unlearn_ctx *u, int step) {
     } else {
         unlearn_noise(u, step, STREAM_FORGET, b, 0, T);
     }
+    for (int i = 0; i < n; i++) cond_set_class(&s->sur, i, s->surrogate_of[b->labels[i]]);
     if ((st = unlearn_predict(u, u->teacher, b->xt, b->t, &s->sur, n, b->target)) ||
         (st = unlearn_mse_grad(u, b->xt, b->t, &b->cond, n, b->target, s->w_forget, &lf)))
         return st;

@@ -63,7 +63,10 @@ typedef struct {
     const char *model_dir;         // the parent (original) model
     const char *out_dir;
     const char *data;              // dataset spec (default: the folder the model recorded, else its dataset name)
-    const char *forget;            // class names or indices, comma-separated
+    const char *forget;            // class names or indices, comma-separated (text-to-image: concepts)
+    const char *forget_styles;     // text-to-image: styles, comma-separated
+    const char *forget_objects;    // text-to-image: objects, comma-separated
+    const char *forget_file;       // text-to-image: a file of concepts, one per line
     int steps, batch;              // optimisation steps, images per batch of each stream (-1: the method's default)
     float lr;                      // NaN: the method's default
     int warmup;
@@ -153,7 +156,8 @@ struct unlearn_ctx {
     int forget[LETHE_MAX_CLASSES], n_forget;
     int is_forget[LETHE_MAX_CLASSES];
     int is_kept[LETHE_MAX_CLASSES];   // trained on (model_trained_on) and not forgotten: what must be retained
-    int null_label;                // the null class of a class-conditional network, else -1
+    int class_conditional;         // 1: the network reads classes (labels, or a text-to-image model's prompt
+                                   // classes, concepts.h) and has an unconditional row (guidance)
     size_t numel;                  // C*H*W
     size_t n_params;               // the network's parameters (model->net.table->total)
     float *params, *grads;         // the network's live weights and a gradient buffer (backend)
