@@ -92,6 +92,7 @@ int cmd_eval(int argc, char **argv) {
     specs[n++] = (arg_spec){"object-classifier", ARG_STRING, &co.object_classifier, "text-to-image models: the object judge"};
     specs[n++] = (arg_spec){"clip", ARG_STRING, &co.clip, "text-to-image models: the CLIP of the CLIP score"};
     specs[n++] = (arg_spec){"no-clip", ARG_FLAG, &co.no_clip, "text-to-image models: skip the CLIP score"};
+    specs[n++] = (arg_spec){"styles", ARG_STRING, &co.styles, "text-to-image models: evaluate only these styles' prompts, comma-separated (a quick look; default: all 56)"};
     specs[n++] = (arg_spec){"real-per-style", ARG_INT, &co.real_per_style, "text-to-image models: real test images rendered in each style for FID"};
     specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
     specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
@@ -124,9 +125,9 @@ int cmd_eval(int argc, char **argv) {
                 classifier ? "--classifier" : "--forget");
         return 2;
     }
-    if (!text && (forget_styles || forget_objects)) {
-        fprintf(stderr, "lethe eval: --forget-style and --forget-object are for text-to-image models; this model takes "
-                        "--forget CLASS\n");
+    if (!text && (forget_styles || forget_objects || co.styles)) {
+        fprintf(stderr, "lethe eval: --forget-style, --forget-object and --styles are for text-to-image models; this "
+                        "model takes --forget CLASS (and --classes)\n");
         return 2;
     }
     if (!classifier && !text) { fprintf(stderr, "lethe eval: --classifier DIR is required (train one with `lethe classifier`)\n"); return 2; }

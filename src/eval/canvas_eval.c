@@ -215,7 +215,8 @@ static lethe_status real_load(canvas_eval_report *r, real_stats *d, eval_classif
     float *x = malloc((size_t)n * CANVAS_NUMEL * sizeof(float)), *ffs = malloc((size_t)n * fs * sizeof(float));
     float *ffo = malloc((size_t)n * fo * sizeof(float)), *xd = ops()->alloc((size_t)n * CANVAS_NUMEL * sizeof(float));
     if (!st && (!items || !objects || !x || !ffs || !ffo || !xd)) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    for (int s = 0; !st && s < CANVAS_N_STYLES; s++) {   // the same n test images (keys = indices) in style s
+    for (int e = 0; !st && e < r->n_styles; e++) {   // the same n test images (keys = indices) in style s
+        const int s = r->styles[e];
         for (int i = 0; i < n; i++) items[i] = (size_t)i * CANVAS_N_STYLES + (size_t)s;
         canvas_set_batch(&set, items, n, x, NULL, objects, NULL, 0);
         ops()->to_device(xd, x, (size_t)n * CANVAS_NUMEL * sizeof(float));
@@ -235,8 +236,13 @@ static lethe_status real_load(canvas_eval_report *r, real_stats *d, eval_classif
 
 // ---- one model ---------------------------------------------------------------------------------------
 
+// Prompt q of the evaluated ones (q < n_styles * 10) as an answer-set prompt index.
+static int eval_prompt(const canvas_eval_report *r, int q) {
+    return r->styles[q / CANVAS_N_OBJECTS] * CANVAS_N_OBJECTS + q % CANVAS_N_OBJECTS;
+}
+
 typedef struct {
-    int n;                 // CANVAS_N_PROMPTS * seeds; image i = seed i / P, prompt i % P
+    int n;                 // P * seeds, P = the evaluated prompts; image i = seed i / P, prompt eval_prompt(i % P)
     uint8_t *u8;
     int *style, *object, *pred_style, *pred_object;
     float *feat_style, *feat_object, *clip;
@@ -261,7 +267,7 @@ static void on_step(void *user, int step, int total) {
 static lethe_status generate(canvas_eval_report *r, canvas_eval_model *res, lethe_model *m, answer_set *a) {
     const canvas_eval_opts *o = &r->opts;
     const size_t numel = CANVAS_NUMEL, row = (size_t)m->text->seq * m->text->width;
-    const int P = CANVAS_N_PROMPTS, B = o->batch < P ? o->batch : P;
+    const int P = r->n_styles * CANVAS_N_OBJECTS, B = o->batch < P ? o->batch : P;
     char (*prompts)[CANVAS_PROMPT_MAX] = malloc((size_t)P * CANVAS_PROMPT_MAX);
     float *enc = ops()->alloc((size_t)P * row * sizeof(float)), *x = ops()->alloc((size_t)B * numel * sizeof(float));
     float *x_T = ops()->alloc(numel * sizeof(float));
@@ -275,12 +281,12 @@ static lethe_status generate(canvas_eval_report *r, canvas_eval_model *res, leth
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (int p = 0; p < P; p++) answer_prompt(r, p, prompts[p], CANVAS_PROMPT_MAX);
+    for (int q = 0; q < P; q++) answer_prompt(r, eval_prompt(r, q), prompts[q], CANVAS_PROMPT_MAX);
     if ((st = text_cond_encode(m->text, &prompts[0][0], CANVAS_PROMPT_MAX, P, enc))) {
         st = lethe_fail_context(st, "model %s cannot read the answer set's prompts", res->dir);
         goto done;
     }
-    lethe_cond_spec spec = m->net.cond;   // prompt p is "class" p
+    lethe_cond_spec spec = m->net.cond;   // evaluated prompt q is "class" q
     spec.class_tokens = enc;
     spec.n_classes = P;
     if ((st = cond_alloc(&cond, &spec, B)) || (st = schedule_init(&sched, &m->sched))) goto done;
@@ -348,7 +354,8 @@ static lethe_status judge(canvas_eval_report *r, answer_set *a, eval_classifier 
         a->pred_object[i] = argmax_row(po + (size_t)i * CANVAS_N_OBJECTS, CANVAS_N_OBJECTS);
     }
     if (clip) {
-        for (int i = 0; i < n; i++) answer_prompt(r, i % CANVAS_N_PROMPTS, prompts[i], CANVAS_PROMPT_MAX);
+        const int P = r->n_styles * CANVAS_N_OBJECTS;
+        for (int i = 0; i < n; i++) answer_prompt(r, eval_prompt(r, i % P), prompts[i], CANVAS_PROMPT_MAX);
         st = clip_score(clip, dev, &prompts[0][0], CANVAS_PROMPT_MAX, n, a->clip);
     }
 done:
@@ -385,7 +392,8 @@ static lethe_status fid_metrics(canvas_eval_report *r, canvas_eval_model *res, c
     if (!take) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     lethe_status st = LETHE_OK;
     char what[80];
-    for (int s = 0; s < CANVAS_N_STYLES && !st; s++) {
+    for (int e = 0; e < r->n_styles && !st; e++) {
+        const int s = r->styles[e];
         for (int i = 0; i < a->n; i++) take[i] = a->style[i] == s;
         real[0] = &d->style[s];
         snprintf(what, sizeof what, "of style %s", canvas_style_name(s));
@@ -408,12 +416,14 @@ static lethe_status fid_metrics(canvas_eval_report *r, canvas_eval_model *res, c
         const feature_stats *robj[CANVAS_N_STYLES];
         int nr = 0, no = 0;
         for (int i = 0; i < a->n; i++) take[i] = pass == 0 || !canvas_forget_involves(f, a->style[i], a->object[i]);
-        for (int s = 0; s < CANVAS_N_STYLES; s++)
+        for (int e = 0; e < r->n_styles; e++) {
+            const int s = r->styles[e];
             if (pass == 0 || f->domain != CANVAS_FORGET_STYLE || !canvas_forget_involves(f, s, -1)) {
                 real[nr++] = &d->style[s];
                 if (pass == 0 || f->domain == CANVAS_FORGET_STYLE) robj[no++] = &d->object_by_style[s];
             }
-        if (pass == 1 && f->domain == CANVAS_FORGET_OBJECT)
+        }
+        if (pass == 1 && f->domain == CANVAS_FORGET_OBJECT)   // d->object: the evaluated styles' real images
             for (int o = 0; o < CANVAS_N_OBJECTS; o++)
                 if (!canvas_forget_involves(f, -1, o)) robj[no++] = &d->object[o];
         if ((st = fid_of(r, a->feat_style, fs, take, a->n, real, nr, pass ? &res->fid_style_retained : &res->fid_style,
@@ -472,7 +482,8 @@ static lethe_status eval_model(canvas_eval_report *r, int k, const char *dir, ev
     if ((st = model_weights_sha256(&m, res->hash))) goto done;
     res->t_load = lethe_now() - t0;
     if (!o->quiet) fprintf(stderr, "lethe eval: model %d/%d: %s\n", k + 1, r->n_models, dir);
-    a.n = CANVAS_N_PROMPTS * o->seeds;
+    const int P = r->n_styles * CANVAS_N_OBJECTS;
+    a.n = P * o->seeds;
     a.u8 = malloc((size_t)a.n * CANVAS_NUMEL);
     a.style = malloc((size_t)a.n * sizeof(int)), a.object = malloc((size_t)a.n * sizeof(int));
     a.pred_style = malloc((size_t)a.n * sizeof(int)), a.pred_object = malloc((size_t)a.n * sizeof(int));
@@ -481,7 +492,7 @@ static lethe_status eval_model(canvas_eval_report *r, int k, const char *dir, ev
         goto done;
     }
     for (int i = 0; i < a.n; i++) {
-        a.style[i] = (i % CANVAS_N_PROMPTS) / CANVAS_N_OBJECTS;
+        a.style[i] = eval_prompt(r, i % P) / CANVAS_N_OBJECTS;
         a.object[i] = i % CANVAS_N_OBJECTS;
     }
     if ((st = generate(r, res, &m, &a))) goto done;
@@ -493,11 +504,12 @@ static lethe_status eval_model(canvas_eval_report *r, int k, const char *dir, ev
         (st = fid_metrics(r, res, &a, d, classifier_feature_dim(&sty->net), classifier_feature_dim(&obj->net))))
         goto done;
     res->t_judge = lethe_now() - t1;
-    if (!(res->grid = malloc((size_t)CANVAS_N_PROMPTS * CANVAS_NUMEL))) {
+    if (!(res->grid = calloc((size_t)CANVAS_N_PROMPTS, CANVAS_NUMEL))) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
-    memcpy(res->grid, a.u8, (size_t)CANVAS_N_PROMPTS * CANVAS_NUMEL);   // seed 0
+    for (int q = 0; q < P; q++)   // seed 0, at its place in the answer set
+        memcpy(res->grid + (size_t)eval_prompt(r, q) * CANVAS_NUMEL, a.u8 + (size_t)q * CANVAS_NUMEL, CANVAS_NUMEL);
     res->t_total = lethe_now() - t0;
 done:
     answers_free(&a);
@@ -506,6 +518,21 @@ done:
 }
 
 // ---- the whole run -----------------------------------------------------------------------------------
+
+// "zebra,candy" -> evaluated[s] = 1 for each; unknown names list the styles.
+static lethe_status parse_styles(const char *list, int *evaluated) {
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_status st = LETHE_OK;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        int s = -1;
+        if (!(st = canvas_style_index(tok, &s)) && evaluated[s]) st = lethe_fail(LETHE_ERR_ARG, "'%s' is given twice", tok);
+        if (!st) evaluated[s] = 1;
+    }
+    free(copy);
+    return st;
+}
 
 lethe_status canvas_eval_run(canvas_eval_report *r, const char *const *model_dirs, int n_models,
                              const char *forget_styles, const char *forget_objects, const canvas_eval_opts *o) {
@@ -521,13 +548,24 @@ lethe_status canvas_eval_run(canvas_eval_report *r, const char *const *model_dir
     if (fs_given && fo_given)
         return lethe_fail(LETHE_ERR_ARG, "give --forget-style or --forget-object, not both: UA, IRA and CRA are "
                           "defined for one domain at a time (UnlearnCanvas)");
+    lethe_status st = LETHE_OK;
+    if (o->styles && o->styles[0]) {
+        if ((st = parse_styles(o->styles, r->evaluated))) return lethe_fail_context(st, "--styles");
+    } else {
+        for (int s = 0; s < CANVAS_N_STYLES; s++) r->evaluated[s] = 1;
+    }
+    for (int s = 0; s < CANVAS_N_STYLES; s++)
+        if (r->evaluated[s]) r->styles[r->n_styles++] = s;
     eval_classifier sty, obj;
-    lethe_status st = load_judges(r, &sty, &obj);
-    if (st) return st;
+    if ((st = load_judges(r, &sty, &obj))) return st;
     const char (*names)[32] = (const char (*)[32])r->object_names;
     if (fs_given) st = canvas_forget_parse(&r->forget, CANVAS_FORGET_STYLE, forget_styles, names);
     else if (fo_given) st = canvas_forget_parse(&r->forget, CANVAS_FORGET_OBJECT, forget_objects, names);
     if (st) st = lethe_fail_context(st, fs_given ? "--forget-style" : "--forget-object");
+    for (int j = 0; !st && fs_given && j < r->forget.n; j++)
+        if (!r->evaluated[r->forget.concepts[j]])
+            st = lethe_fail(LETHE_ERR_ARG, "--forget-style %s is not among --styles: its images would not be made",
+                            canvas_style_name(r->forget.concepts[j]));
     clip_model clip;
     int have_clip = 0;
     if (!st && !o->no_clip) {

@@ -3,7 +3,8 @@
  * evaluates Stable Diffusion (specs/methods.md 2.3): the answer set, judged by the style and
  * object classifiers.
  *
- * The answer set: every style x object prompt, "a {object} in {style} style" (template 0 of
+ * The answer set: every style x object prompt (or those of the styles in opts.styles, a quick
+ * look: UA, IRA and CRA are then over those styles' images only), "a {object} in {style} style" (template 0 of
  * data/canvas.h, UnlearnCanvas's "An {object} image in {style} style."), `seeds` images each.
  * Image (prompt p, seed j) starts from x_T number j of the noise seed, the same for every
  * prompt and every model (UnlearnCanvas samples every prompt from seeds 188, 288, ...), so two
@@ -58,6 +59,7 @@ typedef struct {
     int real_per_style;        // real test images rendered in each style for FID (0: no FID)
     int no_clip;               // skip the CLIP score
     const char *style_classifier, *object_classifier, *clip;   // folders
+    const char *styles;        // comma-separated: evaluate the prompts of these styles only (NULL: all 56)
     int quiet;
 } canvas_eval_opts;
 
@@ -97,12 +99,14 @@ typedef struct {
     double clip_score, clip_score_retained, clip_score_forget;
     double clip_by_style[CANVAS_N_STYLES];
     double t_load, t_sample, t_judge, t_total, images_per_s;
-    uint8_t *grid;             // seed 0 of every prompt: CANVAS_N_PROMPTS images, style-major
+    uint8_t *grid;             // seed 0 of every prompt: CANVAS_N_PROMPTS images, style-major (black: not evaluated)
 } canvas_eval_model;
 
 typedef struct {
     canvas_eval_opts opts;
     canvas_forget forget;
+    int styles[CANVAS_N_STYLES], n_styles;   // the evaluated styles, ascending (all by default)
+    int evaluated[CANVAS_N_STYLES];          // 1 for each of them
     char object_names[CANVAS_N_OBJECTS][32];
     char style_classifier_hash[65], object_classifier_hash[65];
     double style_classifier_accuracy, object_classifier_accuracy;   // from classifier.json; < 0 unknown

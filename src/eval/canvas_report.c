@@ -32,7 +32,11 @@ static cJSON *settings_json(const canvas_eval_report *r) {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "benchmark", "fashion-canvas");
     cJSON_AddStringToObject(s, "prompt_template", "a {object} in {style} style");
-    cJSON_AddNumberToObject(s, "prompts", CANVAS_N_PROMPTS);
+    cJSON_AddNumberToObject(s, "prompts", r->n_styles * CANVAS_N_OBJECTS);
+    if (r->n_styles < CANVAS_N_STYLES) {   // a subset (--styles): the metrics are over these styles' prompts
+        cJSON *st = cJSON_AddArrayToObject(s, "styles");
+        for (int e = 0; e < r->n_styles; e++) cJSON_AddItemToArray(st, cJSON_CreateString(canvas_style_name(r->styles[e])));
+    }
     cJSON_AddNumberToObject(s, "seeds_per_prompt", o->seeds);
     cJSON_AddStringToObject(s, "sampler", o->sampler == SAMPLER_DDIM ? "ddim" : "ddpm");
     cJSON_AddNumberToObject(s, "steps", o->steps);
@@ -75,7 +79,8 @@ static cJSON *model_json(const canvas_eval_report *r, const canvas_eval_model *m
     add_num(j, "clip_score_retained", m->clip_score_retained);
     add_num(j, "clip_score_forget", m->clip_score_forget);
     cJSON *ps = cJSON_AddArrayToObject(j, "per_style");
-    for (int s = 0; s < CANVAS_N_STYLES; s++) {
+    for (int e = 0; e < r->n_styles; e++) {
+        const int s = r->styles[e];
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "style", canvas_style_name(s));
         cJSON_AddStringToObject(e, "family", canvas_family_name(canvas_style_family(s)));
@@ -144,8 +149,8 @@ static const char *short_name(const char *dir) {
 void canvas_eval_markdown(const canvas_eval_report *r, FILE *f) {
     const canvas_eval_opts *o = &r->opts;
     const int forget = r->forget.domain != CANVAS_FORGET_NONE;
-    fprintf(f, "## Fashion-Canvas answer set: %d prompts x %d seeds, %s %d steps, guidance %g\n\n", CANVAS_N_PROMPTS,
-            o->seeds, o->sampler == SAMPLER_DDIM ? "DDIM" : "DDPM", o->steps, o->guidance);
+    fprintf(f, "## Fashion-Canvas answer set: %d prompts%s x %d seeds, %s %d steps, guidance %g\n\n",
+            r->n_styles * CANVAS_N_OBJECTS, r->n_styles < CANVAS_N_STYLES ? " (the styles given)" : "", o->seeds, o->sampler == SAMPLER_DDIM ? "DDIM" : "DDPM", o->steps, o->guidance);
     if (forget) {
         fprintf(f, "Forgotten %s%s:", domain_name(r->forget.domain), r->forget.n > 1 ? "s" : "");
         for (int j = 0; j < r->forget.n; j++) fprintf(f, " %s", concept_name(r, j));
@@ -180,7 +185,8 @@ void canvas_eval_markdown(const canvas_eval_report *r, FILE *f) {
     fprintf(f, "\n|---|---|");
     for (int k = 0; k < r->n_models; k++) fprintf(f, "---|");
     fprintf(f, "\n");
-    for (int s = 0; s < CANVAS_N_STYLES; s++) {
+    for (int e = 0; e < r->n_styles; e++) {
+        const int s = r->styles[e];
         const int gone = r->forget.domain == CANVAS_FORGET_STYLE && canvas_forget_involves(&r->forget, s, -1);
         fprintf(f, "| %s%s%s | %s |", gone ? "**" : "", canvas_style_name(s), gone ? "** (forgotten)" : "",
                 canvas_family_name(canvas_style_family(s)));
@@ -262,13 +268,14 @@ static int style_forgotten(const canvas_eval_report *r, int s) {
 // one row per style, one column per object (seed 0)
 static lethe_status model_sheet(const canvas_eval_report *r, int k, const char *path) {
     sheet s;
-    lethe_status st = sheet_new(&s, CANVAS_N_STYLES, CANVAS_N_OBJECTS, 11);
+    lethe_status st = sheet_new(&s, r->n_styles, CANVAS_N_OBJECTS, 11);
     if (st) return st;
     for (int o = 0; o < CANVAS_N_OBJECTS; o++) sheet_header(&s, o, 1, r->object_names[o]);
-    for (int st_i = 0; st_i < CANVAS_N_STYLES; st_i++) {
-        sheet_row_label(&s, st_i, canvas_style_name(st_i), style_forgotten(r, st_i));
+    for (int e = 0; e < r->n_styles; e++) {
+        const int sty = r->styles[e];
+        sheet_row_label(&s, e, canvas_style_name(sty), style_forgotten(r, sty));
         for (int o = 0; o < CANVAS_N_OBJECTS; o++)
-            sheet_tile(&s, st_i, o, r->models[k].grid + (size_t)(st_i * CANVAS_N_OBJECTS + o) * CANVAS_NUMEL);
+            sheet_tile(&s, e, o, r->models[k].grid + (size_t)(sty * CANVAS_N_OBJECTS + o) * CANVAS_NUMEL);
     }
     return sheet_write(&s, path);
 }
@@ -282,9 +289,10 @@ static int side_rows(const canvas_eval_report *r, int *rows) {
         if (!used[r->forget.concepts[j]]) used[rows[n++] = r->forget.concepts[j]] = 1;
     for (int j = 0; j < n && n < cap; j++)
         for (int s = 0; s < CANVAS_N_STYLES && n < cap; s++)
-            if (!used[s] && canvas_style_family(s) == canvas_style_family(rows[j])) used[rows[n++] = s] = 1;
-    for (int s = 0; s < CANVAS_N_STYLES && n < cap; s++)
-        if (!used[s] && (s == 0 || canvas_style_family(s) != canvas_style_family(s - 1))) used[rows[n++] = s] = 1;
+            if (!used[s] && r->evaluated[s] && canvas_style_family(s) == canvas_style_family(rows[j])) used[rows[n++] = s] = 1;
+    for (int s = 0; s < CANVAS_N_STYLES && n < cap; s++)   // the first evaluated style of each other family
+        if (!used[s] && r->evaluated[s] && (s == 0 || canvas_style_family(s) != canvas_style_family(s - 1) || !r->evaluated[s - 1]))
+            used[rows[n++] = s] = 1;
     return n;
 }
 

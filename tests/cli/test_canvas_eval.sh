@@ -7,6 +7,7 @@
 #   CRA the same for object accuracy; the Markdown table and the labelled PNG sheets are written;
 # - two copies of one model (the same noise, the same weights) get identical numbers, and a
 #   side-by-side sheet; --forget-object swaps the domains;
+# - --styles evaluates some styles' prompts only, with the whole run's numbers for them;
 # - clear errors: an unknown style or object (named), both forget flags, --classifier or
 #   --forget on a text model, --forget-style on a class-conditional model, a missing judge.
 set -u
@@ -52,6 +53,25 @@ assert len(m["weights_sha256"]) == 64 and m["sample_images_per_s"] > 0
 PY
 png_size() { python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(*struct.unpack('>II', d[16:24]))" "$1"; }
 [ -s "$W/e.png" ] && [ "$(png_size "$W/e.png")" = "412 1917" ] && ok || bad "sheet e.png: $(png_size "$W/e.png" 2>&1)"
+
+# --styles: the prompts of some styles only, from the same noise as the whole answer set
+# (DDIM, eta 0), so their per-style numbers are the whole run's
+expect_ok "eval, two styles only" $EV --model "$W/m" --styles candy,zebra --forget-style zebra --out "$W/sub.json"
+python3 - "$W/e.json" "$W/sub.json" <<'PY' && ok || bad "eval --styles: not the whole run's numbers for those styles"
+import json, sys
+full, sub = (json.load(open(f)) for f in sys.argv[1:3])
+assert sub["settings"]["prompts"] == 20 and sub["settings"]["styles"] == ["zebra", "candy"], sub["settings"]
+fm, sm = full["models"][0], sub["models"][0]
+assert [s["style"] for s in sm["per_style"]] == ["zebra", "candy"]
+for s in sm["per_style"]:
+    f = [x for x in fm["per_style"] if x["style"] == s["style"]][0]
+    assert s["style_accuracy"] == f["style_accuracy"] and s["object_accuracy"] == f["object_accuracy"], (s, f)
+z = sm["per_style"][0]
+assert sm["ua"] == 1 - z["style_accuracy"] and sm["ira"] == sm["per_style"][1]["style_accuracy"], sm
+PY
+[ "$(png_size "$W/sub.png")" = "412 81" ] && ok || bad "sheet sub.png: $(png_size "$W/sub.png" 2>&1)"
+expect_fail "--forget-style outside --styles" "not among --styles" $EV --model "$W/m" --styles candy --forget-style zebra --out "$W/x.json"
+expect_fail "--styles: unknown style" "unknown style 'zebbra'" $EV --model "$W/m" --styles zebbra --out "$W/x.json"
 
 # the second evaluation runs the same code for two models: once, in the optimised build
 case "$LETHE" in *build-san/*|*build-vg/*|*build-debug/*) SECOND=0 ;; *) SECOND=1 ;; esac
