@@ -37,7 +37,8 @@ static const opt_spec train_rows[] = {
     ROW("max-grad-norm", NULL, OPT_FLOAT, o.adam.max_grad_norm, "clip the global gradient norm (0: off)"),
     ROW("class-dropout", NULL, OPT_FLOAT, o.class_dropout, "probability of training a label as the null class (with --text-encoder: a prompt as the empty prompt), for guidance"),
     ROW("classes", NULL, OPT_STRING, src.classes, "train only on these classes (names or indices, comma-separated)"),
-    ROW("exclude", NULL, OPT_STRING, src.exclude, "train on every class but these (a retain set: e.g. --exclude trouser)"),
+    ROW("exclude", NULL, OPT_STRING, src.exclude, "train on every class but these (a retain set: e.g. --exclude trouser); "
+        "with --text-encoder, every (image, prompt) pair but those of these styles or objects (--exclude zebra,trouser)"),
     ROW("unconditional", NULL, OPT_FLAG, src.unconditional, "no class conditioning (num_class_embeds = null)"),
     ROW("text-encoder", NULL, OPT_STRING, src.text_encoder, "a folder with text_encoder/ and tokenizer/ (e.g. "
         "models/fashion-canvas-clip, or `lethe clip`'s output): train a text-to-image UNet2DConditionModel on "
@@ -99,6 +100,7 @@ lethe_status train_job_check(train_job *j) {
 typedef struct {
     const canvas_set *set;
     text_cond *text;
+    const size_t *keep;             // the items trained on (NULL: all), indexed by the loop's draws
     size_t *items;                  // o->batch
     char *prompts;                  // o->batch rows of CANVAS_PROMPT_MAX
 } canvas_batches;
@@ -106,10 +108,70 @@ typedef struct {
 // Items idx -> rendered images and their prompts' hidden states (the frozen encoder, no gradient).
 static lethe_status canvas_batch_rows(void *ctx, const int *idx, int m, float *images, lethe_cond *cond) {
     canvas_batches *b = ctx;
-    for (int i = 0; i < m; i++) b->items[i] = (size_t)idx[i];
+    for (int i = 0; i < m; i++) b->items[i] = b->keep ? b->keep[idx[i]] : (size_t)idx[i];
     canvas_set_batch(b->set, b->items, m, images, NULL, NULL, b->prompts, CANVAS_PROMPT_MAX);
     cond->n = m;
     return text_cond_encode(b->text, b->prompts, CANVAS_PROMPT_MAX, m, cond->tokens);
+}
+
+// "zebra,trouser" -> the styles and objects to leave out (names as canvas.h and the split name them).
+static lethe_status parse_exclusions(const canvas_set *cs, const char *list, int *no_style, int *no_object) {
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_status st = LETHE_OK;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        int s, k;
+        if (canvas_style_index(tok, &s) == LETHE_OK) no_style[s] = 1;
+        else if (dataset_class_index(&cs->objects, tok, &k) == LETHE_OK) no_object[k] = 1;
+        else {
+            char objects[400] = "";
+            for (int o = 0; o < cs->objects.n_classes; o++)
+                snprintf(objects + strlen(objects), sizeof objects - strlen(objects), "%s%s", o ? ", " : "",
+                         cs->objects.class_names[o]);
+            st = lethe_fail(LETHE_ERR_ARG, "--exclude %s: neither a Fashion-Canvas style (zebra, candy, ...) nor an "
+                            "object (%s)", tok, objects);
+        }
+    }
+    free(copy);
+    return st;
+}
+
+lethe_status train_canvas(lethe_model *m, const char *data, const char *exclude, const train_opts *o, int resume,
+                          void (*on_ready)(void *user, const lethe_model *m, const lethe_dataset *objects), void *user) {
+    canvas_set cs;
+    lethe_status st = canvas_set_load(&cs, data ? data : "fashion-mnist", LETHE_SPLIT_TRAIN, 0);
+    if (st) return st;
+    size_t *keep = NULL, n = cs.n;
+    canvas_batches cb = {.set = &cs, .text = m->text};
+    // lethe.json "data": the Fashion-MNIST files the images are rendered from, and their fingerprint
+    if ((st = data_record_hash(&cs.objects.source))) goto done;
+    m->data = cs.objects.source;
+    if (exclude && exclude[0]) {
+        int no_style[CANVAS_N_STYLES] = {0}, no_object[LETHE_MAX_CLASSES] = {0};
+        if ((st = parse_exclusions(&cs, exclude, no_style, no_object))) goto done;
+        if (!(keep = malloc(cs.n * sizeof(size_t)))) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto done; }
+        n = 0;
+        for (size_t i = 0; i < cs.n; i++) {
+            const canvas_item it = canvas_set_item(&cs, i);
+            if (!no_style[it.style] && !no_object[it.object]) keep[n++] = i;
+        }
+        if (n == 0) { st = lethe_fail(LETHE_ERR_ARG, "--exclude %s leaves nothing to train on", exclude); goto done; }
+    }
+    cb.keep = keep;
+    cb.items = malloc((size_t)o->batch * sizeof(size_t));
+    cb.prompts = malloc((size_t)o->batch * CANVAS_PROMPT_MAX);
+    if (!cb.items || !cb.prompts) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for training buffers (batch %d)", o->batch); goto done; }
+    const train_batches b = {.name = "fashion-canvas", .n = (int)n, .channels = CANVAS_CHANNELS, .size = CANVAS_SIZE,
+                             .ctx = &cb, .batch = canvas_batch_rows};
+    if (on_ready) on_ready(user, m, &cs.objects);
+    st = train_run_batches(m, &b, o, resume);
+done:
+    free(cb.items);
+    free(cb.prompts);
+    free(keep);
+    canvas_set_free(&cs);
+    return st;
 }
 
 // The UNet2DConditionModel config: a named one (its cross_attention_dim the encoder's
@@ -133,31 +195,17 @@ static lethe_status train_new_text(const train_source *s, const train_opts *o, i
     if (strcmp(s->data, "fashion-canvas") != 0)
         return lethe_fail(LETHE_ERR_ARG, "--text-encoder trains on --data fashion-canvas's (image, prompt) pairs (got "
                           "--data %s)", s->data);
-    if (s->classes || s->exclude || s->unconditional)
-        return lethe_fail(LETHE_ERR_ARG, "--classes, --exclude and --unconditional are for class-conditional models, "
-                          "not with --text-encoder");
+    if (s->classes || s->unconditional)
+        return lethe_fail(LETHE_ERR_ARG, "--classes and --unconditional are for class-conditional models, not with "
+                          "--text-encoder (--exclude leaves out styles or objects)");
     if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--steps and --batch must be positive");
     unet_cond_config cfg;
     lethe_status st = text_unet_config(&cfg, s->config, s->text_encoder);
     if (st) return st;
-    canvas_set cs;
-    if ((st = canvas_set_load(&cs, "fashion-mnist", LETHE_SPLIT_TRAIN, 0))) return st;
-    // lethe.json "data": the Fashion-MNIST files the images are rendered from, and their fingerprint
-    if ((st = data_record_hash(&cs.objects.source))) { canvas_set_free(&cs); return st; }
     lethe_model m;
-    if ((st = model_create_text(&m, &cfg, s->text_encoder, o->init_seed))) { canvas_set_free(&cs); return st; }
-    m.data = cs.objects.source;
-    canvas_batches cb = {.set = &cs, .text = m.text, .items = malloc((size_t)o->batch * sizeof(size_t)),
-                         .prompts = malloc((size_t)o->batch * CANVAS_PROMPT_MAX)};
-    if (!cb.items || !cb.prompts) st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for training buffers (batch %d)", o->batch);
-    const train_batches b = {.name = "fashion-canvas", .n = (int)cs.n, .channels = CANVAS_CHANNELS, .size = CANVAS_SIZE,
-                             .ctx = &cb, .batch = canvas_batch_rows};
-    if (!st && s->on_ready) s->on_ready(s->user, &m, &cs.objects);
-    if (!st) st = train_run_batches(&m, &b, o, resume);
-    free(cb.items);
-    free(cb.prompts);
+    if ((st = model_create_text(&m, &cfg, s->text_encoder, o->init_seed))) return st;
+    st = train_canvas(&m, NULL, s->exclude, o, resume, s->on_ready, s->user);
     model_free(&m);
-    canvas_set_free(&cs);
     return st;
 }
 

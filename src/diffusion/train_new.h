@@ -25,7 +25,13 @@ typedef struct {
     void *user;
 } train_source;
 
-void train_source_default(train_source *s);   // fashion-mnist, tiny, every class, conditional
+void train_source_default(train_source *s);
+// Trains text-to-image model m on Fashion-Canvas's (image, prompt) pairs rendered from `data`
+// (NULL: fashion-mnist), leaving out every pair whose style or object `exclude` names
+// ("zebra,trouser"; NULL: none), and records the rendered files as m->data. on_ready (may be
+// NULL) is called once the data is loaded. The retrain of a text-to-image model calls it too.
+lethe_status train_canvas(lethe_model *m, const char *data, const char *exclude, const train_opts *o, int resume,
+                          void (*on_ready)(void *user, const lethe_model *m, const lethe_dataset *objects), void *user);   // fashion-mnist, tiny, every class, conditional
 // Creates the model and trains it into o->out_dir (resume: continue from its state).
 lethe_status train_new(const train_source *s, const train_opts *o, int resume);
 // The options of `lethe train` and lethe_train, declared once (train_job_options): the CLI's

@@ -58,17 +58,12 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     lethe_model m;
     if ((st = model_load(&m, o->model_dir))) return st;
     if (model_is_text(&m)) {   // concepts as classes: the prompt-labelled split (concepts.h)
-        if (meth->run) {
-            st = lethe_fail(LETHE_ERR_ARG, "%s of a text-to-image model is not built yet: train the reference recipe "
-                            "without the concept's images instead", meth->name);
-            model_free(&m);
-            return st;
-        }
         char whose[1100];
         snprintf(whose, sizeof whose, "model %s", o->model_dir);
         lethe_dataset train;
         if (!(st = concepts_load(&m, o->data, whose, &train)))
-            st = unlearn_run_loop(o, meth, &m, meth->data_free ? NULL : &train, o->resume);
+            st = meth == &unlearn_retrain ? unlearn_retrain_text(o, &m)
+                                          : unlearn_run_loop(o, meth, &m, meth->data_free ? NULL : &train, o->resume);
         dataset_free(&train);
         model_free(&m);
         return st;

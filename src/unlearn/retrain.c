@@ -19,6 +19,8 @@
 #include "core/progress.h"
 #include "diffusion/train.h"
 #include "core/fsutil.h"
+#include "diffusion/train_new.h"
+#include "unlearn/concepts.h"
 #include "unlearn/unlearn_internal.h"
 
 // the parent's training recipe, where its lethe.json records it
@@ -124,6 +126,66 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
     }
     model_free(&m);
     dataset_free(&retain);
+    return st;
+}
+
+// A text-to-image parent (its prompt classes set, concepts.h): its recipe on Fashion-Canvas's
+// (image, prompt) pairs without those of the forgotten styles and objects (train_canvas).
+lethe_status unlearn_retrain_text(const unlearn_opts *o, lethe_model *parent) {
+    char sha[65], exclude[2048] = "";
+    int forget[LETHE_MAX_CLASSES], in[LETHE_MAX_CLASSES] = {0}, k = 0;
+    lethe_status st = model_weights_sha256(parent, sha);
+    const char *lists[3] = {o->forget, o->forget_styles, o->forget_objects};
+    const concept_kind kinds[3] = {CONCEPT_ANY, CONCEPT_STYLE, CONCEPT_OBJECT};
+    if (!st && o->forget_file)
+        st = lethe_fail(LETHE_ERR_ARG, "retrain: give the styles and objects to leave out with --forget-style and "
+                        "--forget-object (--forget-file is for the other methods)");
+    for (int l = 0; l < 3 && !st; l++) {
+        if (!lists[l]) continue;
+        char *list = strdup(lists[l]), *save = NULL;
+        if (!list) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        for (char *tok = strtok_r(list, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ') tok++;
+            const int before = k;
+            if ((st = concepts_add(parent, tok, kinds[l], forget, &k, LETHE_MAX_CLASSES, in))) break;
+            if (k - before == 1 && kinds[l] == CONCEPT_ANY && strchr(tok, ' '))   // one prompt, not a concept
+                st = lethe_fail(LETHE_ERR_ARG, "retrain leaves out whole styles or objects; '%s' is one prompt", tok);
+            else
+                snprintf(exclude + strlen(exclude), sizeof exclude - strlen(exclude), "%s%s", exclude[0] ? "," : "", tok);
+        }
+        free(list);
+    }
+    if (!st && k == 0) st = lethe_fail(LETHE_ERR_ARG, "retrain: give --forget-style or --forget-object");
+    if (st) return st;
+    train_opts t;
+    train_opts_default(&t);
+    read_recipe(o->model_dir, &t);
+    if (o->steps > 0) t.steps = o->steps;   // -1 (not given): the parent's
+    t.out_dir = o->out_dir;
+    t.command_line = o->command_line;
+    t.checkpoint_every = o->checkpoint_every > 0 ? o->checkpoint_every : t.checkpoint_every;
+    t.stop_after = o->stop_after;
+    if (!o->quiet)
+        fprintf(stderr, "lethe unlearn: retrain from scratch without %s (%d prompts): %d steps, batch %d, lr %g (the "
+                "parent's recipe)\n", exclude, k, t.steps, t.batch, (double)t.adam.lr);
+    lethe_model m;
+    if ((st = model_create_text(&m, &parent->ucond->cfg, o->model_dir, t.init_seed))) return st;
+    m.sched = parent->sched;
+    snprintf(m.dataset, sizeof m.dataset, "%s", parent->dataset);
+    double t0 = lethe_now();
+    st = train_canvas(&m, o->data ? o->data : parent->data.dir[0] ? parent->data.dir : NULL, exclude, &t, o->resume,
+                      NULL, NULL);
+    double seconds = lethe_now() - t0, cpu;
+    const int done = st ? 0 : trained_record(o->out_dir, &seconds, &cpu);
+    if (!st && done < t.steps) {
+        if (!o->quiet)
+            fprintf(stderr, "lethe unlearn: retrain stopped after step %d of %d; continue with --resume\n", done, t.steps);
+    } else if (!st) {   // the forgotten prompts named as the parent's prompt classes name them
+        char *prov = unlearn_provenance_json(o, parent, sha, forget, k, parent->dataset, t.steps, seconds, cpu, NULL);
+        st = prov ? model_save(&m, m.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        free(prov);
+    }
+    model_free(&m);
     return st;
 }
 

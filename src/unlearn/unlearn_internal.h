@@ -16,6 +16,8 @@ char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const
                               int n_forget, const char *dataset, int steps_done, double seconds, double cpu_seconds,
                               const char *reconstructed);
 void unlearn_batches_free(unlearn_ctx *u);
+// retrain of a text-to-image parent whose prompt classes are set (retrain.c)
+lethe_status unlearn_retrain_text(const unlearn_opts *o, lethe_model *parent);
 // Unset knobs (steps, batch, lr, weight decay) take the method's defaults.
 void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m);
 // The method's options struct (m->options_size bytes, at most cap) into out: its table's

@@ -7,7 +7,8 @@
 #   (non-conditioning) none of them (SPARE's prompt-to-prompt surrogates: tests/test_concepts.c);
 # - a stopped run resumes to the same weights as an uninterrupted one;
 # - clear errors: an unknown style, a concept flag on a class-conditional model, SPARE
-#   without a surrogate or with a forgotten one, retrain (not built for prompts).
+#   without a surrogate or with a forgotten one, retrain of a single prompt.
+# - retrain trains the parent's recipe without the style's pairs; `train --exclude` on prompts.
 # The runs read a 1,200-image Fashion-MNIST subset (--data), so each renders little.
 set -u
 LETHE=$(realpath "${LETHE:-build/lethe}")
@@ -57,6 +58,15 @@ expect_ok "ga --forget-file" $UL --method ga --forget-file "$W/concepts.txt" --o
 python3 -c "import json,sys; f=json.load(open(sys.argv[1]+'/lethe.json'))['forget_classes']; assert len(f)==21 and 'bee trouser' in f, f" \
     "$W/file" && ok || bad "--forget-file: 10 + 10 + 1 prompts"
 
+# retrain: the parent's recipe (here 2 steps) on every (image, prompt) pair but the style's
+expect_ok "retrain --forget-style zebra" $UL --method retrain --forget-style zebra --out "$W/retrain"
+forget_check "$W/retrain" 10 zebra && ok || bad "retrain: lethe.json's forgotten prompts"
+grep -q "retrain from scratch without zebra (10 prompts)" "$W/err" && ok || bad "retrain: $(cat "$W/err")"
+expect_ok "train --exclude on a text-to-image model" $LETHE train --data fashion-canvas --config "$W/tiny_t2i.json" \
+    --text-encoder models/fashion-canvas-clip --steps 1 --batch 2 --exclude zebra,trouser --threads 1 --out "$W/ex"
+expect_fail "train --exclude: unknown concept" "neither a Fashion-Canvas style .* nor an object" $LETHE train \
+    --data fashion-canvas --config "$W/tiny_t2i.json" --text-encoder models/fashion-canvas-clip --steps 1 --exclude zebr --out "$W/x"
+
 # which weights ESD-x and ESD-u move
 python3 - "$W/m" "$W/esd_params_conditioning" "$W/esd_params_nonconditioning" <<'PY' && ok || bad "esd: ESD-x moves only attn2, ESD-u no attn2"
 import json, struct, sys
@@ -85,7 +95,7 @@ expect_fail "no concept" "--forget" $LETHE unlearn --model "$W/m" --method ga --
 expect_fail "spare without a surrogate" "--surrogate CONCEPT is required" $UL --method spare --forget-style zebra --out "$W/x"
 expect_fail "spare onto a forgotten style" "maps 'zebra t-shirt' to 'candy t-shirt', a forget prompt" \
     $UL --method spare --forget-style zebra,candy --surrogate candy --out "$W/x"
-expect_fail "retrain of a text-to-image model" "not built yet" $UL --method retrain --forget-style zebra --out "$W/x"
+expect_fail "retrain of one prompt" "whole styles or objects" $UL --method retrain --forget "zebra trouser" --out "$W/x"
 expect_fail "missing --forget-file" "cannot open" $UL --method ga --forget-file "$W/none.txt" --out "$W/x"
 # a class-conditional model has classes, not concepts
 $LETHE train --steps 1 --batch 2 --out "$W/cls" >/dev/null 2>&1
