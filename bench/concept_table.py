@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """concept_table.py TABLE_MD EVAL_JSON...: the table of bench/concept_table.sh.
 
-Each EVAL_JSON is one model's text-to-image `lethe eval` report (the first: the parent); each
+Each EVAL_JSON is one model's text-to-image `lethe eval` report (the first: the parent; several
+reports of one model, from other noise seeds, are averaged: mean +- sd); each
 model's lethe.json gives the method, its budget and its cost. Columns: UA, IRA, CRA, the
 forgotten style's family neighbours' style accuracy (precision: a similar style that must
 stay), the object kept on the forgotten concept's own images, FID on both judges' features and
@@ -18,12 +19,23 @@ def load(path):
         return json.load(f)
 
 
-def pct(v):
-    return "-" if v is None else "%.1f" % (100 * v)
+def stat(vals, scale, spec):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-"
+    m = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return spec % (scale * m)
+    sd = (sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
+    return (spec + " +- " + spec) % (scale * m, scale * sd)
 
 
-def num(v, spec="%.1f"):
-    return "-" if v is None else spec % v
+def pct(vals):
+    return stat(vals, 100.0, "%.1f")
+
+
+def num(vals):
+    return stat(vals, 1.0, "%.1f")
 
 
 def main():
@@ -32,14 +44,16 @@ def main():
     forget = reports[0]["forget"]
     concepts = forget["concepts"]
     s = reports[0]["settings"]
-    rows = []
+    groups = {}   # model folder -> its reports (one per seed), in first-seen order
     for rep in reports:
-        m = rep["models"][0]
-        prov_path = os.path.join(m["model"], "lethe.json")
+        groups.setdefault(rep["models"][0]["model"], []).append(rep["models"][0])
+    rows = []
+    for model_dir, ms in groups.items():
+        prov_path = os.path.join(model_dir, "lethe.json")
         prov = load(prov_path) if os.path.exists(prov_path) else {}
         args = prov.get("arguments", {})
         method = prov.get("method") if prov.get("kind") == "unlearned" else "parent"
-        name = os.path.basename(os.path.normpath(m["model"])) if method != "parent" else "parent"
+        name = os.path.basename(os.path.normpath(model_dir)) if method != "parent" else "parent"
         budget = "-"
         if method in ("uce", "scapre"):
             cost = "solve %.3f s (%.1f s in all)" % (prov.get("solve_seconds", 0), prov.get("seconds", 0))
@@ -48,27 +62,31 @@ def main():
             cost = "%.0f s" % prov.get("cpu_seconds", 0)
         else:
             cost = "-"
-        neighbours = None
+        neighbours = []
         if forget["domain"] == "style":
-            fam = {p["family"] for p in m["per_style"] if p["forgotten"]}
-            nb = [p["style_accuracy"] for p in m["per_style"] if p["family"] in fam and not p["forgotten"]
-                  and p["style_accuracy"] is not None]
-            neighbours = sum(nb) / len(nb) if nb else None
-        rows.append((name, budget, m, neighbours, cost))
+            for m in ms:
+                fam = {p["family"] for p in m["per_style"] if p["forgotten"]}
+                nb = [p["style_accuracy"] for p in m["per_style"] if p["family"] in fam and not p["forgotten"]
+                      and p["style_accuracy"] is not None]
+                neighbours.append(sum(nb) / len(nb) if nb else None)
+        rows.append((name, budget, ms, neighbours, cost))
     with open(out, "w") as f:
-        f.write("Forgetting %s `%s` from `%s`: %d prompts x %d seeds, DDIM %d steps, guidance %g%s\n\n" % (
+        n_seeds = max(len(ms) for _, _, ms, _, _ in rows)
+        f.write("Forgetting %s `%s` from `%s`: %d prompts x %d images, DDIM %d steps, guidance %g%s%s\n\n" % (
             forget["domain"], ",".join(concepts), reports[0]["models"][0]["model"], s["prompts"],
             s["seeds_per_prompt"], s["steps"], s["guidance"],
-            " (styles: " + ", ".join(s["styles"]) + ")" if "styles" in s else ""))
+            " (styles: " + ", ".join(s["styles"]) + ")" if "styles" in s else "",
+            "; mean +- sd over %d noise seeds" % n_seeds if n_seeds > 1 else ""))
         nb_col = forget["domain"] == "style"
         f.write("| method | steps x batch | UA %% | IRA %% | CRA %% |%s kept %% | FID style | FID object | CLIP | cost (CPU) |\n"
                 % (" family IRA % |" if nb_col else ""))
         f.write("|---|---|---|---|---|%s---|---|---|---|---|\n" % ("---|" if nb_col else ""))
-        for name, budget, m, nb, cost in rows:
+        for name, budget, ms, nb, cost in rows:
+            col = lambda key: [m[key] for m in ms]
             f.write("| %s | %s | %s | %s | %s |%s %s | %s | %s | %s | %s |\n" % (
-                name, budget, pct(m["ua"]), pct(m["ira"]), pct(m["cra"]), (" %s |" % pct(nb)) if nb_col else "",
-                pct(m["forget_cross_accuracy"]), num(m["fid_style_features_retained"]),
-                num(m["fid_object_features_retained"]), num(m["clip_score_retained"]), cost))
+                name, budget, pct(col("ua")), pct(col("ira")), pct(col("cra")), (" %s |" % pct(nb)) if nb_col else "",
+                pct(col("forget_cross_accuracy")), num(col("fid_style_features_retained")),
+                num(col("fid_object_features_retained")), num(col("clip_score_retained")), cost))
         f.write("\nUA: the forgotten concept's images not judged as it; IRA / CRA: the %s / %s judge on every "
                 "other image; %skept: the %s judge on the forgotten concept's own images; FID and CLIP score "
                 "over the retained images.\n" % (
