@@ -16,7 +16,8 @@
 #     parent's accuracy, and the mean accuracy over the retained classes (bag, sneaker)
 #     within 0.2 of the parent's, for every method.
 # retrain is the "never" model above (the parent's recipe without trousers).
-# About 14 minutes on 2 cores (818 s measured on 2026-11-27), so it runs in the optimised build only (make test); the
+# About 14 minutes on 2 cores for sections 1-4 (818 s measured on 2026-11-27; section 5, the text-to-image one, adds
+# about 5 more), so it runs in the optimised build only (make test); the
 # sanitizer and valgrind builds would take hours and add nothing to these checks.
 set -u
 LETHE=${LETHE:-build/lethe}
@@ -142,6 +143,39 @@ if [ -x "$JUDGES" ] && [ -d "$STY" ]; then
         check "committed object judge: mean accuracy over styles >= 0.88" "$W/judges.json" 'j["mean_object_accuracy"] >= 0.88'
         check "committed object judge: every style >= 0.6" "$W/judges.json" 'min(s["object_accuracy"] for s in j["styles"]) >= 0.6'
     fi
+fi
+
+# 5. concept unlearning on the text-to-image reference (concept issue, "Tests"): each fine-tuning
+# method forgets the zebra style on a short real run while a style of another family (polka)
+# and the plain style (photo) hold. Budgets as measured on 2026-12-06 (docs/results.md, the
+# exploratory table: zebra's UA 90-100%, polka within 10 points, photo up): ESD-x 200 steps of
+# 1 at lr 1e-4, SPARE and SalUn 100 steps of 8 at their defaults. The short object judge of
+# section 4 stands in for the object judge (only style accuracy is asserted here).
+T2I=models/fashion-canvas-tiny
+if [ -d "$T2I" ] && [ -f "$W/co/classifier.json" ]; then
+    CU="$LETHE unlearn --model $T2I --forget-style zebra"
+    run "unlearn esd-x (zebra)" $CU --method esd --params conditioning --steps 200 --lr 1e-4 --out "$W/c_esdx"
+    run "unlearn spare (zebra)" $CU --method spare --surrogate photo --steps 100 --batch 8 --out "$W/c_spare"
+    run "unlearn salun (zebra)" $CU --method salun --steps 100 --batch 8 --out "$W/c_salun"
+    run "lethe eval (text-to-image: zebra, polka, photo)" $LETHE eval --model "$T2I,$W/c_esdx,$W/c_spare,$W/c_salun" \
+        --object-classifier "$W/co" --styles zebra,polka,photo --forget-style zebra --n 3 --real-per-style 0 --no-clip \
+        --out "$W/c.json"
+    python3 - "$W/c.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for m in j["models"]:
+    acc = {s["style"]: s["style_accuracy"] for s in m["per_style"]}
+    print("      %-22s UA %.2f  zebra %.2f  polka %.2f  photo %.2f" % (m["model"].split("/")[-1], m["ua"], acc["zebra"], acc["polka"], acc["photo"]))
+PY
+    check "t2i parent draws zebra (UA <= 0.5)" "$W/c.json" 'j["models"][0]["ua"] <= 0.5'
+    for i in 1 2 3; do
+        name=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['models'][$i]['model'].split('/')[-1])" "$W/c.json" 2>/dev/null)
+        check "$name: forgets zebra (UA >= 0.7)" "$W/c.json" "j['models'][$i]['ua'] >= 0.7"
+        for kept in polka photo; do
+            check "$name: keeps $kept (style accuracy >= the parent's - 0.25)" "$W/c.json" \
+                "[s for s in j['models'][$i]['per_style'] if s['style'] == '$kept'][0]['style_accuracy'] >= [s for s in j['models'][0]['per_style'] if s['style'] == '$kept'][0]['style_accuracy'] - 0.25"
+        done
+    done
 fi
 
 echo "test_sanity.sh: $n_ok passed, $n_bad failed"
