@@ -78,5 +78,28 @@ for prefix, n in (("train", 40), ("t10k", 20)):
 PY
 check "clip"               0 "$LETHE" clip --data fashion-canvas --source "$W/fm28" --steps 2 --batch 4 --warmup 1 --zeroshot-images 0 --quiet --out "$W/clip"
 check "canvas: no --out"   2 "$LETHE" canvas
+# text-to-image: a 1-step tiny model on 40 made-up images named as Fashion-MNIST's classes (the
+# committed CLIP's tokenizer knows their words), found as "fashion-mnist" through LETHE_DATA_DIR;
+# one concept-level ESD run (its 560 prompt encodings and a guided chain: about 4 of the section's ~9 minutes under
+# memcheck), UCE, prompts, a 2-style evaluation (the unknown-style error path: ASan, test_concept_unlearn.sh)
+mkdir -p "$W/data/fashion-mnist"
+cp "$W/fm28"/* "$W/data/fashion-mnist/"
+cat >"$W/t2i.json" <<'JSON'
+{"_class_name": "UNet2DConditionModel", "sample_size": 32, "in_channels": 3, "out_channels": 3,
+ "block_out_channels": [8, 16], "layers_per_block": 1, "attention_head_dim": [1, 1], "norm_num_groups": 4,
+ "cross_attention_dim": 64, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+ "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "mid_block_type": "UNetMidBlock2DCrossAttn"}
+JSON
+export LETHE_DATA_DIR="$W/data"
+check "train text-to-image" 0 "$LETHE" train --data fashion-canvas --config "$W/t2i.json" --text-encoder models/fashion-canvas-clip \
+    --steps 1 --batch 2 --warmup 1 --out "$W/t2i"
+check "sample a prompt"    0 "$LETHE" sample --model "$W/t2i" --prompt "a trouser in zebra style" --n 1 --steps 1 --out "$W/t.png"
+check "unlearn uce"        0 "$LETHE" unlearn --model "$W/t2i" --method uce --forget-style zebra --out "$W/t_uce"
+check "unlearn esd (an object)" 0 "$LETHE" unlearn --model "$W/t2i" --method esd --forget-object trouser --steps 1 --batch 1 --out "$W/t_esd"
+check "object judge"       0 "$LETHE" classifier --data fashion-canvas-object --epochs 1 --batch 8 --warmup 1 --channels 8,16 \
+    --features 8 --fid-images 8 --out "$W/obj"
+check "eval text-to-image (one style)" 0 "$LETHE" eval --model "$W/t2i,$W/t_esd" --object-classifier "$W/obj" --styles zebra,candy \
+    --forget-style zebra --n 1 --steps 1 --real-per-style 2 --no-clip --out "$W/te.json"
+unset LETHE_DATA_DIR
 echo "valgrind: $n_ok passed, $n_bad failed"
 [ $n_bad -eq 0 ]
