@@ -57,6 +57,17 @@ static void read_recipe(const char *dir, train_opts *t) {
     cJSON_Delete(r);
 }
 
+// The parent's recipe with this run's output, budget override (--steps) and cadence.
+static void parent_recipe(const unlearn_opts *o, train_opts *t) {
+    train_opts_default(t);
+    read_recipe(o->model_dir, t);
+    if (o->steps > 0) t->steps = o->steps;   // -1 (not given): the parent's
+    t->out_dir = o->out_dir;
+    t->command_line = o->command_line;
+    t->checkpoint_every = o->checkpoint_every > 0 ? o->checkpoint_every : t->checkpoint_every;
+    t->stop_after = o->stop_after;
+}
+
 // What the trainer recorded in dir/lethe.json: the steps done (0 when it has none) and the
 // cost over every sitting (seconds kept as given when absent; cpu: this process's).
 static int trained_record(const char *dir, double *seconds, double *cpu) {
@@ -95,13 +106,7 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
     if (retain.n == 0) { dataset_free(&retain); return lethe_fail(LETHE_ERR_ARG, "nothing is left to retrain on"); }
 
     train_opts t;
-    train_opts_default(&t);
-    read_recipe(o->model_dir, &t);
-    if (o->steps > 0) t.steps = o->steps;   // -1 (not given): the parent's
-    t.out_dir = o->out_dir;
-    t.command_line = o->command_line;
-    t.checkpoint_every = o->checkpoint_every > 0 ? o->checkpoint_every : t.checkpoint_every;
-    t.stop_after = o->stop_after;
+    parent_recipe(o, &t);
     if (!o->quiet)
         fprintf(stderr, "lethe unlearn: retrain from scratch on %d retain images: %d steps, batch %d, lr %g (the parent's recipe)\n",
                 retain.n, t.steps, t.batch, (double)t.adam.lr);
@@ -158,13 +163,7 @@ lethe_status unlearn_retrain_text(const unlearn_opts *o, lethe_model *parent) {
     if (!st && k == 0) st = lethe_fail(LETHE_ERR_ARG, "retrain: give --forget-style or --forget-object");
     if (st) return st;
     train_opts t;
-    train_opts_default(&t);
-    read_recipe(o->model_dir, &t);
-    if (o->steps > 0) t.steps = o->steps;   // -1 (not given): the parent's
-    t.out_dir = o->out_dir;
-    t.command_line = o->command_line;
-    t.checkpoint_every = o->checkpoint_every > 0 ? o->checkpoint_every : t.checkpoint_every;
-    t.stop_after = o->stop_after;
+    parent_recipe(o, &t);
     if (!o->quiet)
         fprintf(stderr, "lethe unlearn: retrain from scratch without %s (%d prompts): %d steps, batch %d, lr %g (the "
                 "parent's recipe)\n", exclude, k, t.steps, t.batch, (double)t.adam.lr);
