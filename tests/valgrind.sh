@@ -2,11 +2,14 @@
 # valgrind.sh: the CLI paths the tests exercise, under valgrind's memcheck: no invalid
 # accesses and no definite leaks (OpenMP/OpenBLAS thread pools are "possibly lost" by
 # design and not counted). Run by `make valgrind` and CI.
+# Two independent parts, the class-level paths and the text-to-image ones, run at once
+# (memcheck runs a process on one core; LETHE_VG_JOBS=1 runs them one after the other);
+# each part's lines are printed when it ends.
 set -u
 LETHE=${LETHE:-build/lethe}
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed (apt-get install valgrind)"; exit 1; }
-W=$(mktemp -d /tmp/lethe_vg_XXXXXX)
-trap 'rm -rf "$W"' EXIT
+TOP=$(mktemp -d /tmp/lethe_vg_XXXXXX)
+trap 'rm -rf "$TOP"' EXIT
 export LETHE_NO_PROGRESS=1 OMP_NUM_THREADS=1
 VG="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 n_ok=0 n_bad=0
@@ -16,6 +19,7 @@ check() {  # name, expected exit code, command...
     if [ $rc -eq "$want" ]; then n_ok=$((n_ok + 1)); echo "ok    $name";
     else n_bad=$((n_bad + 1)); echo "FAIL  $name (exit $rc, want $want)"; tail -n 30 "$W/err"; fi
 }
+class_part() {
 check "train"              0 "$LETHE" train --steps 2 --batch 2 --checkpoint-every 1 --log-every 1 --out "$W/m"
 check "train --resume"     0 "$LETHE" train --steps 3 --batch 2 --resume --out "$W/m"
 check "sample ddim+guidance" 0 "$LETHE" sample --model "$W/m" --class trouser --n 2 --steps 2 --out "$W/s.png" --npy "$W/s.npy" --idx "$W/s"
@@ -59,6 +63,9 @@ check "unlearn --stop-after" 0 $UL --method ga --steps 2 --stop-after 1 --out "$
 check "unlearn --resume"   0 $UL --method ga --steps 2 --resume --out "$W/u_half"
 check "sample: one-step generator" 0 "$LETHE" sample --model "$W/u_sfd" --class 0 --n 2 --out "$W/g.png"
 check "unlearn: surrogate = forget" 1 $UL --method spare --surrogate 1 --out "$W/x"
+}
+
+text_part() {
 # Fashion-Canvas: the reference sheet (the real Fashion-MNIST test split, when installed) and
 # two CLIP steps on 60 made-up 28x28 images (its zero-shot pass is left to the ASan run of
 # test_clip: under memcheck its 2,240 prompt encodings take minutes)
@@ -101,5 +108,25 @@ check "object judge"       0 "$LETHE" classifier --data fashion-canvas-object --
 check "eval text-to-image (one style)" 0 "$LETHE" eval --model "$W/t2i,$W/t_esd" --object-classifier "$W/obj" --styles zebra,candy \
     --forget-style zebra --n 1 --steps 1 --real-per-style 2 --no-clip --out "$W/te.json"
 unset LETHE_DATA_DIR
+}
+
+part() {  # NAME: runs NAME_part in its own folder and shell; its log's last line is "N_OK N_BAD"
+    (
+        W="$TOP/$1"; mkdir -p "$W"
+        "$1_part" >"$TOP/$1.log" 2>&1
+        echo "($1 part: $SECONDS s)" >>"$TOP/$1.log"
+        echo "$n_ok $n_bad" >>"$TOP/$1.log"
+    )
+}
+if [ "${LETHE_VG_JOBS:-2}" -gt 1 ]; then
+    part class & part text & wait
+else
+    part class; part text
+fi
+for p in class text; do
+    sed '$d' "$TOP/$p.log"
+    read -r ok bad < <(tail -n 1 "$TOP/$p.log")
+    n_ok=$((n_ok + ok)); n_bad=$((n_bad + bad))
+done
 echo "valgrind: $n_ok passed, $n_bad failed"
 [ $n_bad -eq 0 ]
