@@ -100,6 +100,18 @@ ifneq ($(wildcard $(STB_DIR)/stb_image_write.h),)
 else
   $(error ✗ stb not found: run scripts/setup.sh (apt-get install libstb-dev))
 endif
+# oneDNN (optional): the GEMM of the CPU ops where it is faster (src/ops/cpu/gemm.c);
+# NO_DNNL=1 builds without it (OpenBLAS then does every GEMM)
+ifneq ($(NO_DNNL),1)
+  ifneq ($(wildcard /usr/include/oneapi/dnnl/dnnl.h),)
+    CFLAGS += -DLETHE_HAVE_DNNL
+    LDLIBS += -ldnnl
+    PC_LIBS += -ldnnl
+    $(info ✓ oneDNN found (the CPU ops' GEMM; LETHE_GEMM=openblas to compare))
+  else
+    $(info ✗ oneDNN not found (OpenBLAS does every GEMM; apt-get install libdnnl-dev))
+  endif
+endif
 ifeq ($(NO_OMP),1)
   CFLAGS += -fopenmp-simd   # `omp simd` loops (the Winograd transforms) still vectorise
   $(info ✗ OpenMP disabled (NO_OMP=1): everything but GEMM runs on one core)

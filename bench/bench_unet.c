@@ -21,6 +21,7 @@
 #include "core/rng.h"
 #include "nn/unet.h"
 #include "nn/unet_cond.h"
+#include "ops/cpu/cpu.h"
 #include "ops/ops.h"
 #include "optim/adamw.h"
 
@@ -166,6 +167,7 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "usage: %s [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--json]\n", argv[0]); return 2; }
     }
     if (steps < 1) steps = 1;
+    if (!json) printf("# GEMM: %s (LETHE_GEMM=openblas|onednn)\n", lethe_cpu_gemm_name());
     if (!json) printf("%-6s %-7s %6s %10s %10s %9s %14s %8s\n", "config", "what", "batch", "ms/step", "images/s", "GFLOP/s", "torch images/s", "ratio");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const row *r = &rows[i];
@@ -179,8 +181,8 @@ int main(int argc, char **argv) {
             printf("%-6s %-7s %6d %10.1f %10.1f %9s %14s %8s\n", r->config, r->what, r->batch, ms, img_s, "-", "-", "-");
         else if (json)
             printf("{\"impl\": \"lethe\", \"config\": \"%s\", \"what\": \"%s\", \"batch\": %d, \"ms_per_step\": %.2f, "
-                   "\"images_per_s\": %.2f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f}\n", r->config, r->what, r->batch, ms,
-                   img_s, img_s * flop, peak_rss_mb());
+                   "\"images_per_s\": %.2f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, \"gemm\": \"%s\"}\n", r->config, r->what,
+                   r->batch, ms, img_s, img_s * flop, peak_rss_mb(), lethe_cpu_gemm_name());
         else
             printf("%-6s %-7s %6d %10.1f %10.1f %9.1f %14.1f %7.2fx\n", r->config, r->what, r->batch, ms, img_s, img_s * flop,
                    r->torch_img_s, img_s / r->torch_img_s);

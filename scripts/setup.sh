@@ -11,7 +11,7 @@
 # Optional, not installed here: python3-torch (fixture generator, PyTorch benchmark),
 # clang + libclang-rt-14-dev (fuzzers).
 set -eu
-packages="gcc make pkg-config libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev libstb-dev nettle-dev libcmocka-dev valgrind strace python3 dataset-fashion-mnist"
+packages="gcc make pkg-config libopenblas-dev libdnnl-dev liblapacke-dev zlib1g-dev libcjson-dev libstb-dev nettle-dev libcmocka-dev valgrind strace python3 dataset-fashion-mnist"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

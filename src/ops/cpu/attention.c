@@ -26,7 +26,6 @@
  */
 #include "ops/cpu/cpu.h"
 
-#include <cblas.h>
 
 // o (n, lq, H*D) = softmax(scale q k^T) v per (sample, head); probs (n, H, lq, lk) saved
 void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v,
@@ -39,7 +38,7 @@ void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const f
         const size_t qbase = (size_t)s * lq * C + (size_t)h * D;   // query token 0 of this head
         const size_t kbase = (size_t)s * lk * C + (size_t)h * D;   // key token 0
         float *ph = probs + (size_t)pr * lq * lk;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, lq, lk, D, scale, q + qbase, C, k + kbase, C, 0.0f, ph, lk);
+        lethe_cpu_sgemm(false, true, lq, lk, D, scale, q + qbase, C, k + kbase, C, 0.0f, ph, lk);
         for (int i = 0; i < lq; i++) {
             float *row = ph + (size_t)i * lk;
             const int lim = causal && i + 1 < lk ? i + 1 : lk;   // keys this query sees
@@ -50,7 +49,7 @@ void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const f
             for (int j = 0; j < lim; j++) row[j] *= inv;
             for (int j = lim; j < lk; j++) row[j] = 0.0f;   // masked: exactly 0, as exp(-inf)
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lq, D, lk, 1.0f, ph, lk, v + kbase, C, 0.0f, o + qbase, C);
+        lethe_cpu_sgemm(false, false, lq, D, lk, 1.0f, ph, lk, v + kbase, C, 0.0f, o + qbase, C);
     }
 }
 
@@ -78,10 +77,10 @@ void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *
         const size_t qbase = (size_t)s * lq * C + (size_t)h * D, kbase = (size_t)s * lk * C + (size_t)h * D;
         const float *ph = probs + (size_t)pr * lq * lk, *doh = dout + qbase;
         if (dv)   // dv += P^T dout
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lk, D, lq, 1.0f, ph, lk, doh, C, 1.0f, dv + kbase, C);
+            lethe_cpu_sgemm(true, false, lk, D, lq, 1.0f, ph, lk, doh, C, 1.0f, dv + kbase, C);
         if (!dq && !dk) continue;
         float *ds = scratch + per * (size_t)lethe_cpu_thread_id();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, lq, lk, D, 1.0f, doh, C, v + kbase, C, 0.0f, ds, lk);   // dP
+        lethe_cpu_sgemm(false, true, lq, lk, D, 1.0f, doh, C, v + kbase, C, 0.0f, ds, lk);   // dP
         for (int i = 0; i < lq; i++) {   // dS_i = P_i * (dP_i - <P_i, dP_i>)
             const float *pi = ph + (size_t)i * lk;
             float *di = ds + (size_t)i * lk;
@@ -89,8 +88,8 @@ void lethe_cpu_attention_backward(float *dq, float *dk, float *dv, const float *
             for (int j = 0; j < lk; j++) di[j] = pi[j] * (di[j] - dot);
         }
         if (dq)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lq, D, lk, scale, ds, lk, k + kbase, C, 1.0f, dq + qbase, C);
+            lethe_cpu_sgemm(false, false, lq, D, lk, scale, ds, lk, k + kbase, C, 1.0f, dq + qbase, C);
         if (dk)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lk, D, lq, scale, ds, lk, q + qbase, C, 1.0f, dk + kbase, C);
+            lethe_cpu_sgemm(true, false, lk, D, lq, scale, ds, lk, q + qbase, C, 1.0f, dk + kbase, C);
     }
 }

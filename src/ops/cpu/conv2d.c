@@ -27,7 +27,6 @@
  */
 #include "ops/cpu/cpu.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,7 +258,7 @@ static void conv_forward(float *y, const float *x, const float *w, const float *
         #pragma omp parallel for schedule(static) if (nt > 1 && s->n > 1)
         for (int si = 0; si < s->n; si++) {
             float *ys = y + (size_t)si * co * d.P;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, s->ci, 1.0f, w, s->ci,
+            lethe_cpu_sgemm(false, false, co, P, s->ci, 1.0f, w, s->ci,
                         x + (size_t)si * s->ci * d.P, P, beta, ys, P);
             if (b) add_bias_rows(ys, b, co, d.P, d.P);
         }
@@ -284,11 +283,11 @@ static void conv_forward(float *y, const float *x, const float *w, const float *
         im2col(col, x, s, &d, s0, ns, r0, nr);
         if (ns == 1) {   // GEMM straight into y's rows [r0, r0+nr) of sample s0
             float *yt = y + (size_t)s0 * co * d.P + (size_t)r0 * d.ow;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, K, 1.0f, w, K, col, ncol, beta, yt, P);
+            lethe_cpu_sgemm(false, false, co, ncol, K, 1.0f, w, K, col, ncol, beta, yt, P);
             if (b) add_bias_rows(yt, b, co, d.P, (size_t)ncol);
         } else {
             float *ybuf = col + d.K * t.max_cols;   // (co, ncol)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, ncol, K, 1.0f, w, K, col, ncol, 0.0f, ybuf,
+            lethe_cpu_sgemm(false, false, co, ncol, K, 1.0f, w, K, col, ncol, 0.0f, ybuf,
                         ncol);
             if (accumulate) scatter_add(y, ybuf, co, d.P, s0, ns);
             else scatter_bias(y, ybuf, b, co, d.P, s0, ns);
@@ -394,20 +393,20 @@ void lethe_cpu_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
             if (direct) {   // col is x_s itself; dx_s += w^T dy_s straight into dx
                 const float *xs = x + (size_t)s0 * s->ci * d.P;
                 if (dw)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, K, P, 1.0f, dyt, lddy, xs, P, 1.0f, dwt,
+                    lethe_cpu_sgemm(false, true, co, K, P, 1.0f, dyt, lddy, xs, P, 1.0f, dwt,
                                 K);
                 if (dx)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, co, 1.0f, w, K, dyt, lddy, 1.0f,
+                    lethe_cpu_sgemm(true, false, K, P, co, 1.0f, w, K, dyt, lddy, 1.0f,
                                 dx + (size_t)s0 * s->ci * d.P, P);
                 continue;
             }
             if (dw) {
                 im2col(col, x, s, &d, s0, ns, r0, nr);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, K, ncol, 1.0f, dyt, lddy, col, ncol, 1.0f,
+                lethe_cpu_sgemm(false, true, co, K, ncol, 1.0f, dyt, lddy, col, ncol, 1.0f,
                             dwt, K);
             }
             if (dx) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ncol, co, 1.0f, w, K, dyt, lddy, 0.0f, dcol,
+                lethe_cpu_sgemm(true, false, K, ncol, co, 1.0f, w, K, dyt, lddy, 0.0f, dcol,
                             ncol);
                 col2im_add(dx, dcol, s, &d, s0, ns, r0, nr);
             }

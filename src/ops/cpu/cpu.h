@@ -20,6 +20,7 @@
 #define LETHE_OPS_CPU_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -53,6 +54,12 @@ int lethe_cpu_thread_id(void);     // 0 .. max_threads-1 inside a region, 0 outs
 // Call before GEMM work: returns the OpenMP thread count to split it over; when that is
 // more than 1, OpenBLAS is made single-threaded so sgemm may be called inside the region.
 int lethe_cpu_gemm_threads(void);
+
+// ---- gemm.c: the GEMM of every op (oneDNN or OpenBLAS; LETHE_GEMM picks) --------------------
+// Row-major C = alpha op(A) op(B) + beta C, as cblas_sgemm with CblasRowMajor.
+void lethe_cpu_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                     const float *b, int ldb, float beta, float *c, int ldc);
+const char *lethe_cpu_gemm_name(void);   // "onednn" or "openblas": the one that runs
 
 // ---- memory.c ----------------------------------------------------------------------------
 void *lethe_cpu_alloc(size_t bytes);

@@ -1,0 +1,72 @@
+/*
+ * gemm.c: the one single-precision GEMM every CPU op calls (row-major, as cblas_sgemm).
+ *
+ * Two implementations, chosen once per process:
+ *   - oneDNN's dnnl_sgemm (built in when libdnnl-dev is found; the default then): its
+ *     kernels are chosen at run time from the CPU's features (AVX-512 where present);
+ *   - OpenBLAS's cblas_sgemm. Debian's OpenBLAS 0.3.21 does not know AMD Zen 5 and runs
+ *     its Haswell (AVX2) kernels there: dnnl_sgemm was 1.5-2x faster on lethe's GEMM
+ *     shapes on one core (docs/benchmarks.md, "GEMM backend").
+ * LETHE_GEMM=openblas or LETHE_GEMM=onednn overrides the default (lethe info and the
+ * benchmarks print which one runs). Both are called single-threaded from inside lethe's
+ * OpenMP regions (threads.c); oneDNN runs sequentially when called from a parallel region.
+ */
+#include "ops/cpu/cpu.h"
+
+#include <cblas.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef LETHE_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+enum { GEMM_UNSET, GEMM_OPENBLAS, GEMM_ONEDNN };
+static _Atomic int gemm_kind = GEMM_UNSET;
+
+static int choose(void) {
+    const char *e = getenv("LETHE_GEMM");
+    int k = GEMM_OPENBLAS;
+#ifdef LETHE_HAVE_DNNL
+    k = GEMM_ONEDNN;
+#endif
+    if (e && *e) {
+        if (!strcmp(e, "openblas")) k = GEMM_OPENBLAS;
+#ifdef LETHE_HAVE_DNNL
+        else if (!strcmp(e, "onednn")) k = GEMM_ONEDNN;
+#endif
+        else fprintf(stderr, "lethe: LETHE_GEMM=%s is not available here (openblas%s); using %s\n", e,
+#ifdef LETHE_HAVE_DNNL
+                     ", onednn",
+#else
+                     "",
+#endif
+                     k == GEMM_ONEDNN ? "onednn" : "openblas");
+    }
+    return k;
+}
+
+static int kind(void) {
+    int k = atomic_load_explicit(&gemm_kind, memory_order_relaxed);
+    if (k == GEMM_UNSET) {   // racing first calls compute the same answer
+        k = choose();
+        atomic_store(&gemm_kind, k);
+    }
+    return k;
+}
+
+const char *lethe_cpu_gemm_name(void) {
+    return kind() == GEMM_ONEDNN ? "onednn" : "openblas";
+}
+
+void lethe_cpu_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                     const float *b, int ldb, float beta, float *c, int ldc) {
+#ifdef LETHE_HAVE_DNNL
+    if (kind() == GEMM_ONEDNN &&
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == dnnl_success)
+        return;   // on any failure (there should be none) OpenBLAS does the same product below
+#endif
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+                a, lda, b, ldb, beta, c, ldc);
+}
