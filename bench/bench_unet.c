@@ -10,7 +10,8 @@
  * the PyTorch figures of targets.md) and, with --json, one JSON object per row.
  *
  *   build/bench/bench_unet [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N]
- *                          [--steps 10] [--warmup 3] [--json]
+ *                          [--steps 10] [--warmup 3] [--json] [--gemm]
+ *   --gemm: print the GEMM the ops would use (onednn or openblas; LETHE_GEMM picks) and exit
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,7 +165,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json")) json = 1;
-        else { fprintf(stderr, "usage: %s [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--json]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--gemm")) { puts(lethe_cpu_gemm_name()); return 0; }   // which GEMM would run
+        else { fprintf(stderr, "usage: %s [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--json] [--gemm]\n", argv[0]); return 2; }
     }
     if (steps < 1) steps = 1;
     if (!json) printf("# GEMM: %s (LETHE_GEMM=openblas|onednn)\n", lethe_cpu_gemm_name());

@@ -26,7 +26,7 @@ field() { sed -E "s/.*\"$1\": ([0-9.]+).*/\1/"; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc --all) cores; $THREADS threads"
 echo "ISA: $(grep -m1 -o -w -E 'avx2|fma|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-echo "lethe GEMM: $(build/bench/bench_unet --config tiny --what sample --batch 1 --steps 1 --warmup 0 --json | sed -E 's/.*"gemm": "([a-z]+)".*/\1/') (LETHE_GEMM=openblas|onednn)"
+echo "lethe GEMM: $(build/bench/bench_unet --gemm) (LETHE_GEMM=openblas|onednn)"
 echo "pytorch $($PY -c 'import torch; print(torch.__version__)'); $ROUNDS rounds per row, each $WARMUP warm-up + median of $STEPS steps"
 printf "%-11s %-6s %5s %11s %11s %11s %7s %9s %9s\n" config what batch "lethe img/s" "torch" "torch tuned" ratio "lethe MB" "torch MB"
 for r in $rows; do
