@@ -26,7 +26,6 @@
  */
 #include "ops/cpu/cpu.h"
 
-
 // o (n, lq, H*D) = softmax(scale q k^T) v per (sample, head); probs (n, H, lq, lk) saved
 void lethe_cpu_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v,
                                  int n, int lq, int lk, int heads, int head_dim, float scale, int causal) {

@@ -259,7 +259,7 @@ static void conv_forward(float *y, const float *x, const float *w, const float *
         for (int si = 0; si < s->n; si++) {
             float *ys = y + (size_t)si * co * d.P;
             lethe_cpu_sgemm(false, false, co, P, s->ci, 1.0f, w, s->ci,
-                        x + (size_t)si * s->ci * d.P, P, beta, ys, P);
+                            x + (size_t)si * s->ci * d.P, P, beta, ys, P);
             if (b) add_bias_rows(ys, b, co, d.P, d.P);
         }
         return;
@@ -288,7 +288,7 @@ static void conv_forward(float *y, const float *x, const float *w, const float *
         } else {
             float *ybuf = col + d.K * t.max_cols;   // (co, ncol)
             lethe_cpu_sgemm(false, false, co, ncol, K, 1.0f, w, K, col, ncol, 0.0f, ybuf,
-                        ncol);
+                            ncol);
             if (accumulate) scatter_add(y, ybuf, co, d.P, s0, ns);
             else scatter_bias(y, ybuf, b, co, d.P, s0, ns);
         }
@@ -394,20 +394,20 @@ void lethe_cpu_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                 const float *xs = x + (size_t)s0 * s->ci * d.P;
                 if (dw)
                     lethe_cpu_sgemm(false, true, co, K, P, 1.0f, dyt, lddy, xs, P, 1.0f, dwt,
-                                K);
+                                    K);
                 if (dx)
                     lethe_cpu_sgemm(true, false, K, P, co, 1.0f, w, K, dyt, lddy, 1.0f,
-                                dx + (size_t)s0 * s->ci * d.P, P);
+                                    dx + (size_t)s0 * s->ci * d.P, P);
                 continue;
             }
             if (dw) {
                 im2col(col, x, s, &d, s0, ns, r0, nr);
                 lethe_cpu_sgemm(false, true, co, K, ncol, 1.0f, dyt, lddy, col, ncol, 1.0f,
-                            dwt, K);
+                                dwt, K);
             }
             if (dx) {
                 lethe_cpu_sgemm(true, false, K, ncol, co, 1.0f, w, K, dyt, lddy, 0.0f, dcol,
-                            ncol);
+                                ncol);
                 col2im_add(dx, dcol, s, &d, s0, ns, r0, nr);
             }
         }

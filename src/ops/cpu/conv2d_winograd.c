@@ -272,7 +272,7 @@ int lethe_cpu_winograd_forward(float *y, const float *x, const float *w, const f
         transform_input(V, rows, x, s, &p, u0, nu);
         for (int xi = 0; xi < 16; xi++)
             lethe_cpu_sgemm(false, false, co, ncol, ci, 1.0f, U + (size_t)xi * co * ci, ci,
-                        V + (size_t)xi * ci * p.pb, (int)p.pb, 0.0f, M + (size_t)xi * co * p.pb, (int)p.pb);
+                            V + (size_t)xi * ci * p.pb, (int)p.pb, 0.0f, M + (size_t)xi * co * p.pb, (int)p.pb);
         transform_output(y, rows, M, b, s, &p, u0, nu, accumulate);
     }
     return 1;
@@ -306,7 +306,7 @@ int lethe_cpu_winograd_weight_grad(float *dw, const float *dy, const float *x, c
             transform_output_grad(dZ, rows, dy, s, &p, u0, nu);
             for (int xi = 0; xi < 16; xi++)
                 lethe_cpu_sgemm(false, true, co, ci, ncol, 1.0f, dZ + (size_t)xi * co * p.pb,
-                            (int)p.pb, V + (size_t)xi * ci * p.pb, (int)p.pb, 1.0f, dU + (size_t)xi * co * ci, ci);
+                                (int)p.pb, V + (size_t)xi * ci * p.pb, (int)p.pb, 1.0f, dU + (size_t)xi * co * ci, ci);
         }
     }
     const size_t plane = (size_t)co * ci;

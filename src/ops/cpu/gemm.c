@@ -7,8 +7,8 @@
  *   - OpenBLAS's cblas_sgemm. Debian's OpenBLAS 0.3.21 does not know AMD Zen 5 and runs
  *     its Haswell (AVX2) kernels there: dnnl_sgemm was 1.5-2x faster on lethe's GEMM
  *     shapes on one core (docs/benchmarks.md, "GEMM backend").
- * LETHE_GEMM=openblas or LETHE_GEMM=onednn overrides the default (lethe info and the
- * benchmarks print which one runs). Both are called single-threaded from inside lethe's
+ * LETHE_GEMM=openblas or LETHE_GEMM=onednn overrides the default (`bench_unet --gemm` and
+ * bench/compare.sh print which one runs). Both are called single-threaded from inside lethe's
  * OpenMP regions (threads.c); oneDNN runs sequentially when called from a parallel region.
  */
 #include "ops/cpu/cpu.h"
@@ -25,26 +25,24 @@
 enum { GEMM_UNSET, GEMM_OPENBLAS, GEMM_ONEDNN };
 static _Atomic int gemm_kind = GEMM_UNSET;
 
+#ifdef LETHE_HAVE_DNNL
+#define GEMM_DEFAULT GEMM_ONEDNN
+#define GEMM_AVAILABLE "openblas, onednn"
+#else
+#define GEMM_DEFAULT GEMM_OPENBLAS
+#define GEMM_AVAILABLE "openblas"
+#endif
+
 static int choose(void) {
     const char *e = getenv("LETHE_GEMM");
-    int k = GEMM_OPENBLAS;
+    if (!e || !*e) return GEMM_DEFAULT;
+    if (!strcmp(e, "openblas")) return GEMM_OPENBLAS;
 #ifdef LETHE_HAVE_DNNL
-    k = GEMM_ONEDNN;
+    if (!strcmp(e, "onednn")) return GEMM_ONEDNN;
 #endif
-    if (e && *e) {
-        if (!strcmp(e, "openblas")) k = GEMM_OPENBLAS;
-#ifdef LETHE_HAVE_DNNL
-        else if (!strcmp(e, "onednn")) k = GEMM_ONEDNN;
-#endif
-        else fprintf(stderr, "lethe: LETHE_GEMM=%s is not available here (openblas%s); using %s\n", e,
-#ifdef LETHE_HAVE_DNNL
-                     ", onednn",
-#else
-                     "",
-#endif
-                     k == GEMM_ONEDNN ? "onednn" : "openblas");
-    }
-    return k;
+    fprintf(stderr, "lethe: LETHE_GEMM=%s is not available here (" GEMM_AVAILABLE "); using %s\n", e,
+            GEMM_DEFAULT == GEMM_ONEDNN ? "onednn" : "openblas");
+    return GEMM_DEFAULT;
 }
 
 static int kind(void) {

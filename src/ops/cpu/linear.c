@@ -9,7 +9,6 @@
  */
 #include "ops/cpu/cpu.h"
 
-
 // below this many multiply-adds one sgemm call does the whole product
 #define LINEAR_PAR_MIN_MACS ((size_t)1 << 20)
 
@@ -36,7 +35,7 @@ void lethe_cpu_linear_forward(float *y, const float *x, const float *w, const fl
         if (b)   // y = b broadcast, then y += x w^T
             for (int r = r0; r < r1; r++) memcpy(y + (size_t)r * out, b, (size_t)out * sizeof(float));
         lethe_cpu_sgemm(false, true, r1 - r0, out, in, 1.0f, x + (size_t)r0 * in, in, w, in,
-                    b ? 1.0f : 0.0f, y + (size_t)r0 * out, out);
+                        b ? 1.0f : 0.0f, y + (size_t)r0 * out, out);
     }
 }
 
@@ -51,7 +50,7 @@ void lethe_cpu_linear_backward(float *dx, float *dw, float *db, const float *dy,
             block_range(m, nb, bi, &r0, &r1);
             if (r1 > r0)
                 lethe_cpu_sgemm(false, false, r1 - r0, in, out, 1.0f, dy + (size_t)r0 * out,
-                            out, w, in, 1.0f, dx + (size_t)r0 * in, in);
+                                out, w, in, 1.0f, dx + (size_t)r0 * in, in);
         }
     }
     if (dw) {   // rows of dw: dw[o0:o1] += dy[:, o0:o1]^T x
@@ -62,7 +61,7 @@ void lethe_cpu_linear_backward(float *dx, float *dw, float *db, const float *dy,
             block_range(out, nb, bi, &o0, &o1);
             if (o1 > o0)
                 lethe_cpu_sgemm(true, false, o1 - o0, in, m, 1.0f, dy + o0, out, x, in, 1.0f,
-                            dw + (size_t)o0 * in, in);
+                                dw + (size_t)o0 * in, in);
         }
     }
     if (db) {
