@@ -10,13 +10,19 @@
  * the PyTorch figures of targets.md) and, with --json, one JSON object per row.
  *
  *   build/bench/bench_unet [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N]
- *                          [--steps 10] [--warmup 3] [--json] [--gemm]
+ *                          [--steps 10] [--warmup 3] [--precision fp32|bf16] [--threads N] [--json] [--gemm]
+ *   --batch N: each selected (config, what) once at batch N (the ratio column only where N is
+ *              the targets.md batch); without it, the rows of targets.md
+ *   --precision bf16: the GEMMs in bf16 mixed precision (ops_set_precision; fp32 where it cannot)
  *   --gemm: print the GEMM the ops would use (onednn or openblas; LETHE_GEMM picks) and exit
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "core/progress.h"
 #include "core/rng.h"
@@ -157,25 +163,45 @@ static double bench_row(const row *r, int steps, int warmup) {
 
 int main(int argc, char **argv) {
     const char *config = "all", *what = "all";
-    int batch = 0, steps = 10, warmup = 3, json = 0;
+    const char *precision = "fp32";
+    int batch = 0, steps = 10, warmup = 3, json = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[++i];
         else if (!strcmp(argv[i], "--what") && i + 1 < argc) what = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--gemm")) { puts(lethe_cpu_gemm_name()); return 0; }   // which GEMM would run
-        else { fprintf(stderr, "usage: %s [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--json] [--gemm]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s [--config tiny|small|canvas-tiny|all] [--what train|sample|all] [--batch N] [--steps 10] [--warmup 3] [--precision fp32|bf16] [--threads N] [--json] [--gemm]\n", argv[0]); return 2; }
     }
+#ifdef _OPENMP
+    if (threads > 0) omp_set_num_threads(threads);
+#endif
+    const char *fallback;
+    if (ops_set_precision(precision, &fallback)) { fprintf(stderr, "bench_unet: %s\n", lethe_last_error()); return 2; }
+    if (fallback) fprintf(stderr, "bench_unet: --precision %s: %s; running in fp32\n", precision, fallback);
     if (steps < 1) steps = 1;
-    if (!json) printf("# GEMM: %s (LETHE_GEMM=openblas|onednn)\n", lethe_cpu_gemm_name());
+    if (!json) printf("# GEMM: %s (LETHE_GEMM=openblas|onednn), precision %s, %d threads\n", lethe_cpu_gemm_name(), ops_precision(),
+                      lethe_cpu_max_threads());
     if (!json) printf("%-6s %-7s %6s %10s %10s %9s %14s %8s\n", "config", "what", "batch", "ms/step", "images/s", "GFLOP/s", "torch images/s", "ratio");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const row *r = &rows[i];
         if (strcmp(config, "all") && strcmp(config, r->config)) continue;
         if (strcmp(what, "all") && strcmp(what, r->what)) continue;
-        if (batch && batch != r->batch) continue;
+        row at = *r;
+        if (batch) {   // each (config, what) once, at the batch asked for
+            int seen = 0;
+            for (size_t e = 0; e < i; e++) seen |= !strcmp(rows[e].config, r->config) && !strcmp(rows[e].what, r->what);
+            if (seen) continue;
+            for (size_t e = i; e < sizeof rows / sizeof rows[0]; e++)   // its targets.md figure, if any
+                if (!strcmp(rows[e].config, r->config) && !strcmp(rows[e].what, r->what)) at = rows[e].batch == batch ? rows[e] : at;
+            if (at.batch != batch) at.torch_img_s = 0;
+            at.batch = batch;
+        }
+        r = &at;
         double ms = bench_row(r, steps, warmup);
         double img_s = r->batch / (ms / 1e3);
         double flop = forward_gflop(r->config) * (strcmp(r->what, "train") == 0 ? 3 : 1);
@@ -183,8 +209,9 @@ int main(int argc, char **argv) {
             printf("%-6s %-7s %6d %10.1f %10.1f %9s %14s %8s\n", r->config, r->what, r->batch, ms, img_s, "-", "-", "-");
         else if (json)
             printf("{\"impl\": \"lethe\", \"config\": \"%s\", \"what\": \"%s\", \"batch\": %d, \"ms_per_step\": %.2f, "
-                   "\"images_per_s\": %.2f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, \"gemm\": \"%s\"}\n", r->config, r->what,
-                   r->batch, ms, img_s, img_s * flop, peak_rss_mb(), lethe_cpu_gemm_name());
+                   "\"images_per_s\": %.2f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, \"gemm\": \"%s\", \"precision\": \"%s\", "
+                   "\"threads\": %d}\n", r->config, r->what, r->batch, ms, img_s, img_s * flop, peak_rss_mb(), lethe_cpu_gemm_name(),
+                   ops_precision(), lethe_cpu_max_threads());
         else
             printf("%-6s %-7s %6d %10.1f %10.1f %9.1f %14.1f %7.2fx\n", r->config, r->what, r->batch, ms, img_s, img_s * flop,
                    r->torch_img_s, img_s / r->torch_img_s);

@@ -11,7 +11,7 @@
 #   uce, scapre   the closed forms (no flags: their defaults)
 #   esd-x         esd --params conditioning (cross-attention only: ESD's setting for styles)
 #   esd-u         esd --params non-conditioning (every other weight: ESD's setting for objects)
-#   finetune, ga, salun, sa, vdu (--precision fisher: no checkpoints needed), sfd
+#   finetune, ga, salun, sa, vdu (--anchor-precision fisher: no checkpoints needed), sfd
 #   spare         --surrogate photo (the plain style; for an object, --set spare="--surrogate OBJ")
 # Each method writes OUT/CONCEPT/METHOD (a method done before is reused; a stopped one resumes);
 # each model is evaluated into OUT/CONCEPT/eval/METHOD.json (reused while the model and the
@@ -24,7 +24,7 @@ model=models/fashion-canvas-tiny obj=models/fashion-canvas-object-classifier out
 methods="uce scapre esd-x esd-u finetune ga salun sa vdu spare sfd"
 domain="" concept="" eval_args="" skip_eval=0 seeds=""
 declare -A flags=([uce]="" [scapre]="" [esd-x]="--params conditioning" [esd-u]="--params non-conditioning"
-                  [finetune]="" [ga]="" [salun]="" [sa]="" [vdu]="--precision fisher" [spare]="--surrogate photo" [sfd]="")
+                  [finetune]="" [ga]="" [salun]="" [sa]="" [vdu]="--anchor-precision fisher" [spare]="--surrogate photo" [sfd]="")
 while [ $# -gt 0 ]; do
     case $1 in
         --forget-style) domain=style concept=$2; shift 2 ;;

@@ -12,7 +12,7 @@
  *   lethe.json with the method, the parent's SHA-256, the checkpoints and the
  *   reconstruction note; --stop-after + --resume give the same weights;
  * - data-constrained: with forget_images = 8, images after the 8th forget image do not matter;
- * - --precision fisher: prec = the Fisher plus its floor, normalised, mu = the parent; runs on
+ * - --anchor-precision fisher: prec = the Fisher plus its floor, normalised, mu = the parent; runs on
  *   both kinds of model, resume, the statistics file, the option errors;
  * - errors: fewer than 2 checkpoints, neither or both sources, another config, identical
  *   checkpoints, a folder without snapshots;
@@ -731,7 +731,7 @@ static void test_objective_errors(void **state) {
     dataset_free(&ds);
 }
 
-// ---- --precision fisher ---------------------------------------------------------------------
+// ---- --anchor-precision fisher ---------------------------------------------------------------------
 
 // prec = (F + floor mean F) / mean(F + floor mean F) over the parameters, mu = the parent
 // exactly, padding 0; errors for a zero Fisher and a bad floor.

@@ -60,7 +60,7 @@ for meth in retrain finetune ga esd salun sa vdu spare sfd; do
     check "unlearn $meth"  0 $UL --method "$meth" $extra --out "$W/u_$meth"
 done
 check "unlearn vdu gated" 0 $UL --method vdu --checkpoints "$W/mu,$W/mu2" --objective gated --out "$W/u_vdug"
-check "unlearn vdu fisher" 0 $UL --method vdu --precision fisher --fisher-samples 2 --objective gated --gate 20 --out "$W/u_vduf"
+check "unlearn vdu fisher" 0 $UL --method vdu --anchor-precision fisher --fisher-samples 2 --objective gated --gate 20 --out "$W/u_vduf"
 check "demo (unlearn, side by side)" 0 "$LETHE" demo --model "$W/mu" --classifier "$W/cls" --forget 1 --method ga --steps 1 \
     --per-class 2 --sample-steps 1 --kept-rows 2 --out "$W/demo"
 check "unlearn --stop-after" 0 $UL --method ga --steps 2 --stop-after 1 --out "$W/u_half"

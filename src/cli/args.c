@@ -161,6 +161,16 @@ void cli_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+int cli_set_precision(const char *cmd, const char *precision) {
+    const char *fallback;
+    if (ops_set_precision(precision, &fallback)) {
+        fprintf(stderr, "lethe %s: error: %s\n", cmd, lethe_last_error());
+        return 2;
+    }
+    if (fallback) fprintf(stderr, "lethe %s: --precision %s: %s; running in fp32\n", cmd, precision, fallback);
+    return 0;
+}
+
 int cli_set_device(const char *cmd, const char *device) {
     if (ops_select_device(device)) {
         fprintf(stderr, "lethe %s: error: %s\n", cmd, lethe_last_error());

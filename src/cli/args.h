@@ -57,4 +57,10 @@ void cli_set_threads(int n);
 // returns 1 (e.g. a build without the CUDA backend, or no GPU).
 int cli_set_device(const char *cmd, const char *device);
 
+// --precision fp32|bf16, after --device. bf16 where it cannot run (no AVX512-BF16/AMX, no
+// oneDNN, CUDA) says why on stderr and the run goes on in fp32; an unknown name prints
+// "lethe CMD: error: ..." and returns 2 (a usage error).
+int cli_set_precision(const char *cmd, const char *precision);
+#define CLI_PRECISION_HELP "GEMM precision: fp32, or bf16 (bf16 inputs, fp32 sums; CPUs with AVX512-BF16 or AMX)"
+
 #endif

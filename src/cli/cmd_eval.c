@@ -73,7 +73,7 @@ int cmd_eval(int argc, char **argv) {
     eval_request_default(&req);
     const char *models = NULL, *classifier = NULL, *forget = NULL, *out = "eval.json";
     int threads = 0;
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = "fp32";
     canvas_eval_opts co;
     canvas_eval_opts_default(&co);
     const char *forget_styles = NULL, *forget_objects = NULL;
@@ -83,7 +83,7 @@ int cmd_eval(int argc, char **argv) {
     specs[n++] = (arg_spec){"classifier", ARG_STRING, &classifier, "classifier folder from `lethe classifier` (required)"};
     specs[n++] = (arg_spec){"forget", ARG_STRING, &forget, "forget class(es), names or indices, comma-separated"};
     specs[n++] = (arg_spec){"out", ARG_STRING, &out, "JSON report; grids go beside it (OUT.png, or OUT_1.png ... for several models)"};
-    int k = args_from_options(specs + n, ARGS_ROOM(specs, n, 2), &eval_request_options, &req);
+    int k = args_from_options(specs + n, ARGS_ROOM(specs, n, 11), &eval_request_options, &req);
     if (k < 0) return 2;
     n += k;
     specs[n++] = (arg_spec){"forget-style", ARG_STRING, &forget_styles, "text-to-image models: forgotten style(s), comma-separated (UA, IRA, CRA)"};
@@ -96,6 +96,7 @@ int cmd_eval(int argc, char **argv) {
     specs[n++] = (arg_spec){"real-per-style", ARG_INT, &co.real_per_style, "text-to-image models: real test images rendered in each style for FID"};
     specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
     specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
+    specs[n++] = (arg_spec){"precision", ARG_STRING, &precision, CLI_PRECISION_HELP};
     const char *pos[MAX_POS];
     int npos;
     int r = args_parse("eval", "eval --model DIR[,DIR...] --classifier DIR [--forget NAME] [--out eval.json] [options]\n\n"
@@ -148,6 +149,7 @@ int cmd_eval(int argc, char **argv) {
     if (!n_models) { free(list); fprintf(stderr, "lethe eval: --model DIR is required\n"); return 2; }
     cli_set_threads(threads);
     if (cli_set_device("eval", device)) { free(list); return 1; }
+    if (cli_set_precision("eval", precision)) { free(list); return 2; }
 
     if (text) {
         unsigned char *given = calloc((size_t)eval_request_options.n, 1);

@@ -15,11 +15,11 @@ int cmd_sample(int argc, char **argv) {
     sample_request_default(&req);
     const char *model_dir = NULL, *out = "samples.png", *npy_out = NULL, *idx_out = NULL;
     int threads = 0;
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = "fp32";
     arg_spec specs[32];
     int n = 0;
     specs[n++] = (arg_spec){"model", ARG_STRING, &model_dir, "model folder (diffusers layout; required)"};
-    int k = args_from_options(specs + n, ARGS_ROOM(specs, n, 5), &sample_request_options, &req);
+    int k = args_from_options(specs + n, ARGS_ROOM(specs, n, 6), &sample_request_options, &req);
     if (k < 0) return 2;
     n += k;
     specs[n++] = (arg_spec){"out", ARG_STRING, &out, "PNG grid (one row per class)", "output"};
@@ -27,6 +27,7 @@ int cmd_sample(int argc, char **argv) {
     specs[n++] = (arg_spec){"idx", ARG_STRING, &idx_out, "also write PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte"};
     specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
     specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
+    specs[n++] = (arg_spec){"precision", ARG_STRING, &precision, CLI_PRECISION_HELP};
     const char *pos[1];
     int npos;
     int r = args_parse("sample", "sample --model DIR [--class NAME|all] [--n N] [--sampler ddim|ddpm] [options]",
@@ -37,6 +38,7 @@ int cmd_sample(int argc, char **argv) {
     if (sample_request_check(&req)) { fprintf(stderr, "lethe sample: %s\n", lethe_last_error()); return 2; }
     cli_set_threads(threads);
     if (cli_set_device("sample", device)) return 1;
+    if (cli_set_precision("sample", precision)) return 2;
 
     lethe_model m;
     lethe_status st = model_load(&m, model_dir);

@@ -32,12 +32,13 @@ int cmd_train(int argc, char **argv) {
     train_opts *o = &j.o;
     train_source *src = &j.src;
     int threads = 0;
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = "fp32";
     arg_spec specs[48];
-    int n = args_from_options(specs, ARGS_ROOM(specs, 0, 2), &train_job_options, &j);
+    int n = args_from_options(specs, ARGS_ROOM(specs, 0, 3), &train_job_options, &j);
     if (n < 0) return 2;
     specs[n++] = (arg_spec){"threads", ARG_INT, &threads, "CPU threads (0: all)"};
     specs[n++] = (arg_spec){"device", ARG_STRING, &device, "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU)"};
+    specs[n++] = (arg_spec){"precision", ARG_STRING, &precision, CLI_PRECISION_HELP};
     const char *pos[1];
     int npos;
     int r = args_parse("train", "train --data fashion-mnist --config tiny --steps N --out DIR [options]\n\n"
@@ -67,6 +68,7 @@ int cmd_train(int argc, char **argv) {
     if (st) { fprintf(stderr, "lethe train: %s\n", lethe_last_error()); train_job_free(&j); return 2; }
     cli_set_threads(threads);
     if (cli_set_device("train", device)) return 1;
+    if (cli_set_precision("train", precision)) return 2;
 
     if (src->classes && src->exclude) {
         fprintf(stderr, "lethe train: give --classes or --exclude, not both\n");

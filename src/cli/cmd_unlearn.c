@@ -38,6 +38,7 @@ static void print_help(const char *method) {
     fprintf(stderr, "\noptions:\n%s", loop ? loop : "");
     fprintf(stderr, "  %-26s %s\n", "--threads N", "CPU threads (default 0: all)");
     fprintf(stderr, "  %-26s %s\n", "--device S", "where the ops run: cpu, or cuda (a build with make CUDA=1 and an NVIDIA GPU) (default cpu)");
+    fprintf(stderr, "  %-26s %s\n", "--precision S", CLI_PRECISION_HELP " (default fp32)");
     fprintf(stderr, "  %-26s %s\n", "-h, --help", "show this help (with --method NAME: that method's options only)");
     fprintf(stderr, "%s", own ? own : "");
     free(loop);
@@ -49,7 +50,7 @@ static void print_help(const char *method) {
 static int unlearn_concept(int argc, char **argv) {
     concept_edit_opts o;
     concept_edit_opts_default(&o);
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = "fp32";
     int threads = 0, no_mask = 0, no_ased = 0;
     arg_spec specs[] = {
         {"method", ARG_STRING, &o.method, "uce or scapre (closed-form cross-attention edits)", NULL, NULL},
@@ -71,6 +72,7 @@ static int unlearn_concept(int argc, char **argv) {
         {"seed", ARG_U64, &o.scapre.seed, "scapre: seed of the probes' noise", NULL, NULL},
         {"threads", ARG_INT, &threads, "CPU threads (0: all)", NULL, NULL},
         {"device", ARG_STRING, &device, "where the ops run: cpu, or cuda", NULL, NULL},
+        {"precision", ARG_STRING, &precision, CLI_PRECISION_HELP, NULL, NULL},
     };
     const char *pos[1];
     int npos;
@@ -86,6 +88,7 @@ static int unlearn_concept(int argc, char **argv) {
     if (no_ased) o.scapre.ased = 0;
     cli_set_threads(threads);
     if (cli_set_device("unlearn", device)) return 1;
+    if (cli_set_precision("unlearn", precision)) return 2;
     char *cmd = args_join(argc, argv);
     size_t len = strlen(cmd ? cmd : "") + 20;
     char *line = malloc(len);
@@ -114,7 +117,7 @@ int cmd_unlearn(int argc, char **argv) {
     unlearn_opts o;
     unlearn_opts_default(&o);
     int threads = 0;
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = "fp32";
     // --help wins over any error, and shows the options of --method when one is named
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -140,7 +143,7 @@ int cmd_unlearn(int argc, char **argv) {
             return md ? 0 : 1;
         }
         int is_flag = unlearn_option_is_flag(name);
-        int cli_own = opt_same_name(name, "threads") || opt_same_name(name, "device");
+        int cli_own = opt_same_name(name, "threads") || opt_same_name(name, "device") || opt_same_name(name, "precision");
         if (is_flag < 0 && !cli_own) {
             fprintf(stderr, "lethe unlearn: unknown option '--%s' (see lethe unlearn --help)\n", name);
             return 2;
@@ -154,6 +157,10 @@ int cmd_unlearn(int argc, char **argv) {
         }
         lethe_status st = LETHE_OK;
         if (opt_same_name(name, "device")) device = value;
+        // --precision fp32|bf16 is the GEMMs'; vdu's anchor (--anchor-precision checkpoints|fisher)
+        // was --precision before, and those values still reach it
+        else if (opt_same_name(name, "precision") && strcmp(value, "checkpoints") != 0 && strcmp(value, "fisher") != 0)
+            precision = value;
         else if (opt_same_name(name, "threads")) {
             const opt_spec spec = {.name = "threads", .type = OPT_INT};
             opt_value v;
@@ -172,6 +179,7 @@ int cmd_unlearn(int argc, char **argv) {
     }
     cli_set_threads(threads);
     if (cli_set_device("unlearn", device)) return 1;
+    if (cli_set_precision("unlearn", precision)) return 2;
     char *cmd = args_join(argc, argv);
     size_t len = strlen(cmd ? cmd : "") + 24;
     char *full = malloc(len);

@@ -84,6 +84,7 @@ static char *provenance_json(trainer *tr) {
     cJSON_AddNumberToObject(r, "ema_inv_gamma", float_as_decimal(o->ema_inv_gamma));
     cJSON_AddNumberToObject(r, "ema_power", float_as_decimal(o->ema_power));
     cJSON_AddNumberToObject(r, "null_class", model_null_class(tr->m));
+    cJSON_AddStringToObject(r, "gemm_precision", ops_precision());   // of the GEMMs, this sitting (--precision)
     if (o->snapshots > 0) cJSON_AddNumberToObject(r, "snapshots", o->snapshots);
     // the cost so far, over every sitting (the state file carries it): what retrain costs
     cJSON_AddNumberToObject(r, "seconds", round(run_seconds(&tr->run) * 100) / 100);

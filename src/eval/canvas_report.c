@@ -10,6 +10,7 @@
 #include "eval/report_files.h"
 #include "io/font.h"
 #include "io/png.h"
+#include "ops/ops.h"
 
 // ---- JSON --------------------------------------------------------------------------------------------
 
@@ -42,6 +43,7 @@ static cJSON *settings_json(const canvas_eval_report *r) {
     cJSON_AddNumberToObject(s, "steps", o->steps);
     cJSON_AddNumberToObject(s, "eta", o->eta);
     cJSON_AddNumberToObject(s, "guidance", o->guidance);
+    cJSON_AddStringToObject(s, "gemm_precision", ops_precision());   // of the GEMMs (--precision)
     cJSON_AddBoolToObject(s, "clipped_eps", o->clipped_eps);
     cJSON_AddNumberToObject(s, "seed", (double)o->seed);
     cJSON_AddNumberToObject(s, "real_images_per_style", o->real_per_style);

@@ -7,6 +7,7 @@
 
 #include "eval/evaluate.h"
 #include "io/png.h"
+#include "ops/ops.h"
 
 // ---- JSON --------------------------------------------------------------------------------------------
 
@@ -34,6 +35,7 @@ static cJSON *settings_json(const eval_report *r) {
     cJSON_AddNumberToObject(s, "steps", o->steps);
     cJSON_AddNumberToObject(s, "eta", o->eta);
     cJSON_AddNumberToObject(s, "guidance", o->guidance);
+    cJSON_AddStringToObject(s, "gemm_precision", ops_precision());   // of the GEMMs (--precision)
     cJSON_AddStringToObject(s, "guidance_convention", "eps = eps_null + w (eps_c - eps_null)");
     cJSON_AddBoolToObject(s, "clipped_eps", o->clipped_eps);   // diffusers' use_clipped_model_output
     cJSON_AddNumberToObject(s, "seed", (double)o->seed);

@@ -3,6 +3,7 @@
  * --device. The CUDA table exists only in `make CUDA=1` builds (LETHE_CUDA defined).
  */
 #include "ops/ops.h"
+#include "ops/cpu/cpu.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,3 +66,17 @@ const char *ops_device_description(void) {
 #endif
     return active->name;
 }
+
+lethe_status ops_set_precision(const char *name, const char **fallback) {
+    if (fallback) *fallback = NULL;
+    const bool bf16 = name && !strcmp(name, "bf16");
+    if (!bf16 && name && strcmp(name, "fp32") != 0)
+        return lethe_fail(LETHE_ERR_ARG, "--precision must be fp32 or bf16 (got '%s')", name);
+    const char *why = NULL;
+    if (bf16) why = active != &lethe_backend_cpu ? "bf16 is implemented for the CPU backend only" : lethe_cpu_bf16_unavailable();
+    lethe_cpu_set_bf16(bf16 && !why);
+    if (fallback) *fallback = why;
+    return LETHE_OK;
+}
+
+const char *ops_precision(void) { return lethe_cpu_bf16() && active == &lethe_backend_cpu ? "bf16" : "fp32"; }

@@ -216,4 +216,13 @@ void ops_synchronize(void);
 // The active backend in words: "cpu", or "cuda (NVIDIA H100 80GB HBM3, TF32 off)".
 const char *ops_device_description(void);
 
+// The GEMMs' precision (the CLI's --precision): "fp32", or "bf16" (mixed precision: every
+// GEMM's inputs rounded to bfloat16, products summed in fp32; weights, optimizer, norms and
+// softmax stay fp32). Choose it after the device. bf16 runs on the CPU backend built with
+// oneDNN, on a CPU with AVX512-BF16 or AMX; elsewhere the run stays fp32: LETHE_OK, and
+// *fallback (if not NULL) says why. An unknown name is LETHE_ERR_ARG. *fallback is NULL
+// when the precision asked for is the one that runs.
+lethe_status ops_set_precision(const char *name, const char **fallback);
+const char *ops_precision(void);   // "fp32" or "bf16": the one that runs
+
 #endif

@@ -1,6 +1,6 @@
 /*
  * fisher.c: guided samples of the parent and the diagonal Fisher of the denoising loss on
- * them (fisher.h), shared by SA (its EWC anchor and replay) and VDU (--precision fisher).
+ * them (fisher.h), shared by SA (its EWC anchor and replay) and VDU (--anchor-precision fisher).
  */
 #include "unlearn/fisher.h"
 

@@ -184,6 +184,7 @@ char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const
         cJSON_AddItemToArray(f, cJSON_CreateString(name ? name : idx));
     }
     cJSON_AddItemToObject(r, "arguments", unlearn_arguments_json(o));
+    cJSON_AddStringToObject(r, "gemm_precision", ops_precision());   // of the GEMMs, this sitting (--precision)
     cJSON_AddNumberToObject(r, "steps_done", steps_done);
     cJSON_AddNumberToObject(r, "seconds", round(seconds * 100) / 100);
     // CPU time (all threads, every sitting): the cost, which a busy machine stretches less than the wall time

@@ -67,7 +67,7 @@
  *   --forget-images N  the data-constrained setting of the paper (e.g. 10% or 1% of a class).
  * Statistics: --checkpoints A,B,... (model folders of the same config; the parent is used
  * only if listed) or --snapshots DIR (lethe train --snapshots K: EMA weights of one run).
- * Or --precision fisher (lethe's, not the paper's): mu = the parent itself and prec_i =
+ * Or --anchor-precision fisher (lethe's, not the paper's): mu = the parent itself and prec_i =
  * F_i + var_floor * mean F normalised to mean 1, F the diagonal Fisher of the denoising loss
  * on --fisher-samples (256) guided samples of the parent's kept classes (fisher.c, SA's
  * estimate; an unconditional parent: its own samples). The checkpoint precision measures how
@@ -105,7 +105,7 @@
     "and var the per-parameter mean and variance over K >= 2 checkpoints and prec = 1/(var + var_floor*mean(var)) "   \
     "normalised to mean 1 (the figure's 1/(2 sigma^2) up to a constant absorbed by gamma); gated (lethe's, not the "  \
     "paper's): each forget image's loss enters as min(l, gate * the parent's loss on the same x_t, t, eps, c); "       \
-    "reconstructed (older lethe): L = A' + gamma*B with A' = -A; --precision fisher (lethe's, not the paper's): mu = "   \
+    "reconstructed (older lethe): L = A' + gamma*B with A' = -A; --anchor-precision fisher (lethe's, not the paper's): mu = "   \
     "the parent and prec = a diagonal Fisher of the parent's guided samples of the kept classes, plus var_floor "      \
     "times its mean, normalised to mean 1. Hyperparameters and results of the paper unverified"
 
@@ -403,14 +403,14 @@ static const opt_spec vdu_options[] = {
     {"stability-weight", "gamma", OPT_FLOAT, offsetof(vdu_opts, stability_weight), {.f = NAN},
      "gamma: faithful, gated: the convex weight in [0, 1) of B; reconstructed: B's multiplier",
      "0.5; reconstructed: 1"},
-    {"precision", NULL, OPT_CHOICE, offsetof(vdu_opts, precision), {.i = VDU_PRECISION_CHECKPOINTS},
-     "B's mean and precision: checkpoints (the paper's: mean and variance over --checkpoints or --snapshots) or "
+    {"anchor-precision", "precision", OPT_CHOICE, offsetof(vdu_opts, precision), {.i = VDU_PRECISION_CHECKPOINTS},
+     "B's mean and precision (inverse variance): checkpoints (the paper's: mean and variance over --checkpoints or --snapshots) or "
      "fisher (lethe's: the parent, and a diagonal Fisher of its own samples of the kept classes; data-free)",
      .choices = "checkpoints|fisher"},
     {"fisher-samples", NULL, OPT_INT, offsetof(vdu_opts, fisher_samples), {.i = VDU_DEFAULT_FISHER_SAMPLES},
-     "--precision fisher: samples of the parent over the kept classes (guided DDIM 25)"},
+     "--anchor-precision fisher: samples of the parent over the kept classes (guided DDIM 25)"},
     {"var-floor", NULL, OPT_FLOAT, offsetof(vdu_opts, var_floor), {.f = VDU_DEFAULT_VAR_FLOOR},
-     "floor of the checkpoint variance (of the Fisher under --precision fisher), relative to its mean"},
+     "floor of the checkpoint variance (of the Fisher under --anchor-precision fisher), relative to its mean"},
     {"checkpoints", NULL, OPT_STRING, offsetof(vdu_opts, checkpoints), {.s = NULL},
      "model folders for the parameter statistics, comma-separated", "none; this or --snapshots"},
     {"snapshots", NULL, OPT_STRING, offsetof(vdu_opts, snapshots), {.s = NULL},
@@ -520,7 +520,7 @@ static lethe_status check_options(const vdu_opts *p, vdu_state *v) {
     v->fisher_samples = p->fisher_samples;
     if (v->precision == VDU_PRECISION_FISHER) {
         if ((p->checkpoints && p->checkpoints[0]) || (p->snapshots && p->snapshots[0]))
-            return lethe_fail(LETHE_ERR_ARG, "vdu: --precision fisher anchors at the parent with a Fisher of its own "
+            return lethe_fail(LETHE_ERR_ARG, "vdu: --anchor-precision fisher anchors at the parent with a Fisher of its own "
                               "samples and reads no checkpoints: drop --checkpoints / --snapshots, or use --precision "
                               "checkpoints");
         if (v->fisher_samples < 1)
@@ -532,7 +532,7 @@ static lethe_status check_options(const vdu_opts *p, vdu_state *v) {
     return LETHE_OK;
 }
 
-// --precision fisher: the parent's samples of the kept classes (an unconditional parent: its
+// --anchor-precision fisher: the parent's samples of the kept classes (an unconditional parent: its
 // samples), their Fisher diagonal at the parent (u->params before a resume restores), then
 // the statistics. The samples are freed at once.
 static lethe_status fisher_stats(unlearn_ctx *u, vdu_state *v, float floor) {
@@ -682,7 +682,7 @@ const unlearn_method unlearn_vdu = {
     .summary = "VDU: gamma*B - (1-gamma)*A (faithful, the authors' figure), the same with each forget image's ascent "
                "capped at --gate x the parent's loss (gated), or gamma*B - A (reconstructed); A = C_t-weighted "
                "denoising loss of forget images only; B = 0.5 sum prec (theta - mu)^2, mu/var over K >= 2 "
-               "--checkpoints or --snapshots, or (--precision fisher) mu = the parent, prec = a Fisher of the kept classes",
+               "--checkpoints or --snapshots, or (--anchor-precision fisher) mu = the parent, prec = a Fisher of the kept classes",
     .reconstructed = VDU_RECONSTRUCTED_NOTE,
     .needs_forget_data = 1,
     .default_lr = 1e-5f,

@@ -14,7 +14,7 @@
  * Because prec is normalised
  * and the floor is relative, multiplying every variance by a constant changes nothing
  * (so 1/K or 1/(K-1) does not matter).
- * Or (--precision fisher, lethe's, not the paper's) mu is the parent and prec a diagonal
+ * Or (--anchor-precision fisher, lethe's, not the paper's) mu is the parent and prec a diagonal
  * Fisher of the parent's own samples of the kept classes (vdu_stats_from_fisher).
  */
 #ifndef LETHE_UNLEARN_VDU_H
@@ -45,7 +45,7 @@ typedef struct {
     double mean_var;                           // mean_i var_i
     double var_eps;                            // eps_v = var_floor * mean_var
     double mean_raw_prec;                      // mean_i 1 / (var_i + eps_v), the normaliser
-    double mean_fisher;                        // --precision fisher: mean_i F_i (the rest above 0)
+    double mean_fisher;                        // --anchor-precision fisher: mean_i F_i (the rest above 0)
 } vdu_stats;
 
 // Reads the K weight vectors named by exactly one of `checkpoints` (comma-separated model
@@ -57,7 +57,7 @@ lethe_status vdu_stats_load(vdu_stats *s, const lethe_model *parent, const char 
                             float var_floor);
 void vdu_stats_free(vdu_stats *s);
 
-// --precision fisher: mu = theta0 (the parent's weights) and
+// --anchor-precision fisher: mu = theta0 (the parent's weights) and
 //   prec_i = (F_i + floor * mean F) / mean_j (F_j + floor * mean F)   (mean 1)
 // with F a diagonal Fisher of the kept classes (fisher.h), means over the parameters (the
 // padding gets prec 0). theta0, fisher: backend memory, n floats (the parent's buffer size).

@@ -104,6 +104,21 @@ expect_fail "unknown device" "--device must be cpu or cuda" $LETHE sample --devi
 # without the CUDA backend or a GPU: a clear message; with both: on to the missing model
 expect_fail "device cuda" "make CUDA=1|no usable NVIDIA GPU|no such model folder" $LETHE sample --device cuda --model "$W/nope" --out "$W/x.png"
 expect_fail "not a model folder" "not a model folder" $LETHE sample --model "$W" --out "$W/x.png"
+# --precision: an unknown name is a usage error in every command that takes it; bf16 runs, or
+# (no AVX512-BF16/AMX, no oneDNN) says so and runs fp32; either way close to fp32's samples
+for cmd in "sample --model $W/m" "train --steps 1" "eval --model $W/m --classifier models/fashion-mnist-classifier" "unlearn --model $W/m --method ga --forget 0"; do
+    # shellcheck disable=SC2086
+    expect_fail "--precision fp16 ($cmd)" "--precision must be fp32 or bf16" $LETHE $cmd --precision fp16 --out "$W/x"
+done
+SAMPLE="$LETHE sample --model $W/m --class all --n 16 --steps 3 --out $W/p.png"
+expect_ok "sample fp32" $SAMPLE --npy "$W/p32.npy"
+expect_ok "sample --precision bf16" $SAMPLE --precision bf16 --npy "$W/p16.npy"
+if grep -q "running in fp32" "$W/err"; then
+    close "$W/p32.npy" "$W/p16.npy" && ok || bad "bf16 fell back to fp32, yet the samples differ"
+else
+    awk -v d="$(npy_maxdiff "$W/p32.npy" "$W/p16.npy")" 'BEGIN { exit !(d != "inf" && d < 0.1) }' && ok \
+        || bad "bf16 samples are not within 0.1 of fp32's: $(npy_maxdiff "$W/p32.npy" "$W/p16.npy")"
+fi
 touch "$W/file"
 expect_fail "output under a file" "$W/file" $TRAIN --steps 1 --out "$W/file/sub"
 expect_fail "unwritable png" "$W/file/x.png" $LETHE sample --model "$W/m" --class 0 --n 1 --steps 2 --out "$W/file/x.png"

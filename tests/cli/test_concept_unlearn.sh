@@ -43,7 +43,7 @@ assert j["class_names"] == [], "prompt classes are not saved"
 assert os.path.isdir(d + "/text_encoder") and os.path.isdir(d + "/tokenizer")
 PY
 }
-for m in finetune ga salun "sa --fisher-samples 2 --replay-samples 2" "vdu --precision fisher --fisher-samples 2" \
+for m in finetune ga salun "sa --fisher-samples 2 --replay-samples 2" "vdu --anchor-precision fisher --fisher-samples 2" \
          "spare --surrogate photo" sfd "esd --params conditioning" "esd --params non-conditioning"; do
     name=$(echo "$m" | tr ' ' '_' | tr -d '-')
     expect_ok "$m --forget-style zebra" $UL --method $m --forget-style zebra --out "$W/$name"

@@ -79,6 +79,10 @@ expect_fail "--alpha with finetune" "--alpha is not an option of --method finetu
     $UL --method finetune --alpha 1 --out "$W/x"
 expect_fail "--gamma before --method ga" "--gamma is not an option of --method ga; it is used by sa, vdu" \
     $UL --gamma 1 --method ga --out "$W/x"
+# --precision: fp32|bf16 are the GEMMs' (every method); vdu's anchor values go to --anchor-precision
+expect_fail "--precision fisher with ga" "--precision is not an option of --method ga; it is used by vdu" \
+    $UL --method ga --precision fisher --out "$W/x"
+expect_fail "--precision fp16" "--precision must be fp32 or bf16" $UL --method ga --precision fp16 --out "$W/x"
 expect_fail "a bad value of an old spelling" "--alpha: 'much' is not a valid number" $UL --method ga --alpha much --out "$W/x"
 expect_fail "an unknown option" "unknown option '--retain-wieght'" $UL --method ga --retain-wieght 1 --out "$W/x"
 expect_fail "a switch with a value" "--resume takes no value" $UL --method ga --resume=1 --out "$W/x"

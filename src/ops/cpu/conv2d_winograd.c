@@ -29,6 +29,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 // Scratch per thread aimed at: the block's V and M (or dZ) fit in the core's 2 MiB L2.
 #define BLOCK_BYTES ((size_t)1 << 20)
@@ -112,6 +115,37 @@ static void transform_weights(float *U, const float *w, int co, int ci) {
 
 static const float zero_row[ZERO_ROW];   // stands for the rows above and below the image
 
+// B^T down the columns of four input rows d0..d3 (w floats each) into t0..t3, zero from w up
+// to len, and t[-1] = 0 (the pad columns around the row). The rows of the small images are
+// short (7, 14 or 28 floats in the tiny config): a compiler's vector loop plus scalar
+// remainder spent most of its time in the remainder (perf: transform_input was a fifth of a
+// sampling step, mostly scalar), so with AVX-512 every row is whole masked vectors.
+static inline void columns_bt(float *restrict t0, float *restrict t1, float *restrict t2, float *restrict t3,
+                              const float *d0, const float *d1, const float *d2, const float *d3, int w, int len) {
+    t0[-1] = t1[-1] = t2[-1] = t3[-1] = 0.0f;
+#ifdef __AVX512F__
+    for (int ix = 0; ix < len; ix += 16) {
+        const int nr = w - ix, ns = len - ix;   // floats to read (the rest load as 0) and to store
+        const __mmask16 kr = nr >= 16 ? (__mmask16)0xffff : nr <= 0 ? (__mmask16)0 : (__mmask16)((1u << nr) - 1u);
+        const __mmask16 ks = ns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ns) - 1u);
+        const __m512 a0 = _mm512_maskz_loadu_ps(kr, d0 + ix), a1 = _mm512_maskz_loadu_ps(kr, d1 + ix);
+        const __m512 a2 = _mm512_maskz_loadu_ps(kr, d2 + ix), a3 = _mm512_maskz_loadu_ps(kr, d3 + ix);
+        _mm512_mask_storeu_ps(t0 + ix, ks, _mm512_sub_ps(a0, a2));
+        _mm512_mask_storeu_ps(t1 + ix, ks, _mm512_add_ps(a1, a2));
+        _mm512_mask_storeu_ps(t2 + ix, ks, _mm512_sub_ps(a2, a1));
+        _mm512_mask_storeu_ps(t3 + ix, ks, _mm512_sub_ps(a1, a3));
+    }
+#else
+    for (int ix = 0; ix < w; ix++) {
+        t0[ix] = d0[ix] - d2[ix];
+        t1[ix] = d1[ix] + d2[ix];
+        t2[ix] = d2[ix] - d1[ix];
+        t3[ix] = d1[ix] - d3[ix];
+    }
+    for (int ix = w; ix < len; ix++) t0[ix] = t1[ix] = t2[ix] = t3[ix] = 0.0f;
+#endif
+}
+
 // V[xi][c][q] = (B^T d B)[xi] for the tiles of units [u0, u0+nu) (unit u = sample u / th,
 // tile row u % th) and every channel c of x (n, ci, h, w); V has row length pb.
 // B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. rows: work_floats() of work space.
@@ -123,7 +157,10 @@ static void transform_input(float *V, float *rows, const float *x, const conv2d_
     float *r0 = rows, *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
     for (int c = 0; c < s->ci; c++) {
         // B^T along the columns, into zero-padded rows: unit u's input column ix lands at
-        // u * wp + 1 + ix, with a zero on its left and one or two on its right
+        // u * wp + 1 + ix, with a zero on its left and one or two on its right. A unit's rows
+        // are a few short runs, one sample's plane apart from the previous unit's at every
+        // sample boundary: the loads waited on memory (perf: 60% of this function at one
+        // masked load), so each unit asks early for its rows of the next channel.
         for (int u = 0; u < nu; u++) {
             const int si = (u0 + u) / p->th, ty = (u0 + u) % p->th;
             const float *xc = x + ((size_t)si * s->ci + c) * h * w;
@@ -132,18 +169,14 @@ static void transform_input(float *V, float *rows, const float *x, const conv2d_
                 const int iy = 2 * ty - 1 + k;
                 d[k] = iy < 0 || iy >= h ? zero_row : xc + (size_t)iy * w;
             }
-            const float *restrict d0 = d[0], *restrict d1 = d[1], *restrict d2 = d[2], *restrict d3 = d[3];
-            const size_t at = (size_t)u * wp;
-            float *restrict t0 = r0 + at + 1, *restrict t1 = r1 + at + 1, *restrict t2 = r2 + at + 1,
-                            *restrict t3 = r3 + at + 1;
-            for (int ix = 0; ix < w; ix++) {
-                t0[ix] = d0[ix] - d2[ix];
-                t1[ix] = d1[ix] + d2[ix];
-                t2[ix] = d2[ix] - d1[ix];
-                t3[ix] = d1[ix] - d3[ix];
+            if (c + 1 < s->ci) {   // this unit's rows of the next channel (see the note above)
+                const int y0 = 2 * ty - 1 < 0 ? 0 : 2 * ty - 1, y1 = 2 * ty + 3 > h ? h : 2 * ty + 3;
+                const char *from = (const char *)(xc + (size_t)h * w + (size_t)y0 * w);
+                const char *to = (const char *)(xc + (size_t)h * w + (size_t)y1 * w);
+                for (; from < to; from += 64) __builtin_prefetch(from);
             }
-            t0[-1] = t1[-1] = t2[-1] = t3[-1] = 0.0f;   // the pad columns
-            for (int ix = w; ix < wp - 1; ix++) t0[ix] = t1[ix] = t2[ix] = t3[ix] = 0.0f;
+            const size_t at = (size_t)u * wp;
+            columns_bt(r0 + at + 1, r1 + at + 1, r2 + at + 1, r3 + at + 1, d[0], d[1], d[2], d[3], w, wp - 1);
         }
         for (int k = 0; k < 2; k++) r0[len - 2 + k] = r1[len - 2 + k] = r2[len - 2 + k] = r3[len - 2 + k] = 0.0f;
         // then B along the rows, one tile (4 columns, stride 2) per column q of V
@@ -162,6 +195,23 @@ static void transform_input(float *V, float *rows, const float *x, const conv2d_
             }
         }
     }
+}
+
+// dst (n) = src + bias, or dst += src: one output row (short rows as masked vectors, as in columns_bt)
+static inline void store_row(float *restrict dst, const float *restrict src, int n, float bias, int accumulate) {
+#ifdef __AVX512F__
+    const __m512 b = _mm512_set1_ps(bias);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 v = _mm512_maskz_loadu_ps(k, src + i);
+        _mm512_mask_storeu_ps(dst + i, k, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, dst + i), v) : _mm512_add_ps(v, b));
+    }
+#else
+    if (accumulate)
+        for (int i = 0; i < n; i++) dst[i] += src[i];
+    else
+        for (int i = 0; i < n; i++) dst[i] = src[i] + bias;
+#endif
 }
 
 // y rows of units [u0, u0+nu) = A^T M A (+ b, or += when accumulate) for every output
@@ -199,12 +249,7 @@ static void transform_output(float *y, float *rows, const float *M, const float 
             float *yo = y + ((size_t)si * s->co + o) * oh * ow + (size_t)(2 * ty) * ow;
             const int nrows = 2 * ty + 1 < oh ? 2 : 1;
             for (int r = 0; r < nrows; r++) {
-                const float *restrict src = (r ? y1 : y0) + (size_t)u * wp;
-                float *restrict dst = yo + (size_t)r * ow;
-                if (accumulate)
-                    for (int ox = 0; ox < ow; ox++) dst[ox] += src[ox];
-                else
-                    for (int ox = 0; ox < ow; ox++) dst[ox] = src[ox] + bo;
+                store_row(yo + (size_t)r * ow, (r ? y1 : y0) + (size_t)u * wp, ow, bo, accumulate);
             }
         }
     }

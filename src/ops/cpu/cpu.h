@@ -60,6 +60,17 @@ int lethe_cpu_gemm_threads(void);
 void lethe_cpu_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                      const float *b, int ldb, float beta, float *c, int ldc);
 const char *lethe_cpu_gemm_name(void);   // "onednn" or "openblas": the one that runs
+// --precision bf16 (ops_set_precision): every product of at least BF16_MIN_MACS then goes
+// through lethe_cpu_sgemm_bf16.
+void lethe_cpu_set_bf16(bool on);
+bool lethe_cpu_bf16(void);
+
+// ---- gemm_bf16.c: the same product with A and B rounded to bf16, summed in fp32 ----------------
+// NULL where bf16 GEMMs can run here, else why not (no oneDNN in this build, no AVX512-BF16/AMX).
+const char *lethe_cpu_bf16_unavailable(void);
+// false (C untouched) if oneDNN could not run it: the caller then does the product in fp32.
+bool lethe_cpu_sgemm_bf16(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                          const float *b, int ldb, float beta, float *c, int ldc);
 
 // ---- memory.c ----------------------------------------------------------------------------
 void *lethe_cpu_alloc(size_t bytes);

@@ -61,37 +61,45 @@ const char *lethe_cpu_gemm_name(void) {
     return kind() == GEMM_ONEDNN ? "onednn" : "openblas";
 }
 
-#ifdef LETHE_HAVE_DNNL
 // Below this many multiply-adds a product called from serial code runs on one thread: oneDNN
 // would otherwise open an OpenMP region of every thread for it. Timed alone that costs little
 // (2 threads are 0.5-1.1x one below ~4M MACs, 1.5-1.75x above 16M), but in a run where the
 // other threads sleep between lethe's regions it made text-to-image ESD-x at batch 1 (a stream
 // of attention and text-encoder products of 0.1-1M MACs) 2.3x slower than OpenBLAS.
-#define DNNL_SERIAL_MAX_MACS ((double)(1 << 22))
+#define SERIAL_MAX_MACS ((double)(1 << 22))
 
-static dnnl_status_t dnnl_product(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                                  const float *b, int ldb, float beta, float *c, int ldc) {
-    const char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';
-#ifdef _OPENMP
-    const int nt = omp_get_max_threads();
-    if (nt > 1 && !omp_in_parallel() && (double)m * n * k < DNNL_SERIAL_MAX_MACS) {
-        omp_set_num_threads(1);   // oneDNN sizes its region by omp_get_max_threads()
-        const dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        omp_set_num_threads(nt);
-        return st;
-    }
-#endif
-    return dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-#endif
+// --precision bf16 rounds the inputs of products of at least this many multiply-adds; below
+// it the rounding pass and the primitive's call cost about what bf16 saves.
+#define BF16_MIN_MACS ((double)(1 << 18))
 
-void lethe_cpu_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                     const float *b, int ldb, float beta, float *c, int ldc) {
+static _Atomic bool bf16_on;
+void lethe_cpu_set_bf16(bool on) { atomic_store(&bf16_on, on); }
+bool lethe_cpu_bf16(void) { return atomic_load_explicit(&bf16_on, memory_order_relaxed); }
+
+static void product(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *b, int ldb, float beta, float *c, int ldc) {
+    // on any failure of a oneDNN path (there should be none) the next one does the same product
+    if (lethe_cpu_bf16() && k > 0 && (double)m * n * k >= BF16_MIN_MACS &&
+        lethe_cpu_sgemm_bf16(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
 #ifdef LETHE_HAVE_DNNL
     if (kind() == GEMM_ONEDNN &&
-        dnnl_product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == dnnl_success)
-        return;   // on any failure (there should be none) OpenBLAS does the same product below
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == dnnl_success)
+        return;
 #endif
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
                 a, lda, b, ldb, beta, c, ldc);
+}
+
+void lethe_cpu_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                     const float *b, int ldb, float beta, float *c, int ldc) {
+#ifdef _OPENMP
+    const int nt = omp_get_max_threads();
+    const bool one_thread = nt > 1 && !omp_in_parallel() && (double)m * n * k < SERIAL_MAX_MACS;
+    if (one_thread) omp_set_num_threads(1);   // oneDNN sizes its region by omp_get_max_threads()
+    product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (one_thread) omp_set_num_threads(nt);
+#else
+    product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
 }
