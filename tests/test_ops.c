@@ -451,6 +451,31 @@ static void test_group_norm(void **state) {
     }
 }
 
+// the fused GroupNorm + SiLU gives the two ops' results bit for bit (affine and not), on a
+// tensor large enough to run threaded
+static void test_group_norm_silu_fused(void **state) {
+    (void)state;
+    const int n = 3, c = 32, hw = 28 * 28, groups = 8;
+    const size_t nx = (size_t)n * c * hw;
+    float *x = fbuf(nx), *y0 = fbuf(nx), *a0 = fbuf(nx), *y1 = fbuf(nx), *a1 = fbuf(nx), *gamma = fbuf(c), *beta = fbuf(c);
+    float mean0[24], rstd0[24], mean1[24], rstd1[24];
+    fill_uniform(x, nx, -3.0f, 5.0f, 140);
+    fill_uniform(gamma, c, 0.5f, 1.5f, 141);
+    fill_uniform(beta, c, -1, 1, 142);
+    assert_non_null(ops()->group_norm_silu_forward);
+    for (int affine = 0; affine < 2; affine++) {
+        const float *g = affine ? gamma : NULL, *b = affine ? beta : NULL;
+        ops()->group_norm_forward(y0, mean0, rstd0, x, g, b, n, c, hw, groups, 1e-5f);
+        ops()->silu_forward(a0, y0, nx);
+        ops()->group_norm_silu_forward(y1, a1, mean1, rstd1, x, g, b, n, c, hw, groups, 1e-5f);
+        assert_memory_equal(y0, y1, nx * sizeof(float));
+        assert_memory_equal(a0, a1, nx * sizeof(float));
+        assert_memory_equal(mean0, mean1, sizeof mean0);
+        assert_memory_equal(rstd0, rstd1, sizeof rstd0);
+    }
+    free(x); free(y0); free(a0); free(y1); free(a1); free(gamma); free(beta);
+}
+
 // affine=False: gamma, beta NULL behave as ones and zeros
 static void test_group_norm_no_affine(void **state) {
     (void)state;
@@ -1790,6 +1815,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_tiling),
         cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_group_norm_no_affine),
+        cmocka_unit_test(test_group_norm_silu_fused),
         cmocka_unit_test(test_layer_norm),
         cmocka_unit_test(test_layer_norm_no_affine),
         cmocka_unit_test(test_layer_norm_large),

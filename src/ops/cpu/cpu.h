@@ -99,6 +99,9 @@ int lethe_cpu_winograd_weight_grad(float *dw, const float *dy, const float *x, c
 void lethe_cpu_group_norm_forward(float *y, float *mean, float *rstd, const float *x,
                                   const float *gamma, const float *beta,
                                   int n, int c, int hw, int groups, float eps);
+void lethe_cpu_group_norm_silu_forward(float *y, float *act, float *mean, float *rstd, const float *x,
+                                       const float *gamma, const float *beta,
+                                       int n, int c, int hw, int groups, float eps);
 void lethe_cpu_group_norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                                    const float *x, const float *mean, const float *rstd,
                                    const float *gamma, int n, int c, int hw, int groups);

@@ -80,6 +80,6 @@ const lethe_backend lethe_backend_cpu = {
     .ema_update = lethe_cpu_ema_update,
 
     // optional: GroupNorm + SiLU is composed by nn/layers.c; ops run synchronously
-    .group_norm_silu_forward = NULL,
+    .group_norm_silu_forward = lethe_cpu_group_norm_silu_forward,
     .synchronize = NULL,
 };
