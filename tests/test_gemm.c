@@ -49,14 +49,13 @@ static float b_at(const product *p, const float *b, int l, int j) { return p->tb
 
 // Runs p through lethe_cpu_sgemm and returns the largest |error| / bound over C, bound =
 // rel * alpha sum |a||b| + fp32's few ulps; the columns past n in each row of C must be untouched.
-static double check_product(const product *p, uint64_t seed, double rel, double *max_abs_err) {
+static double check_product(const product *p, uint64_t seed, double rel) {
     float *a = random_floats(a_floats(p), seed), *b = random_floats(b_floats(p), seed + 1);
     float *c = random_floats((size_t)p->m * p->ldc, seed + 2);
     float *c0 = malloc((size_t)p->m * p->ldc * sizeof *c0);
     memcpy(c0, c, (size_t)p->m * p->ldc * sizeof *c0);
     lethe_cpu_sgemm(p->ta, p->tb, p->m, p->n, p->k, p->alpha, a, p->lda, b, p->ldb, p->beta, c, p->ldc);
     double worst = 0.0;
-    *max_abs_err = 0.0;
     for (int i = 0; i < p->m; i++) {
         for (int j = 0; j < p->n; j++) {
             double sum = 0.0, mag = 0.0;
@@ -69,7 +68,6 @@ static double check_product(const product *p, uint64_t seed, double rel, double 
             const double err = fabs(c[(size_t)i * p->ldc + j] - want);
             const double bound = rel * fabs(p->alpha) * mag + 64 * 1.2e-7 * (fabs(p->alpha) * mag + fabs(want)) + 1e-30;
             if (err / bound > worst) worst = err / bound;
-            if (err > *max_abs_err) *max_abs_err = err;
         }
         for (int j = p->n; j < p->ldc; j++) assert_true(c[(size_t)i * p->ldc + j] == c0[(size_t)i * p->ldc + j]);
     }
@@ -94,22 +92,31 @@ static void shapes(product *out, int *n_out, int m, int n, int k) {
     *n_out = count;
 }
 
-static void test_fp32(void **state) {
-    (void)state;
-    assert_int_equal(ops_set_precision("fp32", NULL), LETHE_OK);
-    const int sizes[][3] = {{3, 5, 7}, {33, 17, 65}, {64, 300, 128}};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+// Every variant of shapes() for each size: within fp32's bound, or (bf16) within the bf16
+// bound while outside fp32's (the inputs really were rounded).
+static void check_sizes(const int (*sizes)[3], size_t n_sizes, uint64_t seed0, bool bf16) {
+    for (size_t s = 0; s < n_sizes; s++) {
         product ps[12];
         int np;
         shapes(ps, &np, sizes[s][0], sizes[s][1], sizes[s][2]);
         for (int i = 0; i < np; i++) {
-            double abs_err;
-            const double worst = check_product(&ps[i], 10 + s * 100 + i, 0.0, &abs_err);
-            if (worst > 1.0)
-                fail_msg("fp32 %dx%dx%d ta %d tb %d alpha %g beta %g: error %.2f x the bound", ps[i].m, ps[i].n, ps[i].k, ps[i].ta,
-                         ps[i].tb, ps[i].alpha, ps[i].beta, worst);
+            const product *p = &ps[i];
+            const uint64_t seed = seed0 + s * 100 + (uint64_t)i;
+            const double tight = check_product(p, seed, 0.0);
+            const double worst = bf16 ? check_product(p, seed, 1.0 / 128) : tight;
+            if (worst > 1.0 || (bf16 && tight <= 1.0))
+                fail_msg("%s %dx%dx%d ta %d tb %d alpha %g beta %g: error %.3f x the %s bound, %.1f x fp32's",
+                         bf16 ? "bf16" : "fp32", p->m, p->n, p->k, p->ta, p->tb, p->alpha, p->beta, worst,
+                         bf16 ? "bf16" : "fp32", tight);
         }
     }
+}
+
+static void test_fp32(void **state) {
+    (void)state;
+    assert_int_equal(ops_set_precision("fp32", NULL), LETHE_OK);
+    const int sizes[][3] = {{3, 5, 7}, {33, 17, 65}, {64, 300, 128}};
+    check_sizes(sizes, sizeof sizes / sizeof sizes[0], 10, false);
 }
 
 // the same products from inside an OpenMP region (single-threaded there, as the ops call it)
@@ -123,8 +130,7 @@ static void test_fp32_in_parallel_region(void **state) {
         product q = p;
         q.lda = q.ta ? q.m : q.k;
         q.ldb = q.tb ? q.k : q.n;
-        double abs_err;
-        bad += check_product(&q, 500 + i, 0.0, &abs_err) > 1.0;
+        bad += check_product(&q, 500 + i, 0.0) > 1.0;
     }
     assert_int_equal(bad, 0);
 }
@@ -138,32 +144,17 @@ static void test_bf16(void **state) {
         assert_true(strlen(why) > 10);
         print_message("bf16 not available on this machine (%s): checking the fp32 fallback only\n", why);
         product p = {false, false, 64, 300, 128, 128, 300, 300, 1.0f, 0.0f};
-        double abs_err;
-        assert_true(check_product(&p, 7, 0.0, &abs_err) <= 1.0);
+        assert_true(check_product(&p, 7, 0.0) <= 1.0);
         assert_int_equal(ops_set_precision("fp32", NULL), LETHE_OK);
         return;
     }
     assert_string_equal(ops_precision(), "bf16");
     // large enough for the bf16 path (>= 2^18 multiply-adds)
     const int sizes[][3] = {{64, 300, 128}, {130, 77, 260}};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        product ps[12];
-        int np;
-        shapes(ps, &np, sizes[s][0], sizes[s][1], sizes[s][2]);
-        for (int i = 0; i < np; i++) {
-            double abs_err;
-            // fp32 must fail this product's tight bound: the inputs really were rounded
-            const double tight = check_product(&ps[i], 20 + s * 100 + i, 0.0, &abs_err);
-            const double worst = check_product(&ps[i], 20 + s * 100 + i, 1.0 / 128, &abs_err);
-            if (worst > 1.0 || tight <= 1.0)
-                fail_msg("bf16 %dx%dx%d ta %d tb %d alpha %g beta %g: error %.3f x the bf16 bound, %.1f x fp32's", ps[i].m,
-                         ps[i].n, ps[i].k, ps[i].ta, ps[i].tb, ps[i].alpha, ps[i].beta, worst, tight);
-        }
-    }
+    check_sizes(sizes, sizeof sizes / sizeof sizes[0], 20, true);
     // a small product stays fp32
     product small = {false, true, 16, 16, 16, 16, 16, 16, 1.0f, 0.0f};
-    double abs_err;
-    assert_true(check_product(&small, 3, 0.0, &abs_err) <= 1.0);
+    assert_true(check_product(&small, 3, 0.0) <= 1.0);
     // a NaN in A reaches C
     {
         const int m = 64, n = 64, k = 128;

@@ -12,17 +12,17 @@
 
 #include <math.h>
 
-// y (n, c, hw) = groupnorm(x); mean, rstd (n, groups) saved for backward
-void lethe_cpu_group_norm_forward(float *y, float *mean, float *rstd, const float *x,
-                                  const float *gamma, const float *beta,
-                                  int n, int c, int hw, int groups, float eps) {
+// y (n, c, hw) = groupnorm(x), and act = silu(y) unless act is NULL; mean, rstd (n, groups)
+// saved for backward. With act, each group's SiLU is taken while its y is still in cache (as
+// two ops, SiLU read the whole tensor back from memory), bit for bit as the two ops in turn.
+static void group_norm(float *y, float *act, float *mean, float *rstd, const float *x, const float *gamma,
+                       const float *beta, int n, int c, int hw, int groups, float eps) {
     const int cg = c / groups, ng_total = n * groups;
     const size_t m = (size_t)cg * hw;
     #pragma omp parallel for schedule(static) if ((size_t)n * c * hw > LETHE_CPU_PAR_MIN)
     for (int ng = 0; ng < ng_total; ng++) {
         // the group's channels are contiguous: (s*c + g*cg)*hw = ng*m
         const float *xg = x + (size_t)ng * m;
-        float *yg = y + (size_t)ng * m;
         const double mu = lethe_cpu_sum_f64(xg, m) / (double)m;
         const double var = lethe_cpu_sqdev_f64(xg, m, mu) / (double)m;
         const float rs = (float)(1.0 / sqrt(var + (double)eps));
@@ -34,44 +34,33 @@ void lethe_cpu_group_norm_forward(float *y, float *mean, float *rstd, const floa
             // y = x * a + b with a = rstd*gamma, b = beta - mean*a (PyTorch's CPU kernel does the same)
             const float a = gamma ? rs * gamma[ch] : rs;
             const float bb = (beta ? beta[ch] : 0.0f) - (float)mu * a;
-            const float *xc = xg + (size_t)cc * hw;
-            float *yc = yg + (size_t)cc * hw;
-            for (int i = 0; i < hw; i++) yc[i] = xc[i] * a + bb;
+            const size_t at = (size_t)ng * m + (size_t)cc * hw;
+            const float *xc = x + at;
+            float *yc = y + at;
+            if (!act) {
+                for (int i = 0; i < hw; i++) yc[i] = xc[i] * a + bb;
+                continue;
+            }
+            float *ac = act + at;
+            for (int i = 0; i < hw; i++) {
+                const float v = xc[i] * a + bb;
+                yc[i] = v;
+                ac[i] = v / (1.0f + lethe_cpu_expf(-v));   // as lethe_cpu_silu_forward
+            }
         }
     }
 }
 
-// y as lethe_cpu_group_norm_forward and act = silu(y), bit for bit as the two ops in turn, in
-// one pass: each group's y is still in cache when its SiLU is taken (as two ops, SiLU read the
-// whole tensor back from memory; GroupNorm + SiLU were a tenth of a sampling step)
+void lethe_cpu_group_norm_forward(float *y, float *mean, float *rstd, const float *x,
+                                  const float *gamma, const float *beta,
+                                  int n, int c, int hw, int groups, float eps) {
+    group_norm(y, NULL, mean, rstd, x, gamma, beta, n, c, hw, groups, eps);
+}
+
 void lethe_cpu_group_norm_silu_forward(float *y, float *act, float *mean, float *rstd, const float *x,
                                        const float *gamma, const float *beta,
                                        int n, int c, int hw, int groups, float eps) {
-    const int cg = c / groups, ng_total = n * groups;
-    const size_t m = (size_t)cg * hw;
-    #pragma omp parallel for schedule(static) if ((size_t)n * c * hw > LETHE_CPU_PAR_MIN)
-    for (int ng = 0; ng < ng_total; ng++) {
-        const float *xg = x + (size_t)ng * m;
-        float *yg = y + (size_t)ng * m, *ag = act + (size_t)ng * m;
-        const double mu = lethe_cpu_sum_f64(xg, m) / (double)m;
-        const double var = lethe_cpu_sqdev_f64(xg, m, mu) / (double)m;
-        const float rs = (float)(1.0 / sqrt(var + (double)eps));
-        mean[ng] = (float)mu;
-        rstd[ng] = rs;
-        const int g = ng % groups;
-        for (int cc = 0; cc < cg; cc++) {
-            const int ch = g * cg + cc;
-            const float a = gamma ? rs * gamma[ch] : rs;
-            const float bb = (beta ? beta[ch] : 0.0f) - (float)mu * a;
-            const float *xc = xg + (size_t)cc * hw;
-            float *yc = yg + (size_t)cc * hw, *ac = ag + (size_t)cc * hw;
-            for (int i = 0; i < hw; i++) {
-                const float v = xc[i] * a + bb;
-                yc[i] = v;
-                ac[i] = v / (1.0f + lethe_cpu_expf(-v));
-            }
-        }
-    }
+    group_norm(y, act, mean, rstd, x, gamma, beta, n, c, hw, groups, eps);
 }
 
 // dx (n, c, hw), dgamma (c), dbeta (c) += gradients given dy (n, c, hw) and the saved
