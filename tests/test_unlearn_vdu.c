@@ -12,6 +12,7 @@
  *   lethe.json with the method, the parent's SHA-256, the checkpoints and the
  *   reconstruction note; --stop-after + --resume give the same weights;
  * - data-constrained: with forget_images = 8, images after the 8th forget image do not matter;
+ * - --update natural: the step's gradient is the objective's divided by prec, applied by SGD;
  * - --anchor-precision fisher: prec = the Fisher plus its floor, normalised, mu = the parent; runs on
  *   both kinds of model, resume, the statistics file, the option errors;
  * - errors: fewer than 2 checkpoints, neither or both sources, another config, identical
@@ -731,6 +732,79 @@ static void test_objective_errors(void **state) {
     dataset_free(&ds);
 }
 
+// --update natural: the step's gradient is the objective's gradient divided by prec (the
+// test's own statistics), and the optimizer is plain SGD (momentum 0 unless --adam-beta1,
+// clipping off here): after one step the weights are the parent's minus lr times it.
+static struct {
+    float *g_objective, *g_step;   // host copies from step 0
+} nat;
+
+static lethe_status natural_spy_step(unlearn_ctx *u, int step) {
+    vdu_terms T;
+    ops()->fill(u->grads, 0.0f, u->n_params);
+    lethe_status st = vdu_objective(u, step, &T);
+    if (st) return st;
+    if (step == 0) nat.g_objective = dev_host(u->grads, u->n_params);
+    ops()->fill(u->grads, 0.0f, u->n_params);
+    if ((st = unlearn_vdu.step(u, step))) return st;
+    if (step == 0) nat.g_step = dev_host(u->grads, u->n_params);
+    return LETHE_OK;
+}
+
+static void test_natural_update(void **state) {
+    (void)state;
+    lethe_dataset ds;
+    toy_dataset(&ds, 0);
+    char list[1024], out[256], path[512];
+    snprintf(list, sizeof list, "%s,%s,%s", c1, c2, c3);
+    path_in(out, sizeof out, "natural");
+    unlearn_opts o;
+    quick_opts(&o, c1, out);
+    o.steps = 1;
+    o.lr = 0.05f;
+    o.max_grad_norm = 0;
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "objective", "gated"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "gate", "20"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "update", "natural"), LETHE_OK);
+    lethe_model m;
+    assert_int_equal(model_load(&m, c1), LETHE_OK);
+    const size_t np = m.unet.table.total;
+    float *theta0 = dev_host(m.params, np);
+    vdu_stats s;
+    assert_int_equal(vdu_stats_load(&s, &m, list, NULL, VDU_DEFAULT_VAR_FLOOR), LETHE_OK);
+    float *prec = dev_host(s.prec, np);
+    vdu_stats_free(&s);
+    assert_int_equal(fs_mkdir_p(out), LETHE_OK);
+    unlearn_method meth = unlearn_vdu;
+    meth.step = natural_spy_step;
+    memset(&nat, 0, sizeof nat);
+    lethe_status st = unlearn_run_loop(&o, &meth, &m, &ds, 0);
+    if (st) fail_msg("%s", lethe_last_error());
+    model_free(&m);
+    assert_non_null(nat.g_objective);
+    assert_non_null(nat.g_step);
+    size_t n1;
+    float *theta1 = host_weights(out, &n1);
+    assert_int_equal(n1, np);
+    double g_err = 0, w_err = 0, moved = 0, scale = max_abs(nat.g_objective, np);
+    for (size_t i = 0; i < np; i++) {
+        if (prec[i] > 0) g_err = fmax(g_err, fabs((double)nat.g_step[i] * prec[i] - nat.g_objective[i]) / scale);
+        else assert_true(nat.g_step[i] == 0);   // the padding: no inf * 0
+        w_err = fmax(w_err, fabs((double)theta1[i] - ((double)theta0[i] - (double)o.lr * nat.g_step[i])));
+        moved = fmax(moved, fabs((double)theta1[i] - theta0[i]));
+    }
+    if (!(g_err < 1e-6)) fail_msg("natural gradient * prec differs from the gradient by %.3g", g_err);
+    assert_true(moved > 0);
+    if (!(w_err < 1e-6 * fmax(moved, 1e-3))) fail_msg("SGD step off by %.3g (moved %.3g)", w_err, moved);
+    snprintf(path, sizeof path, "%s/vdu_statistics.json", out);
+    cJSON *j = read_json(path);
+    assert_string_equal(jstr(j, "update"), "natural");
+    cJSON_Delete(j);
+    free(nat.g_objective); free(nat.g_step); free(theta0); free(theta1); free(prec);
+    dataset_free(&ds);
+}
+
 // ---- --anchor-precision fisher ---------------------------------------------------------------------
 
 // prec = (F + floor mean F) / mean(F + floor mean F) over the parameters, mu = the parent
@@ -1012,6 +1086,7 @@ int main(void) {
         cmocka_unit_test(test_faithful_objective),
         cmocka_unit_test(test_gated_objective),
         cmocka_unit_test(test_objective_errors),
+        cmocka_unit_test(test_natural_update),
         cmocka_unit_test(test_fisher_stats),
         cmocka_unit_test(test_fisher_precision_run),
         cmocka_unit_test(test_snapshot_steps),

@@ -34,6 +34,15 @@ void adamw_update(adamw_state *o, float *P, const float *G, const float *mask, f
         if (coef < 1.0) scale = (float)coef;
     }
     o->step++;
+    if (o->cfg.kind == OPTIM_SGD) {
+        const lethe_backend *k = ops();
+        k->axpbz(o->m, o->cfg.beta1, o->m, scale, G, o->n);                            // buf = b1 buf + g
+        if (o->cfg.weight_decay != 0) k->axpbz(o->m, 1.0f, o->m, o->cfg.weight_decay, P, o->n);   // + wd p
+        if (mask) k->mul(o->m, o->m, mask, o->n);                                      // frozen: no buffer, no step
+        k->axpbz(P, 1.0f, P, -lr, o->m, o->n);
+        if (grad_norm) *grad_norm = norm;
+        return;
+    }
     ops()->adamw_step(P, G, o->m, o->v, mask, o->n, lr, o->cfg.beta1, o->cfg.beta2, o->cfg.eps,
                       o->cfg.weight_decay, o->step, scale);
     if (grad_norm) *grad_norm = norm;

@@ -9,21 +9,29 @@
 
 #include "core/error.h"
 
+typedef enum {
+    OPTIM_ADAMW,   // the default everywhere
+    OPTIM_SGD      // p -= lr * buf, buf = beta1 buf + g + weight_decay p (torch.optim.SGD, no dampening):
+                   // a step proportional to the gradient, for preconditioned updates (VDU's natural
+                   // gradient), where Adam's per-coordinate normalisation would undo the preconditioner
+} optim_kind;
+
 typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
+    float lr, beta1, beta2, eps, weight_decay;   // SGD: beta1 is the momentum; beta2 and eps unused
     float max_grad_norm;     // <= 0: no clipping
+    optim_kind kind;         // 0: AdamW
 } adamw_config;
 
 typedef struct {
     adamw_config cfg;
     size_t n;
-    float *m, *v;            // backend memory, n floats each
+    float *m, *v;            // backend memory, n floats each (SGD: m is the momentum buffer, v unused)
     int step;                // updates done so far
 } adamw_state;
 
 lethe_status adamw_init(adamw_state *o, const adamw_config *cfg, size_t n);
 void adamw_free(adamw_state *o);
-// One update of P from G with learning rate lr (already scheduled); mask may be NULL.
+// One update of P from G (AdamW or SGD, by cfg.kind) with learning rate lr (already scheduled); mask may be NULL.
 // Returns the gradient norm before clipping in *grad_norm (may be NULL).
 void adamw_update(adamw_state *o, float *P, const float *G, const float *mask, float lr, double *grad_norm);
 

@@ -388,6 +388,7 @@ typedef struct {
     float gate;               // NaN: VDU_DEFAULT_GATE under gated; an error under the others
     int precision;            // vdu_precision
     int fisher_samples;
+    int update;               // vdu_update
 } vdu_opts;
 
 static const opt_spec vdu_options[] = {
@@ -409,6 +410,10 @@ static const opt_spec vdu_options[] = {
      .choices = "checkpoints|fisher"},
     {"fisher-samples", NULL, OPT_INT, offsetof(vdu_opts, fisher_samples), {.i = VDU_DEFAULT_FISHER_SAMPLES},
      "--anchor-precision fisher: samples of the parent over the kept classes (guided DDIM 25)"},
+    {"update", NULL, OPT_CHOICE, offsetof(vdu_opts, update), {.i = VDU_UPDATE_ADAM},
+     "adam: AdamW on L (every weight moves by about --lr a step); natural: SGD on the natural gradient of the "
+     "Gaussian's mean, prec^-1 grad L (weights the anchor holds tightly move least; momentum --adam-beta1, default 0)",
+     .choices = "adam|natural"},
     {"var-floor", NULL, OPT_FLOAT, offsetof(vdu_opts, var_floor), {.f = VDU_DEFAULT_VAR_FLOOR},
      "floor of the checkpoint variance (of the Fisher under --anchor-precision fisher), relative to its mean"},
     {"checkpoints", NULL, OPT_STRING, offsetof(vdu_opts, checkpoints), {.s = NULL},
@@ -420,6 +425,7 @@ static const opt_spec vdu_options[] = {
 static const char *const objective_name[] = {"faithful", "gated", "reconstructed"};
 static const char *const weighting_name[] = {"simple", "elbo"};
 static const char *const precision_name[] = {"checkpoints", "fisher"};
+static const char *const update_name[] = {"adam", "natural"};
 
 #define VDU_STREAM 19                   // the b index of this method's Philox streams (the helpers use 1..3)
 #define VDU_DROPOUT_KEY (1ull << 42)    // dropout keys of the Fisher pass (steps use 0, 1, ...)
@@ -431,6 +437,8 @@ typedef struct {
     vdu_objective_kind objective;
     vdu_weighting weighting;
     vdu_precision precision;
+    vdu_update update;
+    float *inv_prec;          // natural: 1/prec (0 on the buffer's padding, where prec = 0)
     int fisher_samples;
     double *c_t;              // T ELBO weights (mean 1), or NULL for simple
     float *parent;            // gated: the parent's weights, frozen (backend)
@@ -462,6 +470,7 @@ static lethe_status write_statistics_json(unlearn_ctx *u, const vdu_state *v, fl
     cJSON_AddNumberToObject(r, "gamma", float_as_decimal(v->gamma));
     if (v->objective == VDU_GATED) cJSON_AddNumberToObject(r, "gate", float_as_decimal(v->gate));
     cJSON_AddStringToObject(r, "precision", precision_name[v->precision]);
+    cJSON_AddStringToObject(r, "update", update_name[v->update]);
     cJSON_AddNumberToObject(r, "var_floor", float_as_decimal(var_floor));
     if (v->precision == VDU_PRECISION_FISHER) {
         cJSON_AddNumberToObject(r, "fisher_samples", v->fisher_samples);
@@ -489,6 +498,7 @@ static void vdu_cleanup(unlearn_ctx *u) {
     if (!v) return;
     vdu_stats_free(&v->stats);
     ops()->release(v->scratch);
+    ops()->release(v->inv_prec);
     ops()->release(v->parent);
     ops()->release(v->parent_pred);
     free(v->c_t);
@@ -517,6 +527,7 @@ static lethe_status check_options(const vdu_opts *p, vdu_state *v) {
                           objective_name[v->objective]);
     v->gate = gate_given ? p->gate : VDU_DEFAULT_GATE;
     v->precision = (vdu_precision)p->precision;
+    v->update = (vdu_update)p->update;
     v->fisher_samples = p->fisher_samples;
     if (v->precision == VDU_PRECISION_FISHER) {
         if ((p->checkpoints && p->checkpoints[0]) || (p->snapshots && p->snapshots[0]))
@@ -551,6 +562,26 @@ static lethe_status fisher_stats(unlearn_ctx *u, vdu_state *v, float floor) {
     return st;
 }
 
+// --update natural: the optimizer becomes SGD (Adam's per-weight normalisation would cancel
+// any diagonal preconditioner) and each step's gradient is multiplied by 1/prec, the
+// Gaussian's variance: the natural gradient of its mean. prec is 0 only on the flat buffer's
+// alignment padding, whose gradient is 0; 1/prec is set to 0 there.
+static lethe_status natural_setup(unlearn_ctx *u, vdu_state *v) {
+    const size_t n = u->n_params;
+    float *host = malloc(n * sizeof(float));
+    if (!host || !(v->inv_prec = ops()->alloc(n * sizeof(float)))) {
+        free(host);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for the vdu natural gradient");
+    }
+    ops()->to_host(host, v->stats.prec, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) host[i] = host[i] > 0 ? 1.0f / host[i] : 0.0f;
+    ops()->to_device(v->inv_prec, host, n * sizeof(float));
+    free(host);
+    u->adam.cfg.kind = OPTIM_SGD;
+    u->adam.cfg.beta1 = knob_f(u->o->adam_beta1, 0.0f);
+    return LETHE_OK;
+}
+
 // Deterministic (re-run on --resume): reads the same files, computes the same statistics;
 // the parent's copy is taken before the loop restores a resumed state into u->params.
 static lethe_status vdu_setup(unlearn_ctx *u) {
@@ -566,6 +597,7 @@ static lethe_status vdu_setup(unlearn_ctx *u) {
     if (v->precision == VDU_PRECISION_FISHER) st = fisher_stats(u, v, p->var_floor);
     else st = vdu_stats_load(&v->stats, u->model, p->checkpoints, p->snapshots, p->var_floor);
     if (st) return st;
+    if (v->update == VDU_UPDATE_NATURAL && (st = natural_setup(u, v))) return st;
     if (v->weighting == VDU_WEIGHT_ELBO) {
         if (!(v->c_t = malloc((size_t)u->sched.cfg.num_train_timesteps * sizeof(double))))
             return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -593,8 +625,9 @@ static lethe_status vdu_setup(unlearn_ctx *u) {
         else
             fprintf(stderr, "lethe unlearn: vdu statistics of %d checkpoints: mean variance %.3g, floor %.3g; anchor at "
                     "the parent B = %.4g", v->stats.k, v->stats.mean_var, v->stats.var_eps, b0);
-        fprintf(stderr, "; objective %s, weighting %s, gamma %g%s\n", objective_name[v->objective],
-                weighting_name[v->weighting], (double)v->gamma, gate);
+        fprintf(stderr, "; objective %s, weighting %s, gamma %g%s%s\n", objective_name[v->objective],
+                weighting_name[v->weighting], (double)v->gamma, gate,
+                v->update == VDU_UPDATE_NATURAL ? "; natural-gradient SGD" : "");
     }
     return write_statistics_json(u, v, p->var_floor, b0);
 }
@@ -670,6 +703,7 @@ static lethe_status vdu_step(unlearn_ctx *u, int step) {
     lethe_status st = vdu_objective(u, step, &t);
     if (st) return st;
     u->loss = t.loss;
+    if (v->update == VDU_UPDATE_NATURAL) ops()->mul(u->grads, u->grads, v->inv_prec, u->n_params);
     unlearn_log_part(u, "forget_dsm", t.forget_dsm);
     unlearn_log_part(u, "anchor", t.anchor);
     if (v->weighting == VDU_WEIGHT_ELBO) unlearn_log_part(u, "forget_weighted", t.forget_term);

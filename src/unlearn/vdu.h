@@ -28,6 +28,7 @@
 typedef enum { VDU_FAITHFUL, VDU_GATED, VDU_RECONSTRUCTED } vdu_objective_kind;   // --objective's order
 typedef enum { VDU_WEIGHT_SIMPLE, VDU_WEIGHT_ELBO } vdu_weighting;
 typedef enum { VDU_PRECISION_CHECKPOINTS, VDU_PRECISION_FISHER } vdu_precision;   // --precision's order
+typedef enum { VDU_UPDATE_ADAM, VDU_UPDATE_NATURAL } vdu_update;                   // --update's order
 
 #define VDU_DEFAULT_OBJECTIVE VDU_RECONSTRUCTED
 #define VDU_DEFAULT_GAMMA 1.0f          // reconstructed: B's multiplier
