@@ -15,8 +15,9 @@
 # esd-x is ESD on the conditioning weights only (the ESD paper's ESD-x; lethe's class
 # embedding): `esd --params conditioning --lr 1e-2 --steps 250`, the setting chosen in
 # docs/unlearning.md.
-# VDU needs checkpoint statistics: the parent's own snapshots (`lethe demo` keeps 5 in
-# MODEL/snapshots), --snapshots DIR (from `lethe train --snapshots K`) or VDU_CHECKPOINTS.
+# VDU runs at its defaults (gated, natural gradient, the Fisher anchor: data-free); with the
+# parent's own snapshots (`lethe demo` keeps 5 in MODEL/snapshots), --snapshots DIR (from
+# `lethe train --snapshots K`) or VDU_CHECKPOINTS its anchor is the checkpoints' instead.
 # Writes OUT/FORGET/table.md, OUT/FORGET/eval.json (and eval/NAME.json, one per model: a
 # stopped evaluation resumes where it stopped) and OUT/FORGET/grids.png (forget-class row of
 # every model).
@@ -66,7 +67,7 @@ for m in $methods; do
             [ -z "$snapshots" ] && [ -f "$model/snapshots/snapshots.json" ] && snapshots=$model   # `lethe demo` keeps 5
             if [ -n "$snapshots" ]; then extra="--snapshots $snapshots"
             elif [ -n "${VDU_CHECKPOINTS:-}" ]; then extra="--checkpoints $VDU_CHECKPOINTS"
-            else echo "== vdu: give --snapshots DIR or VDU_CHECKPOINTS; skipped"; continue; fi ;;
+            fi ;;   # neither: VDU's default anchor, the Fisher of the parent's own samples
     esac
     if [ -f "$dir/$m/lethe.json" ] && grep -q '"kind":.*"unlearned"' "$dir/$m/lethe.json"; then
         echo "== $m: done before, reusing $dir/$m"

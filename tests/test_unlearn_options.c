@@ -76,11 +76,13 @@ static void test_defaults(void **state) {
     assert_true(method_value(&o, "sa", "ewc-weight").f == 1.0f);
     assert_int_equal(method_value(&o, "sa", "fisher-samples").i, 64);
     assert_int_equal(method_value(&o, "sa", "replay-samples").i, 256);
-    // vdu: gamma unset, resolved per objective (1 under the default, reconstructed; 0.5 under faithful, gated)
+    // vdu: gamma unset, resolved per objective (0.5 under the default, gated, and faithful; 1 under reconstructed)
     assert_true(isnan(method_value(&o, "vdu", "stability-weight").f));
-    assert_int_equal(method_value(&o, "vdu", "objective").i, 2);   // reconstructed
+    assert_int_equal(method_value(&o, "vdu", "objective").i, 1);   // gated
+    assert_int_equal(method_value(&o, "vdu", "update").i, 1);      // natural
+    assert_int_equal(method_value(&o, "vdu", "anchor-precision").i, 2);   // auto
     assert_int_equal(method_value(&o, "vdu", "weighting").i, 0);   // simple
-    assert_true(isnan(method_value(&o, "vdu", "gate").f));         // 2, under gated only
+    assert_true(isnan(method_value(&o, "vdu", "gate").f));         // 20, under gated only
     assert_true(method_value(&o, "vdu", "var-floor").f == 1e-2f);
     assert_true(method_value(&o, "spare", "retain-weight").f == 1.0f);
     assert_int_equal(method_value(&o, "spare", "lora-rank").i, 4);

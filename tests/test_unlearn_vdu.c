@@ -104,7 +104,11 @@ static void quick_opts(unlearn_opts *o, const char *parent, const char *out) {
     o->forget = "1";
     o->steps = 3;
     o->batch = 4;
-    o->lr = unlearn_vdu.default_lr;   // unlearn_run fills the method's defaults; the loop does not
+    // the paper's update (Adam) and lethe's first objective, at Adam's rate: the tests below
+    // predate the defaults (gated, --update natural); those have tests of their own
+    assert_int_equal(unlearn_opts_set(o, "update", "adam"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(o, "objective", "reconstructed"), LETHE_OK);
+    o->lr = VDU_DEFAULT_LR_ADAM;
     o->weight_decay = 0.0f;
     o->log_every = 1;
     o->quiet = 1;

@@ -56,10 +56,10 @@ void unlearn_opts_default(unlearn_opts *o) {
     opt_defaults(unlearn_loop_options, unlearn_n_loop_options, o);
 }
 
-void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m) {
+void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m, const void *mopt) {
     if (o->steps < 0) o->steps = m->default_steps;
     if (o->batch < 0) o->batch = m->default_batch > 0 ? m->default_batch : UNLEARN_DEFAULT_BATCH;
-    if (!(o->lr == o->lr)) o->lr = m->default_lr;
+    if (!(o->lr == o->lr)) o->lr = m->lr_for ? m->lr_for(mopt) : m->default_lr;
     if (!(o->weight_decay == o->weight_decay)) o->weight_decay = m->default_weight_decay;
 }
 
@@ -276,13 +276,13 @@ static lethe_status checkpoint(void *ctx) { return run_state_save(&((unlearn_har
 lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *meth, lethe_model *m,
                               const lethe_dataset *train, int resume) {
     unlearn_opts resolved = *given, *o = &resolved;
-    unlearn_resolve_defaults(o, meth);
-    if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
-    if (!(o->lr > 0)) return lethe_fail(LETHE_ERR_ARG, "--lr must be positive (got %g)", (double)o->lr);
-    if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
     max_align_t mopt[UNLEARN_OPTIONS_BYTES / sizeof(max_align_t)];
     lethe_status st = unlearn_method_options(o, meth, mopt, sizeof mopt);
     if (st) return st;
+    unlearn_resolve_defaults(o, meth, mopt);
+    if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
+    if (!(o->lr > 0)) return lethe_fail(LETHE_ERR_ARG, "--lr must be positive (got %g)", (double)o->lr);
+    if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
     unlearn_ctx u;
     memset(&u, 0, sizeof u);
     unlearn_harness ur;

@@ -238,8 +238,11 @@ static void method_defaults(const unlearn_method *m, char *buf, size_t cap) {
         snprintf(buf, cap, "the parent's recipe; --steps overrides its step count");
         return;
     }
-    int at = snprintf(buf, cap, "%d steps, batch %d, lr %g", m->default_steps,
-                      m->default_batch > 0 ? m->default_batch : UNLEARN_DEFAULT_BATCH, (double)m->default_lr);
+    char lr[64];
+    if (m->lr_note) snprintf(lr, sizeof lr, "%s", m->lr_note);
+    else snprintf(lr, sizeof lr, "%g", (double)m->default_lr);
+    int at = snprintf(buf, cap, "%d steps, batch %d, lr %s", m->default_steps,
+                      m->default_batch > 0 ? m->default_batch : UNLEARN_DEFAULT_BATCH, lr);
     if (m->default_weight_decay != 0 && at > 0 && (size_t)at < cap)
         snprintf(buf + at, cap - (size_t)at, ", weight decay %g", (double)m->default_weight_decay);
 }

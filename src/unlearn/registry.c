@@ -50,7 +50,7 @@ lethe_status unlearn_run(const unlearn_opts *given) {
     lethe_status st = unlearn_method_options(o, meth, mopt, sizeof mopt);
     if (st) return st;
     if (!meth->run) {   // a whole-run method (retrain) takes its own recipe
-        unlearn_resolve_defaults(o, meth);
+        unlearn_resolve_defaults(o, meth, mopt);
         if (o->steps < 1) return lethe_fail(LETHE_ERR_ARG, "--steps must be at least 1");
         if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--batch must be at least 1");
     }

@@ -119,6 +119,11 @@ typedef struct {
     int data_free;                 // reads no image at all (SFD): no dataset is loaded; classes come
                                    // from the model, u->train is NULL and the image sets are empty
     float default_lr;              // used when --lr is not given
+    // optional: the default --lr when it depends on the method's own options (vdu: --update
+    // natural is SGD, adam is Adam); mopt is the parsed method options. lr_note says it in
+    // --help ("0.1; --update adam: 1e-05").
+    float (*lr_for)(const void *mopt);
+    const char *lr_note;
     float default_weight_decay;    // used when --weight-decay is not given
     int default_steps;             // used when --steps is not given
     int default_batch;             // used when --batch is not given (0: UNLEARN_DEFAULT_BATCH)

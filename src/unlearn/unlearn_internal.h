@@ -19,7 +19,8 @@ void unlearn_batches_free(unlearn_ctx *u);
 // retrain of a text-to-image parent whose prompt classes are set (retrain.c)
 lethe_status unlearn_retrain_text(const unlearn_opts *o, lethe_model *parent);
 // Unset knobs (steps, batch, lr, weight decay) take the method's defaults.
-void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m);
+// mopt: the method's parsed options (unlearn_method_options), for a default that depends on them
+void unlearn_resolve_defaults(unlearn_opts *o, const unlearn_method *m, const void *mopt);
 // The method's options struct (m->options_size bytes, at most cap) into out: its table's
 // defaults, then the options given in o (options.c). LETHE_ERR_ARG when one was given that
 // the method does not use.

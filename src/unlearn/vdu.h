@@ -27,13 +27,20 @@
 
 typedef enum { VDU_FAITHFUL, VDU_GATED, VDU_RECONSTRUCTED } vdu_objective_kind;   // --objective's order
 typedef enum { VDU_WEIGHT_SIMPLE, VDU_WEIGHT_ELBO } vdu_weighting;
-typedef enum { VDU_PRECISION_CHECKPOINTS, VDU_PRECISION_FISHER } vdu_precision;   // --precision's order
+// --anchor-precision's order; auto: checkpoints when --checkpoints or --snapshots is given, else fisher
+typedef enum { VDU_PRECISION_CHECKPOINTS, VDU_PRECISION_FISHER, VDU_PRECISION_AUTO } vdu_precision;
 typedef enum { VDU_UPDATE_ADAM, VDU_UPDATE_NATURAL } vdu_update;                   // --update's order
 
-#define VDU_DEFAULT_OBJECTIVE VDU_RECONSTRUCTED
+// The defaults are the setting measured best on the reference parent (docs/unlearning.md,
+// "VDU"): gated, the natural gradient, the Fisher anchor; the paper's form is --objective
+// faithful --update adam --anchor-precision checkpoints (with --checkpoints or --snapshots).
+#define VDU_DEFAULT_OBJECTIVE VDU_GATED
+#define VDU_DEFAULT_UPDATE VDU_UPDATE_NATURAL
 #define VDU_DEFAULT_GAMMA 1.0f          // reconstructed: B's multiplier
 #define VDU_DEFAULT_CONVEX_GAMMA 0.5f   // faithful, gated: the convex weight
-#define VDU_DEFAULT_GATE 2.0f
+#define VDU_DEFAULT_GATE 20.0f
+#define VDU_DEFAULT_LR_NATURAL 0.1f     // SGD on prec^-1 grad L, clipped to norm 1: a step of at most 0.1
+#define VDU_DEFAULT_LR_ADAM 1e-5f       // Adam: every weight moves by about lr a step
 #define VDU_DEFAULT_VAR_FLOOR 1e-2f
 #define VDU_DEFAULT_FISHER_SAMPLES 256
 

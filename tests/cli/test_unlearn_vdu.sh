@@ -89,7 +89,8 @@ assert "stability_weight" not in a and "gate" not in a, a   # not given: the sta
 s = json.load(open(u + "/vdu_statistics.json"))
 assert s["objective"] == obj and s["weighting"] == "elbo"
 assert s["gamma"] == (1 if obj == "reconstructed" else 0.5), s
-assert ("gate" in s) == (obj == "gated") and s.get("gate", 2) == 2, s
+assert ("gate" in s) == (obj == "gated") and s.get("gate", 20) == 20, s
+assert s["precision"] == "checkpoints" and s["update"] == "natural", s   # auto: --snapshots given
 log = [json.loads(l) for l in open(u + "/unlearn_log.jsonl")]
 assert len(log) == 2 and all("forget_weighted" in r for r in log)
 assert all(("gate_open" in r) == (obj == "gated") for r in log)
@@ -104,7 +105,8 @@ python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['arguments']; assert
     "$W/o_g2/lethe.json" && ok || bad "given gamma and gate in lethe.json"
 expect_fail "vdu: convex gamma 1" "must be in" $UL --model "$W/m" --snapshots "$W/m" --objective faithful \
     --stability-weight 1 --out "$W/e7"
-expect_fail "vdu: --gate without gated" "gated only" $UL --model "$W/m" --snapshots "$W/m" --gate 2 --out "$W/e8"
+expect_fail "vdu: --gate without gated" "gated only" $UL --model "$W/m" --snapshots "$W/m" --objective faithful --gate 2 \
+    --out "$W/e8"
 # unconditional, data-constrained, gated: the forget set is the training images labelled trouser
 # (lethe.json names the class by its index: an unconditional model has no class names)
 expect_ok "vdu gated on an unconditional model" $UL --model "$W/unc" --snapshots "$W/unc" --objective gated \
@@ -113,9 +115,25 @@ grep -q "6 forget" "$W/err" && ok || bad "unconditional: 6 forget images used"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['forget_classes']==['1'] and j['arguments']['objective']=='gated', j" \
     "$W/ug/lethe.json" && ok || bad "unconditional gated lethe.json"
 
+# ---- the defaults: no source given, so the Fisher anchor (auto); gated, natural gradient, lr 0.1 ----
+expect_ok "vdu at its defaults (Fisher of 2 samples)" $UL --model "$W/m" --fisher-samples 2 --out "$W/def"
+python3 - "$W/def" <<'PY' && ok || bad "vdu defaults recorded"
+import json, sys
+u = sys.argv[1]
+s = json.load(open(u + "/vdu_statistics.json"))
+assert s["objective"] == "gated" and s["gate"] == 20 and s["gamma"] == 0.5, s
+assert s["precision"] == "fisher" and s["update"] == "natural" and s["k"] == 0, s
+log = [json.loads(l) for l in open(u + "/unlearn_log.jsonl")]
+assert all(abs(r["lr"] - 0.1) < 1e-9 for r in log), log
+PY
+expect_ok "vdu --update adam: Adam's default lr" $UL --model "$W/m" --fisher-samples 2 --update adam --out "$W/def_adam"
+python3 -c "import json,sys; assert all(abs(json.loads(l)['lr']-1e-5)<1e-12 for l in open(sys.argv[1]))" \
+    "$W/def_adam/unlearn_log.jsonl" && ok || bad "--update adam: lr 1e-05"
+
 # ---- errors -----------------------------------------------------------------------------------
 expect_fail "vdu: one checkpoint" "at least 2 checkpoints" $UL --model "$W/m" --checkpoints "$W/m" --out "$W/e1"
-expect_fail "vdu: no source" "--checkpoints" $UL --model "$W/m" --out "$W/e2"
+expect_fail "vdu: checkpoint precision, no source" "--checkpoints" $UL --model "$W/m" --anchor-precision checkpoints \
+    --out "$W/e2"
 expect_fail "vdu: both sources" "not both" $UL --model "$W/m" --checkpoints "$W/m,$W/r" --snapshots "$W/m" --out "$W/e3"
 expect_fail "vdu: another config" "another UNet config" $UL --model "$W/m" --checkpoints "$W/m,$W/unc" --out "$W/e4"
 expect_fail "vdu: no snapshots" "has no snapshots" $UL --model "$W/m" --snapshots "$W/unc/unet" --out "$W/e5"
