@@ -60,9 +60,12 @@ lethe_status unlearn_parent_samples(unlearn_ctx *u, const float *parent, const c
     }
     uint8_t *buf = malloc((size_t)(most > 0 ? most : 1) * u->numel);
     if (!buf) return lethe_fail(LETHE_ERR_NOMEM, "out of memory for generated samples");
-    if (!u->o->quiet)
-        fprintf(stderr, "lethe unlearn: %s: generating %d samples of the original model (DDIM %d steps, guidance %g) %s\n",
-                method, total, FISHER_GEN_STEPS, (double)FISHER_GEN_GUIDANCE, purpose);
+    if (!u->o->quiet) {
+        char how[32] = "unguided";   // an unconditional model has no guidance
+        if (!uncond) snprintf(how, sizeof how, "guidance %g", (double)FISHER_GEN_GUIDANCE);
+        fprintf(stderr, "lethe unlearn: %s: generating %d samples of the original model (DDIM %d steps, %s) %s\n",
+                method, total, FISHER_GEN_STEPS, how, purpose);
+    }
     denoiser_infer den;
     denoiser_infer_init(&den, &u->model->net, parent);
     sampler_opts so = {.kind = SAMPLER_DDIM, .steps = FISHER_GEN_STEPS, .eta = 0.0f, .guidance = FISHER_GEN_GUIDANCE,
