@@ -414,7 +414,7 @@ static const opt_spec vdu_options[] = {
      "C_t of the forget loss: simple (1) or elbo (Ho et al. eq. 12, mean 1 over t)", .choices = "simple|elbo"},
     {"gate", NULL, OPT_FLOAT, offsetof(vdu_opts, gate), {.f = NAN},
      "gated: a forget image's ascent stops once its loss reaches this multiple (> 1) of the parent's",
-     "2 (gated only)"},
+     "20 (gated only)"},
     {"stability-weight", "gamma", OPT_FLOAT, offsetof(vdu_opts, stability_weight), {.f = NAN},
      "gamma: faithful, gated: the convex weight in [0, 1) of B; reconstructed: B's multiplier",
      "0.5; reconstructed: 1"},
