@@ -167,7 +167,7 @@ static lethe_status make_sets(unlearn_ctx *u) {
 
 char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
                               int n_forget, const char *dataset, int steps_done, double seconds, double cpu_seconds,
-                              const char *reconstructed) {
+                              const char *reconstructed, const char *weights) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "format", "lethe-model-1");
     cJSON_AddStringToObject(r, "kind", "unlearned");
@@ -195,7 +195,7 @@ char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const
         cJSON_AddStringToObject(g, "kind", "one-step");
         cJSON_AddNumberToObject(g, "t_init", m->one_step_t);
     }
-    cJSON_AddStringToObject(r, "weights", "live");
+    cJSON_AddStringToObject(r, "weights", weights ? weights : "live");
     if (o->command_line) cJSON_AddStringToObject(r, "command", o->command_line);
     char *s = cJSON_Print(r);
     cJSON_Delete(r);
@@ -348,7 +348,7 @@ lethe_status unlearn_run_loop(const unlearn_opts *given, const unlearn_method *m
     }
     if (meth->finish && (st = meth->finish(&u))) goto done;
     char *prov = unlearn_provenance_json(o, m, u.parent_sha256, u.forget, u.n_forget, train ? train->name : m->dataset, u.step,
-                                         run_seconds(&ur.run), run_cpu_seconds(&ur.run), meth->reconstructed);
+                                         run_seconds(&ur.run), run_cpu_seconds(&ur.run), meth->reconstructed, NULL);
     st = prov ? model_save(m, u.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     free(prov);
 done:

@@ -125,7 +125,8 @@ static lethe_status retrain_run(const unlearn_opts *o, lethe_model *parent, cons
         if (!o->quiet)
             fprintf(stderr, "lethe unlearn: retrain stopped after step %d of %d; continue with --resume\n", done, t.steps);
     } else if (!st) {   // the trainer wrote a "trained" lethe.json (with the cost); record what this model is
-        char *prov = unlearn_provenance_json(o, &m, sha, forget, k, train->name, t.steps, seconds, cpu, NULL);
+        char *prov = unlearn_provenance_json(o, &m, sha, forget, k, train->name, t.steps, seconds, cpu, NULL,
+                                             t.use_ema ? "ema" : NULL);   // the trainer leaves its EMA in m.params
         st = prov ? model_save(&m, m.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         free(prov);
     }
@@ -180,7 +181,8 @@ lethe_status unlearn_retrain_text(const unlearn_opts *o, lethe_model *parent) {
         if (!o->quiet)
             fprintf(stderr, "lethe unlearn: retrain stopped after step %d of %d; continue with --resume\n", done, t.steps);
     } else if (!st) {   // the forgotten prompts named as the parent's prompt classes name them
-        char *prov = unlearn_provenance_json(o, parent, sha, forget, k, parent->dataset, t.steps, seconds, cpu, NULL);
+        char *prov = unlearn_provenance_json(o, parent, sha, forget, k, parent->dataset, t.steps, seconds, cpu, NULL,
+                                             t.use_ema ? "ema" : NULL);   // the trainer leaves its EMA in m.params
         st = prov ? model_save(&m, m.params, o->out_dir, prov) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         free(prov);
     }

@@ -14,7 +14,7 @@ lethe_status unlearn_run_loop(const unlearn_opts *o, const unlearn_method *meth,
 // every sitting (run_seconds, run_cpu_seconds), CPU time of all threads.
 char *unlearn_provenance_json(const unlearn_opts *o, const lethe_model *m, const char *parent_sha, const int *forget,
                               int n_forget, const char *dataset, int steps_done, double seconds, double cpu_seconds,
-                              const char *reconstructed);
+                              const char *reconstructed, const char *weights);   // weights: "ema", or NULL: "live"
 void unlearn_batches_free(unlearn_ctx *u);
 // retrain of a text-to-image parent whose prompt classes are set (retrain.c)
 lethe_status unlearn_retrain_text(const unlearn_opts *o, lethe_model *parent);

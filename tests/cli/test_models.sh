@@ -38,6 +38,23 @@ for d in models/*/; do
     expect_ok "info $d" $LETHE info "$d"
     [ ! -e "$d/train_state.safetensors" ] && ok || bad "$d: training state committed (EMA weights only)"
     [ "$(json "$d/lethe.json" 'j["weights"]')" = ema ] && ok || bad "$d: not the EMA weights"
+    if [ "$(json "$d/lethe.json" 'j.get("method")')" = retrain ]; then
+        # a retrain reference: its parent is a committed model (by SHA-256), the whole recipe ran,
+        # the forgotten class is not among the classes it was trained on
+        python3 - "$d" <<'PY' && ok || bad "$d: retrain reference's record"
+import hashlib, json, sys
+d = sys.argv[1]
+j = json.load(open(d + "/lethe.json"))
+parent = j["parent"]["dir"]
+sha = hashlib.sha256(open(parent + "/unet/diffusion_pytorch_model.safetensors", "rb").read()).hexdigest()
+assert parent.startswith("models/") and j["parent"]["weights_sha256"] == sha, (parent, sha)
+assert j["steps_done"] == json.load(open(parent + "/lethe.json"))["steps_done"], j["steps_done"]
+gone = [j["class_names"].index(c) for c in j["forget_classes"]]
+assert gone and not set(gone) & set(j["trained_classes"]), j
+assert j["cpu_seconds"] > 0 and "command" in j
+PY
+        continue
+    fi
     for k in steps_done batch learning_rate lr_schedule warmup ema_max_decay seed command; do
         [ "$(json "$d/lethe.json" "'$k' in j")" = True ] && ok || bad "$d: lethe.json lacks $k"
     done

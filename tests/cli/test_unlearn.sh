@@ -57,7 +57,7 @@ grep -q "retrain stopped after step 2 of 4" "$W/err" && ok || bad "retrain says 
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['kind'] != 'unlearned' and j['steps_done'] == 2, j" \
     "$W/rt/lethe.json" && ok || bad "a stopped retrain is not recorded as unlearned"
 $UL --method retrain --steps 4 --resume --out "$W/rt" >/dev/null 2>&1 || bad "retrain resume"
-python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['kind'] == 'unlearned' and j['method'] == 'retrain', j" \
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['kind'] == 'unlearned' and j['method'] == 'retrain' and j['weights'] == 'ema', j" \
     "$W/rt/lethe.json" && ok || bad "the resumed retrain is recorded as unlearned"
 expect_ok "data-constrained budget" $UL --method ga --steps 1 --forget-images 16 --out "$W/fi"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['arguments']['forget_images'] == 16" "$W/fi/lethe.json" \
