@@ -59,7 +59,8 @@ for meth in retrain finetune ga esd salun sa vdu spare sfd; do
     esac
     check "unlearn $meth"  0 $UL --method "$meth" $extra --out "$W/u_$meth"
 done
-check "unlearn vdu gated" 0 $UL --method vdu --checkpoints "$W/mu,$W/mu2" --objective gated --out "$W/u_vdug"
+# (the loop's vdu is at its defaults: gated, natural-gradient SGD; this is the paper's form, Adam)
+check "unlearn vdu faithful adam" 0 $UL --method vdu --checkpoints "$W/mu,$W/mu2" --objective faithful --update adam --out "$W/u_vdug"
 check "unlearn vdu fisher" 0 $UL --method vdu --anchor-precision fisher --fisher-samples 2 --objective gated --gate 20 --out "$W/u_vduf"
 check "demo (unlearn, side by side)" 0 "$LETHE" demo --model "$W/mu" --classifier "$W/cls" --forget 1 --method ga --steps 1 \
     --per-class 2 --sample-steps 1 --kept-rows 2 --out "$W/demo"
