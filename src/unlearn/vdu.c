@@ -542,14 +542,13 @@ static lethe_status check_options(const vdu_opts *p, vdu_state *v) {
         return lethe_fail(LETHE_ERR_ARG, "vdu: --gate applies to --objective gated only (this run is %s)",
                           objective_name[v->objective]);
     v->gate = gate_given ? p->gate : VDU_DEFAULT_GATE;
+    const int has_source = (p->checkpoints && p->checkpoints[0]) || (p->snapshots && p->snapshots[0]);
     v->precision = (vdu_precision)p->precision;
-    if (v->precision == VDU_PRECISION_AUTO)
-        v->precision = (p->checkpoints && p->checkpoints[0]) || (p->snapshots && p->snapshots[0]) ? VDU_PRECISION_CHECKPOINTS
-                                                                                                    : VDU_PRECISION_FISHER;
+    if (v->precision == VDU_PRECISION_AUTO) v->precision = has_source ? VDU_PRECISION_CHECKPOINTS : VDU_PRECISION_FISHER;
     v->update = (vdu_update)p->update;
     v->fisher_samples = p->fisher_samples;
     if (v->precision == VDU_PRECISION_FISHER) {
-        if ((p->checkpoints && p->checkpoints[0]) || (p->snapshots && p->snapshots[0]))
+        if (has_source)
             return lethe_fail(LETHE_ERR_ARG, "vdu: --anchor-precision fisher anchors at the parent with a Fisher of its own "
                               "samples and reads no checkpoints: drop --checkpoints / --snapshots, or use --precision "
                               "checkpoints");
