@@ -258,4 +258,45 @@ static inline float lethe_cpu_expf(float x) {
     return x != x ? x : y;
 }
 
+// The standard normal CDF Phi(x) = 0.5 erfc(-x / sqrt 2), inlined and vectorisable (GEGLU's
+// exact GELU; glibc's erff is a scalar call). Two forms, both computed and one selected:
+// - |x| < sqrt 2: 0.5 + 0.5 erf(x / sqrt 2), erf(z) = z P(z^2) (Cephes erff's polynomial);
+// - else: erfc(z) = t exp(-z^2 + Q(t)), t = 1 / (1 + z/2) (Numerical Recipes' erfcc,
+//   fractional error < 1.2e-7 in exact arithmetic), so the lower tail keeps its relative
+//   accuracy where 0.5 (1 + erff(x)) cancels. z^2 = x^2 / 2 is carried as x*x plus its
+//   rounding error (fmaf) in a second exp, else exp's argument loses ~x^2/2 ulp.
+// Checked against erfc() in double in test_ops.c. Phi(-inf) = 0, Phi(+inf) = 1, NaN -> NaN.
+static inline float lethe_cpu_normal_cdf(float x) {
+    const float xc = x < -14.0f ? -14.0f : (x > 14.0f ? 14.0f : x);   // Phi(-14) ~ 8e-45: 0 in float
+    const float ax = fabsf(xc), z = ax * 0.70710678118654752f;
+    // near 0
+    const float zs = z * z;
+    float e = 7.853861353153693e-5f;
+    e = e * zs - 8.010193625184903e-4f;
+    e = e * zs + 5.188327685732524e-3f;
+    e = e * zs - 2.685381193529856e-2f;
+    e = e * zs + 1.128358514861418e-1f;
+    e = e * zs - 3.761262582423300e-1f;
+    e = e * zs + 1.128379165726710f;
+    const float half_erf = 0.5f * z * e;
+    const float near = 0.5f + copysignf(half_erf, x);
+    // the tails
+    const float t = 1.0f / (1.0f + 0.5f * z);
+    float q = 0.17087277f;
+    q = q * t - 0.82215223f;
+    q = q * t + 1.48851587f;
+    q = q * t - 1.13520398f;
+    q = q * t + 0.27886807f;
+    q = q * t - 0.18628806f;
+    q = q * t + 0.09678418f;
+    q = q * t + 0.37409196f;
+    q = q * t + 1.00002368f;
+    q = q * t - 1.26551223f;
+    const float xx = ax * ax, xx_err = fmaf(ax, ax, -xx);   // x^2 = xx + xx_err exactly
+    const float half_erfc = 0.5f * t * (lethe_cpu_expf(-0.5f * xx) * lethe_cpu_expf(q - 0.5f * xx_err));
+    const float tail = x >= 0.0f ? 1.0f - half_erfc : half_erfc;
+    const float y = ax < 1.41421356f ? near : tail;
+    return x != x ? x : y;
+}
+
 #endif

@@ -39,6 +39,30 @@ void lethe_cpu_linear_forward(float *y, const float *x, const float *w, const fl
     }
 }
 
+// db (out) += the column sums of dy (m, out). Each column is summed in double over the rows
+// in order, as a column-by-column loop would (bit-identical), but dy is read row by row, a
+// block of columns at a time: the column walk strided `out` floats per add and spent ~9% of
+// a canvas-tiny training step waiting on memory.
+#define BIAS_GRAD_MAX_COLS 256
+static void bias_grad(float *db, const float *dy, int m, int out) {
+    const int nt = lethe_cpu_gemm_threads();
+    int cols = (out + nt - 1) / nt;
+    cols = (cols + 15) / 16 * 16;
+    if (cols > BIAS_GRAD_MAX_COLS) cols = BIAS_GRAD_MAX_COLS;
+    const int nblk = (out + cols - 1) / cols;
+    #pragma omp parallel for schedule(static) if ((size_t)m * out > LETHE_CPU_PAR_MIN && nblk > 1)
+    for (int bk = 0; bk < nblk; bk++) {
+        const int o0 = bk * cols, n = out - o0 < cols ? out - o0 : cols;
+        double acc[BIAS_GRAD_MAX_COLS];
+        for (int i = 0; i < n; i++) acc[i] = 0.0;
+        for (int r = 0; r < m; r++) {
+            const float *row = dy + (size_t)r * out + o0;
+            for (int i = 0; i < n; i++) acc[i] += (double)row[i];
+        }
+        for (int i = 0; i < n; i++) db[o0 + i] += (float)acc[i];
+    }
+}
+
 void lethe_cpu_linear_backward(float *dx, float *dw, float *db, const float *dy,
                                const float *x, const float *w, int m, int in, int out) {
     const size_t macs = (size_t)m * in * out;
@@ -64,12 +88,5 @@ void lethe_cpu_linear_backward(float *dx, float *dw, float *db, const float *dy,
                                 dw + (size_t)o0 * in, in);
         }
     }
-    if (db) {
-        #pragma omp parallel for schedule(static) if ((size_t)m * out > LETHE_CPU_PAR_MIN)
-        for (int o = 0; o < out; o++) {
-            double acc = 0.0;
-            for (int r = 0; r < m; r++) acc += (double)dy[(size_t)r * out + o];
-            db[o] += (float)acc;
-        }
-    }
+    if (db) bias_grad(db, dy, m, out);
 }
