@@ -809,6 +809,61 @@ static void test_natural_update(void **state) {
     dataset_free(&ds);
 }
 
+// --params conditioning at the defaults (gated, natural update, the Fisher anchor: mu = the
+// parent): only the forgotten class's row of the class embedding moves (no other row has a
+// gradient: the forget batches hold class 1 only, and the anchor's is 0 at the parent); an
+// unconditional model has no conditioning weights (an error).
+static void test_params_conditioning(void **state) {
+    (void)state;
+    lethe_dataset ds;
+    toy_dataset(&ds, 0);
+    char out[256], list[1024];
+    path_in(out, sizeof out, "params_cond");
+    unlearn_opts o;
+    quick_opts(&o, c1, out);
+    assert_int_equal(unlearn_opts_set(&o, "anchor-precision", "fisher"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "fisher-samples", "5"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "objective", "gated"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "update", "natural"), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "params", "conditioning"), LETHE_OK);
+    o.lr = VDU_DEFAULT_LR_NATURAL;
+    lethe_status st = run_vdu(&o, &ds);
+    if (st) fail_msg("%s", lethe_last_error());
+    lethe_model m;
+    assert_int_equal(model_load(&m, c1), LETHE_OK);
+    const param_table *tab = &m.unet.table;
+    size_t off = 0, numel = 0;
+    for (int i = 0; i < tab->n; i++)
+        if (!strcmp(tab->entries[i].name, "class_embedding.weight")) {
+            off = tab->entries[i].offset;
+            numel = tab->entries[i].numel;
+        }
+    assert_true(numel > 0);
+    const size_t width = numel / (size_t)m.unet.cfg.num_class_embeds;
+    model_free(&m);
+    size_t n0, n1;
+    float *theta0 = host_weights(c1, &n0), *theta1 = host_weights(out, &n1);
+    assert_int_equal(n0, n1);
+    size_t changed_elsewhere = 0;
+    double moved = 0;
+    for (size_t i = 0; i < n0; i++) {
+        const int forget_row = i >= off && i < off + numel && (i - off) / width == 1;
+        if (forget_row) moved = fmax(moved, fabs((double)theta1[i] - theta0[i]));
+        else changed_elsewhere += theta1[i] != theta0[i];
+    }
+    if (changed_elsewhere) fail_msg("%zu weights outside class 1's embedding row changed", changed_elsewhere);
+    assert_true(moved > 0);
+    free(theta0); free(theta1);
+
+    path_in(out, sizeof out, "params_uncond");
+    snprintf(list, sizeof list, "%s,%s", u1, u2);
+    quick_opts(&o, u1, out);
+    assert_int_equal(unlearn_opts_set(&o, "checkpoints", list), LETHE_OK);
+    assert_int_equal(unlearn_opts_set(&o, "params", "conditioning"), LETHE_OK);
+    expect_error(run_vdu(&o, &ds), "no class embedding or cross-attention");
+    dataset_free(&ds);
+}
+
 // ---- --anchor-precision fisher ---------------------------------------------------------------------
 
 // prec = (F + floor mean F) / mean(F + floor mean F) over the parameters, mu = the parent
@@ -1091,6 +1146,7 @@ int main(void) {
         cmocka_unit_test(test_gated_objective),
         cmocka_unit_test(test_objective_errors),
         cmocka_unit_test(test_natural_update),
+        cmocka_unit_test(test_params_conditioning),
         cmocka_unit_test(test_fisher_stats),
         cmocka_unit_test(test_fisher_precision_run),
         cmocka_unit_test(test_snapshot_steps),

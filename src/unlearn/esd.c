@@ -48,25 +48,17 @@
 #define ESD_START_GUIDANCE 3.0f
 #define ESD_STREAM 16   // the b index of this method's Philox streams (the helpers use 1..3)
 
-enum { ESD_PARAMS_ALL, ESD_PARAMS_CONDITIONING, ESD_PARAMS_NON_CONDITIONING };
-
 typedef struct {
     float negative_guidance;   // eta
-    int params;                // ESD_PARAMS_*
+    int params;                // UNLEARN_PARAMS_*
 } esd_opts;
 
 static const opt_spec esd_options[] = {
     {"negative-guidance", "alpha", OPT_FLOAT, offsetof(esd_opts, negative_guidance), {.f = 1.0f},
      "ESD's eta: the target is eps*(null) - eta (eps*(forget class) - eps*(null))"},
-    {"params", NULL, OPT_CHOICE, offsetof(esd_opts, params), {.i = ESD_PARAMS_ALL},
-     "which weights train: all, conditioning (the weights that read the condition: the class embedding, or "
-     "cross-attention; ESD-x) or non-conditioning (every other weight; ESD-u)", .choices = "all|conditioning|non-conditioning"},
+    {"params", NULL, OPT_CHOICE, offsetof(esd_opts, params), {.i = UNLEARN_PARAMS_ALL}, UNLEARN_PARAMS_HELP,
+     .choices = UNLEARN_PARAMS_CHOICES},
 };
-
-// The weights that read the condition: a class embedding, or cross-attention (attn2).
-static int reads_condition(const char *name) {
-    return !strncmp(name, "class_embedding.", 16) || strstr(name, ".attn2.") != NULL;
-}
 
 typedef struct {
     denoiser_infer live;  // the live weights as the sampler's denoiser
@@ -85,26 +77,8 @@ static lethe_status esd_setup(unlearn_ctx *u) {
     u->state = s;
     lethe_status st = unlearn_cond_alloc(u, &s->null, u->o->batch);   // every row null
     if (st) return st;
-    const esd_opts *p = u->mopt;
-    if (p->params != ESD_PARAMS_ALL) {   // the loop's optimiser leaves the rest untouched
-        const param_table *tab = u->model->net.table;
-        const int want = p->params == ESD_PARAMS_CONDITIONING;
-        if (!(u->mask = ops()->alloc(u->n_train * sizeof(float)))) return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        ops()->fill(u->mask, 0.0f, u->n_train);
-        size_t kept = 0, reading = 0;
-        for (int i = 0; i < tab->n; i++) {
-            const int r = reads_condition(tab->entries[i].name);
-            reading += r ? tab->entries[i].numel : 0;
-            if (r != want) continue;
-            ops()->fill(u->mask + tab->entries[i].offset, 1.0f, tab->entries[i].numel);
-            kept += tab->entries[i].numel;
-        }
-        if (reading == 0) return lethe_fail(LETHE_ERR_ARG, "esd --params %s: this network has no class embedding or "
-                                            "cross-attention weights", want ? "conditioning" : "non-conditioning");
-        if (!u->o->quiet)
-            fprintf(stderr, "lethe unlearn: esd: training the %zu weights that %s the condition\n", kept,
-                    want ? "read" : "do not read");
-    }
+    // the loop's optimiser leaves the weights outside --params untouched
+    if ((st = unlearn_params_mask(u, ((const esd_opts *)u->mopt)->params, "esd"))) return st;
     denoiser_infer_init(&s->live, &u->model->net, u->params);
     return LETHE_OK;
 }

@@ -33,6 +33,18 @@ struct cJSON *unlearn_arguments_json(const unlearn_opts *o);
 extern const unlearn_method unlearn_retrain, unlearn_finetune, unlearn_ga, unlearn_esd, unlearn_salun, unlearn_sa,
     unlearn_vdu, unlearn_spare, unlearn_sfd;
 
+// --params: which of the network's weights a method trains (param_select.c)
+enum { UNLEARN_PARAMS_ALL, UNLEARN_PARAMS_CONDITIONING, UNLEARN_PARAMS_NON_CONDITIONING };
+#define UNLEARN_PARAMS_CHOICES "all|conditioning|non-conditioning"
+#define UNLEARN_PARAMS_HELP                                                                                   \
+    "which weights train: all, conditioning (the weights that read the condition: the class embedding, or " \
+    "cross-attention; ESD-x) or non-conditioning (every other weight; ESD-u)"
+extern const char *const unlearn_params_name[];
+// u->mask for --params (nothing for UNLEARN_PARAMS_ALL); method names the method in messages.
+// An error when the network has no conditioning weights (unconditional) or the method
+// trains weights of its own (u->n_train != u->n_params).
+lethe_status unlearn_params_mask(unlearn_ctx *u, int params, const char *method);
+
 // default for an unset float knob (NaN) / int knob (< 0)
 static inline float knob_f(float v, float dflt) { return v == v ? v : dflt; }
 static inline int knob_i(int v, int dflt) { return v >= 0 ? v : dflt; }

@@ -403,6 +403,7 @@ typedef struct {
     int precision;            // vdu_precision
     int fisher_samples;
     int update;               // vdu_update
+    int params;               // UNLEARN_PARAMS_*
 } vdu_opts;
 
 static const opt_spec vdu_options[] = {
@@ -430,6 +431,9 @@ static const opt_spec vdu_options[] = {
      "Gaussian's mean, prec^-1 grad L (weights the anchor holds tightly move least; momentum --adam-beta1, default 0; "
      "default --lr 0.1, Adam's 1e-05)",
      .choices = "adam|natural"},
+    {"params", NULL, OPT_CHOICE, offsetof(vdu_opts, params), {.i = UNLEARN_PARAMS_ALL},
+     UNLEARN_PARAMS_HELP " (lethe's, not the paper's: the gradient is masked before it is clipped)",
+     .choices = UNLEARN_PARAMS_CHOICES},
     {"var-floor", NULL, OPT_FLOAT, offsetof(vdu_opts, var_floor), {.f = VDU_DEFAULT_VAR_FLOOR},
      "floor of the checkpoint variance (of the Fisher under --anchor-precision fisher), relative to its mean"},
     {"checkpoints", NULL, OPT_STRING, offsetof(vdu_opts, checkpoints), {.s = NULL},
@@ -616,6 +620,7 @@ static lethe_status vdu_setup(unlearn_ctx *u) {
     else st = vdu_stats_load(&v->stats, u->model, p->checkpoints, p->snapshots, p->var_floor);
     if (st) return st;
     if (v->update == VDU_UPDATE_NATURAL && (st = natural_setup(u, v))) return st;
+    if ((st = unlearn_params_mask(u, p->params, "vdu"))) return st;
     if (v->weighting == VDU_WEIGHT_ELBO) {
         if (!(v->c_t = malloc((size_t)u->sched.cfg.num_train_timesteps * sizeof(double))))
             return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -722,6 +727,9 @@ static lethe_status vdu_step(unlearn_ctx *u, int step) {
     if (st) return st;
     u->loss = t.loss;
     if (v->update == VDU_UPDATE_NATURAL) ops()->mul(u->grads, u->grads, v->inv_prec, u->n_params);
+    // --params: frozen weights have no gradient, so the loop's clipping norm is over the trained
+    // ones (as torch's clip_grad_norm_ over the parameters that require grad)
+    if (u->mask) ops()->mul(u->grads, u->grads, u->mask, u->n_params);
     unlearn_log_part(u, "forget_dsm", t.forget_dsm);
     unlearn_log_part(u, "anchor", t.anchor);
     if (v->weighting == VDU_WEIGHT_ELBO) unlearn_log_part(u, "forget_weighted", t.forget_term);
