@@ -265,8 +265,16 @@ static void test_finite_differences(void **state) {
     const float h = 4e-2f;
     double worst = 0;
     char worst_name[PARAM_NAME_MAX] = "";
+    double worst_key_bias = 0;
     for (int i = 0; i < fc.m.table.n; i++) {
         const param_entry *pe = &fc.m.table.entries[i];
+        // The keys' bias adds q.b to every logit of a query alike, which softmax cancels: its
+        // gradient is exactly 0, so a finite difference there measures only float32 rounding
+        // of the loss (up to ~1e-4 at this h, CPU-dependent). Assert the zero instead.
+        if (strstr(pe->name, "k_proj.bias")) {
+            for (size_t j = 0; j < pe->numel; j++) worst_key_bias = fmax(worst_key_bias, fabs((double)G[pe->offset + j]));
+            continue;
+        }
         for (int k = 0; k < 3; k++) {
             size_t j = pe->offset + ((size_t)k * 7919 + (size_t)i * 31) % pe->numel;
             if (pe == param_table_find(&fc.m.table, "text_model.embeddings.token_embedding.weight"))
@@ -288,8 +296,10 @@ static void test_finite_differences(void **state) {
     double d1 = directional_difference(&fc, P, Pp, noise, 2e-3f), d2 = directional_difference(&fc, P, Pp, noise, 1e-3f);
     double dd = (4.0 * d2 - d1) / 3.0, chain_err = fabs(dd - gd) / fabs(gd);
     print_message("finite differences: worst element error %.2e (%s), directional derivative %.8g vs G.d %.8g "
-                  "(rel %.2e)\n", worst, worst_name, dd, gd, chain_err);
+                  "(rel %.2e); keys' bias: max |gradient| %.2e (exactly 0 in exact arithmetic)\n", worst, worst_name, dd, gd,
+                  chain_err, worst_key_bias);
     assert_true(worst < 5e-3);
+    assert_true(worst_key_bias < 1e-6);
     assert_true(chain_err < 1e-4);
 
     free(Pp); free(G); free(noise); free(fc.R1); free(fc.R2); free(fc.last); free(fc.pooled);

@@ -226,15 +226,29 @@ static void test_ddim_guided_matches_pytorch(void **state) {
     assert_int_equal(net.cond.null_class, 10);
     denoiser_infer ud;
     denoiser_infer_init(&ud, &net, P);
-    sampler_opts o = {.kind = SAMPLER_DDIM, .steps = 10, .eta = 0, .guidance = 2.0f};
     const lethe_cond cond = cond_class_view(&net.cond, labels, n);
+    // one step first: the network and the DDIM update in float32 against float64, before the
+    // chain amplifies rounding
+    float *first = malloc(nx * sizeof(float)), *traj = read_tensor(&d, "ddim.traj", NULL);
+    memcpy(first, x, nx * sizeof(float));
+    sampler_opts o1 = {.kind = SAMPLER_DDIM, .steps = 10, .eta = 0, .guidance = 2.0f, .stop_after = 1};
+    assert_int_equal(sampler_run(&s, &o1, &ud, first, &cond, n, NULL, NULL), LETHE_OK);
+    double maxabs1 = 0;
+    for (size_t i = 0; i < nx; i++) maxabs1 = fmax(maxabs1, fabs((double)first[i] - traj[i]));
+    sampler_opts o = {.kind = SAMPLER_DDIM, .steps = 10, .eta = 0, .guidance = 2.0f};
+    const int evaluations_before = ud.evaluations;
     assert_int_equal(sampler_run(&s, &o, &ud, x, &cond, n, NULL, NULL), LETHE_OK);
     double maxabs = 0;
     for (size_t i = 0; i < nx; i++) maxabs = fmax(maxabs, fabs((double)x[i] - want[i]));
-    print_message("DDIM 10 steps, guidance 2: max |lethe - torch(float64)| = %.3g\n", maxabs);
-    // float32 rounding through 10 steps x 2 network evaluations: values are O(1).
-    assert_true(maxabs < 1e-4);
-    assert_int_equal(ud.evaluations, 10 * 2 * n);
+    print_message("DDIM guidance 2: max |lethe - torch(float64)| = %.3g after 1 step, %.3g after 10\n", maxabs1, maxabs);
+    assert_true(maxabs1 < 1e-5);
+    // The whole chain amplifies float32 rounding: PyTorch's own float32 run of this chain (the
+    // same weights and noise, torch 1.13) is 1.8e-4 from the float64 reference on an AMD Zen 3
+    // (AVX2), lethe 1.2e-4 there and below 1e-4 on a Zen 5 (AVX-512): the GEMM kernels' order
+    // of summation differs by CPU. The bound is that float32 scale, not a looser one.
+    assert_true(maxabs < 2.5e-4);
+    assert_int_equal(ud.evaluations - evaluations_before, 10 * 2 * n);
+    free(first); free(traj);
     denoiser_infer_free(&ud);
     schedule_free(&s);
     free(x); free(want); free(labels); free(abar); free(want_ts); free(P);
