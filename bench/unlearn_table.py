@@ -205,7 +205,7 @@ def main():
           "forget-class samples classified as the forget class. Kept accuracy: the share of samples of each kept "
           "class the classifier judges as that class (mean; the worst class is the one that fell most from the "
           "original). Wall time: the run on 2 cores; CPU time: the CPU seconds of its process (all threads), the "
-          "cost measure (it does not grow when other work shares the machine). Retrain is the parent's own recipe "
+          "cost measure (it grows little when other work shares the machine: two one-thread trainings side by side on 2 cores took 10-15% more CPU time each). Retrain is the parent's own recipe "
           "without the forget class. A one-step generator (SFD) has no likelihood, so no bits/dim or loss-based MIA. "
           "Goals (issue 15), one mark each in this order: UA >= 99.5% (or >= retrain's UA when the classifier caps it), "
           "mean kept accuracy within 1 point of the original, no kept class more than 5 points down, FID kept within "
