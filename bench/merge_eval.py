@@ -32,6 +32,16 @@ def main(argv):
     merged = dict(first)
     merged["command"] = "; ".join(r["command"] for r in reports)
     merged["models"] = [r["models"][0] for r in reports]
+    # PUL is against the call's first model (lethe eval, evaluate.c), so a single-model report
+    # has none: restore it from the class fractions as the joint call computes it
+    base = merged["models"][0]
+    for m in merged["models"][1:]:
+        if m.get("conditional") or base.get("conditional"):
+            continue
+        for name, f in m.get("forget", {}).items():
+            before, after = base["class_fraction"].get(name), m["class_fraction"].get(name)
+            if f.get("pul_percent") is None and before and after is not None:
+                f["pul_percent"] = 100.0 * (before - after) / before
     merged["real_features_seconds"] = sum(r.get("real_features_seconds", 0) for r in reports)
     merged["warnings"] = sorted({w for r in reports for w in r.get("warnings", [])})
     tmp = out + ".tmp"
