@@ -8,10 +8,12 @@
 #                          [--snapshots DIR] [--eval-args "..."] [--mia-images 1000] [--skip-eval]
 #                          [--jobs N]
 #
-# --jobs N: evaluate up to N models at once, each on CPU/N threads (default 1: one model at a
-# time on every thread). On 2 cores two one-thread evaluations finish sooner than one
-# two-thread evaluation after another (no OpenMP barrier per op); the numbers do not change:
-# every sample's noise is keyed by (class, index).
+# --jobs N: N streams of work at once, each on CPU/N threads (default 1: one thing at a time
+# on every thread). One stream runs the methods one after another while the others evaluate
+# the parent and the retrain reference, then each method's model as soon as it is made. On 2
+# cores two one-thread streams finish sooner than one two-thread stream after another (no
+# OpenMP barrier per op); the numbers do not change: every sample's noise is keyed by
+# (class, index).
 # --mia-images: training and test images of the forget class for the membership AUC (default
 # 1000: its standard error is then about 0.013; at eval's own default of 100 it is 0.041,
 # twice the goal's 0.02 window).
@@ -68,10 +70,11 @@ if [ -n "$retrain" ]; then
     models="$models,$retrain"
     methods=$(echo " $methods " | sed 's/ retrain / /')
 fi
-for m in $methods; do
-    base=$m extra=""
+threads_each=$(( $(nproc) / jobs )); [ "$threads_each" -ge 1 ] || threads_each=1
+# run_method M [THREADS]: unlearns into $dir/M (reused when done before; resumed when stopped)
+run_method() {
+    local m=$1 threads=${2:-0} base=$1 extra="" resume=""
     [ "$m" = esd-x ] && base=esd extra="--params conditioning --lr 1e-2 --steps 250"
-    case " $available " in *" $base "*) ;; *) echo "== $m: not available in this build, skipped"; continue ;; esac
     case $m in
         spare) extra="--surrogate $surrogate" ;;
         vdu)
@@ -82,14 +85,32 @@ for m in $methods; do
     esac
     if [ -f "$dir/$m/lethe.json" ] && grep -q '"kind":.*"unlearned"' "$dir/$m/lethe.json"; then
         echo "== $m: done before, reusing $dir/$m"
-    else
-        resume=""   # a method stopped part-way continues from its last checkpoint
-        [ -f "$dir/$m/unlearn_state.safetensors" ] && resume=--resume
-        echo "== $m${resume:+ (resuming)}"
-        $LETHE unlearn --model "$model" --method "$base" --forget "$forget" $extra $resume --out "$dir/$m"
+        return 0
     fi
-    models="$models,$dir/$m"
+    [ -f "$dir/$m/unlearn_state.safetensors" ] && resume=--resume   # a method stopped part-way continues
+    echo "== $m${resume:+ (resuming)}"
+    $LETHE unlearn --model "$model" --method "$base" --forget "$forget" $extra $resume --threads "$threads" --out "$dir/$m"
+}
+run=()   # the methods this build has, in the table's order
+for m in $methods; do
+    base=$m; [ "$m" = esd-x ] && base=esd
+    case " $available " in *" $base "*) run+=("$m"); models="$models,$dir/$m" ;;
+        *) echo "== $m: not available in this build, skipped" ;; esac
 done
+# --jobs N > 1: the methods run one after another as one of the N streams (CPU/N threads)
+# while the parent and the retrain reference are evaluated, and each method's model is
+# evaluated as soon as it is made (OUT/FORGET/eval/NAME.ready marks it made)
+pipelined=0
+[ "$jobs" -gt 1 ] && [ $skip_eval = 0 ] && pipelined=1
+mkdir -p "$dir/eval"
+runner=""
+if [ $pipelined = 1 ]; then
+    rm -f "$dir"/eval/*.ready
+    ( for m in "${run[@]}"; do run_method "$m" "$threads_each" && touch "$dir/eval/$m.ready" || exit 1; done ) &
+    runner=$!
+else
+    for m in "${run[@]}"; do run_method "$m"; done
+fi
 [ $skip_eval = 1 ] && { echo "== methods done; evaluation skipped (--skip-eval)"; exit 0; }
 # One `lethe eval` per model, into OUT/FORGET/eval/NAME.json (with its .md and .png), so a long
 # evaluation (500 per class: about 10 minutes a model on 2 cores) resumes model by model; a
@@ -107,7 +128,6 @@ evaluate() {
         --threads "$3" $eval_args --out "$2" >"${2%.json}.md" || return 1
     echo "$settings" >"$2.settings"
 }
-threads_each=$(( $(nproc) / jobs )); [ "$threads_each" -ge 1 ] || threads_each=1
 failed=0
 parts=()
 IFS=, read -ra listed <<<"$models"
@@ -116,15 +136,20 @@ for k in "${!listed[@]}"; do
     [ "$k" = 0 ] && key=parent
     [ -n "$retrain" ] && [ "$m" = "$retrain" ] && key=retrain
     part=$dir/eval/$key.json
+    if [ $pipelined = 1 ] && [ "$k" -ge "$(( ${#listed[@]} - ${#run[@]} ))" ]; then   # a method's model: wait until made
+        while [ ! -f "$dir/eval/$key.ready" ] && jobs -rp | grep -qx "$runner"; do sleep 5; done
+        [ -f "$dir/eval/$key.ready" ] || { echo "== $key: its unlearning run failed, not evaluated" >&2; failed=1; continue; }
+    fi
     if [ -f "$part" ] && [ "$part" -nt "$m/lethe.json" ] && [ "$(cat "$part.settings" 2>/dev/null)" = "$settings" ]; then
         echo "== $key: evaluated before, reusing $part"
     else
-        echo "== evaluating $key ($m)"
         rm -f "$part.settings"
         if [ "$jobs" = 1 ]; then
+            echo "== evaluating $key ($m)"
             evaluate "$m" "$part" 0
         else
             while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; done
+            echo "== evaluating $key ($m)"
             evaluate "$m" "$part" "$threads_each" &
         fi
     fi
