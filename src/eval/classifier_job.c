@@ -103,6 +103,32 @@ done:
     return st;
 }
 
+lethe_status classifier_measure(eval_classifier *c, const lethe_dataset *train, const lethe_dataset *test, int fid_images,
+                                uint64_t seed, classifier_measurement *m) {
+    memset(m, 0, sizeof *m);
+    const double t0 = lethe_now();
+    lethe_status st = eval_classifier_accuracy(c, test, &m->test_accuracy, m->per_class);
+    if (st) return st;
+    // FID floor: test images against as many training images (a seeded choice, all classes)
+    int n_fid = fid_images < test->n ? fid_images : test->n;
+    if (n_fid > train->n) n_fid = train->n;
+    int *perm_test = malloc((size_t)test->n * sizeof(int)), *perm_train = malloc((size_t)train->n * sizeof(int));
+    if (!perm_test || !perm_train) {
+        free(perm_test);
+        free(perm_train);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    random_permutation(perm_test, test->n, seed, lethe_stream(LETHE_STREAM_AUGMENT, 1000, 2));
+    random_permutation(perm_train, train->n, seed, lethe_stream(LETHE_STREAM_AUGMENT, 1000, 3));
+    st = fid_of(c, test, perm_test, n_fid, train, perm_train, n_fid, 0, seed, &m->fid_floor);
+    if (!st) st = fid_of(c, test, perm_test, n_fid, NULL, NULL, n_fid, 1, seed, &m->fid_noise);
+    free(perm_test);
+    free(perm_train);
+    m->fid_images = n_fid;
+    m->seconds = lethe_now() - t0;
+    return st;
+}
+
 lethe_status classifier_parse_channels(const char *s, classifier_config *cfg) {
     const char *all = s;
     int n = 0;
@@ -196,32 +222,11 @@ lethe_status classifier_job_run(const classifier_job *j, classifier_job_result *
     res->train_seconds = tr_res.train_seconds;
     if ((res->stopped = tr_res.stopped)) goto fail;   // --stop-after: the state is saved, nothing else yet
 
-    double t0 = lethe_now(), acc, per_class[LETHE_MAX_CLASSES];
-    if ((st = eval_classifier_accuracy(&c, &test, &acc, per_class))) goto fail;
-    // FID floor: test images against as many training images (every k-th, all classes)
-    int n_fid = j->fid_images < test.n ? j->fid_images : test.n;
-    if (n_fid > train.n) n_fid = train.n;
-    int *ia = malloc((size_t)n_fid * sizeof(int)), *ib = malloc((size_t)n_fid * sizeof(int));
-    if (!ia || !ib) { free(ia); free(ib); st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail; }
-    int *perm_test = malloc((size_t)test.n * sizeof(int)), *perm_train = malloc((size_t)train.n * sizeof(int));
-    if (!perm_test || !perm_train) {
-        free(ia); free(ib); free(perm_test); free(perm_train);
-        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    random_permutation(perm_test, test.n, o.seed, lethe_stream(LETHE_STREAM_AUGMENT, 1000, 2));
-    random_permutation(perm_train, train.n, o.seed, lethe_stream(LETHE_STREAM_AUGMENT, 1000, 3));
-    memcpy(ia, perm_test, (size_t)n_fid * sizeof(int));
-    memcpy(ib, perm_train, (size_t)n_fid * sizeof(int));
-    free(perm_test);
-    free(perm_train);
-    double fid_floor = 0, fid_noise = 0;
-    st = fid_of(&c, &test, ia, n_fid, &train, ib, n_fid, 0, o.seed, &fid_floor);
-    if (!st) st = fid_of(&c, &test, ia, n_fid, NULL, NULL, n_fid, 1, o.seed, &fid_noise);
-    free(ia);
-    free(ib);
-    if (st) goto fail;
-    double check_s = lethe_now() - t0;
+    classifier_measurement meas;
+    if ((st = classifier_measure(&c, &train, &test, j->fid_images, o.seed, &meas))) goto fail;
+    const double acc = meas.test_accuracy, fid_floor = meas.fid_floor, fid_noise = meas.fid_noise;
+    const double *per_class = meas.per_class, check_s = meas.seconds;
+    const int n_fid = meas.fid_images;
 
     snprintf(res->dataset, sizeof res->dataset, "%s", train.name);
     res->test_accuracy = acc;
@@ -240,4 +245,66 @@ fail_data:
     dataset_free(&train);
     dataset_free(&test);
     return st;
+}
+
+lethe_status classifier_check(const char *dir, const char *data, int fid_images, uint64_t seed, classifier_check_result *r) {
+    memset(r, 0, sizeof *r);
+    if (fid_images < 2) return lethe_fail(LETHE_ERR_ARG, "--fid-images must be at least 2 (got %d)", fid_images);
+    eval_classifier c;
+    lethe_status st = eval_classifier_load(&c, dir);
+    if (st) return st;
+    if (!data || !*data) data = c.net.cfg.dataset;
+    if (!*data) {
+        eval_classifier_free(&c);
+        return lethe_fail(LETHE_ERR_ARG, "the classifier in %s names no dataset: pass --data", dir);
+    }
+    lethe_dataset train, test;
+    if ((st = dataset_load(&train, data, LETHE_SPLIT_TRAIN))) { eval_classifier_free(&c); return st; }
+    if ((st = dataset_load(&test, data, LETHE_SPLIT_TEST))) goto done_train;
+    char what[300];
+    snprintf(what, sizeof what, "dataset %s", test.name);
+    if ((st = eval_classifier_check_compatible(&c, test.c, test.h, test.name, what))) goto done;
+    if (test.n_classes != c.net.cfg.num_classes) {
+        st = lethe_fail(LETHE_ERR_ARG, "the classifier in %s has %d classes, dataset %s %d", dir, c.net.cfg.num_classes,
+                        test.name, test.n_classes);
+        goto done;
+    }
+    snprintf(r->dataset, sizeof r->dataset, "%s", test.name);
+    r->n_classes = test.n_classes;
+    for (int i = 0; i < test.n_classes; i++) snprintf(r->class_names[i], sizeof r->class_names[i], "%s", test.class_names[i]);
+    r->required_accuracy = classifier_required_accuracy(test.name);
+    r->recorded_accuracy = c.test_accuracy;
+    r->recorded_fid_floor = eval_classifier_recorded(dir, "fid_test_vs_train");
+    r->recorded_fid_noise = eval_classifier_recorded(dir, "fid_test_vs_noise");
+    snprintf(r->hash, sizeof r->hash, "%s", c.hash);
+    st = classifier_measure(&c, &train, &test, fid_images, seed, &r->now);
+done:
+    dataset_free(&test);
+done_train:
+    dataset_free(&train);
+    eval_classifier_free(&c);
+    return st;
+}
+
+char *classifier_check_json(const classifier_check_result *r, const char *dir) {
+    cJSON *rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "format", "lethe-classifier-check-1");
+    cJSON_AddStringToObject(rep, "classifier", dir);
+    cJSON_AddStringToObject(rep, "sha256", r->hash);
+    cJSON_AddStringToObject(rep, "dataset", r->dataset);
+    cJSON_AddNumberToObject(rep, "test_accuracy", r->now.test_accuracy);
+    cJSON *pc = cJSON_AddObjectToObject(rep, "test_accuracy_per_class");
+    for (int i = 0; i < r->n_classes; i++) cJSON_AddNumberToObject(pc, r->class_names[i], r->now.per_class[i]);
+    cJSON_AddNumberToObject(rep, "required_accuracy", r->required_accuracy);
+    cJSON_AddNumberToObject(rep, "fid_test_vs_train", r->now.fid_floor);
+    cJSON_AddNumberToObject(rep, "fid_test_vs_noise", r->now.fid_noise);
+    cJSON_AddNumberToObject(rep, "fid_images", r->now.fid_images);
+    cJSON *rec = cJSON_AddObjectToObject(rep, "recorded");   // classifier.json's, -1 when absent
+    cJSON_AddNumberToObject(rec, "test_accuracy", r->recorded_accuracy);
+    cJSON_AddNumberToObject(rec, "fid_test_vs_train", r->recorded_fid_floor);
+    cJSON_AddNumberToObject(rec, "fid_test_vs_noise", r->recorded_fid_noise);
+    cJSON_AddNumberToObject(rep, "check_seconds", r->now.seconds);
+    char *text = cJSON_Print(rep);
+    cJSON_Delete(rep);
+    return text;
 }

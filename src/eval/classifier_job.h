@@ -35,6 +35,27 @@ typedef struct {
     char hash[65];                 // SHA-256 of the saved weights
 } classifier_job_result;
 
+// What a trained classifier measures on its dataset: test accuracy (overall and per class),
+// and the FID scale of its feature space (test images against as many training images: the
+// floor; against uniform noise: a ceiling), with the images each FID used and the seconds.
+typedef struct {
+    double test_accuracy, per_class[LETHE_MAX_CLASSES];
+    double fid_floor, fid_noise;
+    int fid_images;
+    double seconds;
+} classifier_measurement;
+
+// A committed classifier re-measured (`lethe classifier --check DIR`): what it measures now
+// beside what its classifier.json recorded (negative when not recorded).
+typedef struct {
+    char dataset[256];
+    int n_classes;
+    char class_names[LETHE_MAX_CLASSES][32];
+    double required_accuracy, recorded_accuracy, recorded_fid_floor, recorded_fid_noise;
+    classifier_measurement now;
+    char hash[65];
+} classifier_check_result;
+
 void classifier_job_default(classifier_job *j);
 // The options of `lethe classifier` and lethe_classifier_train, declared once: the CLI's
 // flags and --help and the public API's option names are these rows over classifier_job;
@@ -48,5 +69,14 @@ lethe_status classifier_parse_channels(const char *s, classifier_config *cfg);
 // The test accuracy a classifier must reach on a dataset to be an instrument (0: none set).
 double classifier_required_accuracy(const char *dataset);
 lethe_status classifier_job_run(const classifier_job *j, classifier_job_result *res);
+// Measures c on a dataset's test split (and, for the FID floor, its training split): what
+// training reports. The FID images are chosen by `seed` (training uses its --seed).
+lethe_status classifier_measure(eval_classifier *c, const lethe_dataset *train, const lethe_dataset *test, int fid_images,
+                                uint64_t seed, classifier_measurement *m);
+// Loads the classifier in dir and measures it on `data` (NULL: the dataset it names).
+// With the training run's fid_images and seed it reproduces the recorded numbers.
+lethe_status classifier_check(const char *dir, const char *data, int fid_images, uint64_t seed, classifier_check_result *r);
+// The check as JSON ("lethe-classifier-check-1"); NULL when out of memory. Free with free().
+char *classifier_check_json(const classifier_check_result *r, const char *dir);
 
 #endif

@@ -52,17 +52,16 @@ void eval_classifier_free(eval_classifier *c) {
     memset(c, 0, sizeof *c);
 }
 
-// test_accuracy from classifier.json, when present
-static double read_test_accuracy(const char *dir) {
+double eval_classifier_recorded(const char *dir, const char *key) {
     char path[4096], *text = NULL;
     snprintf(path, sizeof path, "%s/classifier.json", dir);
     if (!fs_exists(path) || fs_read_text(path, &text)) return -1;
     cJSON *r = cJSON_Parse(text);
     free(text);
-    const cJSON *v = r ? cJSON_GetObjectItemCaseSensitive(r, "test_accuracy") : NULL;
-    double acc = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    const cJSON *v = r ? cJSON_GetObjectItemCaseSensitive(r, key) : NULL;
+    double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
     cJSON_Delete(r);
-    return acc;
+    return x;
 }
 
 lethe_status eval_classifier_load(eval_classifier *c, const char *dir) {
@@ -94,7 +93,7 @@ lethe_status eval_classifier_load(eval_classifier *c, const char *dir) {
     free(host);
     if (st) goto fail;
     if ((st = sha256_file(path, c->hash))) goto fail;
-    c->test_accuracy = read_test_accuracy(dir);
+    c->test_accuracy = eval_classifier_recorded(dir, "test_accuracy");
     return LETHE_OK;
 fail:
     eval_classifier_free(c);

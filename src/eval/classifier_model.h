@@ -28,6 +28,9 @@ lethe_status eval_classifier_load(eval_classifier *c, const char *dir);
 // Writes config.json, model.safetensors and (when report_json is non-NULL) classifier.json.
 lethe_status eval_classifier_save(eval_classifier *c, const char *dir, const char *report_json);
 void eval_classifier_free(eval_classifier *c);
+// A number classifier.json in dir recorded (test_accuracy, fid_test_vs_train, ...); -1 when
+// the file or the key is absent.
+double eval_classifier_recorded(const char *dir, const char *key);
 
 // x: n images (c, S, S) in [-1, 1], backend memory. probs (n, classes) and features
 // (n, feature_dim) are host arrays; either may be NULL. Runs in batches of `batch`.

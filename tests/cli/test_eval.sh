@@ -21,6 +21,23 @@ expect_ok "classifier (quick)" $LETHE classifier --data fashion-mnist --train-im
 acc=$(json "$W/cls/classifier.json" 'j["test_accuracy"]')
 awk -v a="$acc" 'BEGIN { exit !(a > 0.3 && a <= 1) }' && ok || bad "512 images for one epoch should beat chance clearly (got $acc)"
 grep -q "| fashion-mnist |" "$W/out" && ok || bad "classifier prints its table"
+# --check re-measures a trained classifier: the same test accuracy and FID against noise as
+# training recorded (the same test images and noise: --seed and --fid-images as trained; the
+# FID floor draws its training images from all 60,000 here, from 512 in training); this one
+# is below fashion-mnist's required 92%, so the check fails after writing its report
+expect_fail "classifier --check (below the required accuracy)" "below the 92%" $LETHE classifier --check "$W/cls" \
+    --fid-images 200 --json "$W/check.json"
+python3 - "$W/cls/classifier.json" "$W/check.json" <<'PY' && ok || bad "classifier --check does not reproduce the recorded numbers"
+import json, sys
+rec, chk = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert chk["format"] == "lethe-classifier-check-1" and chk["dataset"] == "fashion-mnist", chk
+assert chk["test_accuracy"] == rec["test_accuracy"] == chk["recorded"]["test_accuracy"], (chk, rec)
+assert chk["test_accuracy_per_class"] == rec["test_accuracy_per_class"]
+assert abs(chk["fid_test_vs_noise"] - rec["fid_test_vs_noise"]) <= 1e-9 * rec["fid_test_vs_noise"], (chk, rec)
+assert chk["fid_test_vs_train"] > 0 and chk["fid_images"] == 200
+PY
+expect_fail "classifier --check: no such folder" "not a directory" $LETHE classifier --check "$W/none"
+expect_fail "classifier --check with --out" "drop --out" $LETHE classifier --check "$W/cls" --out "$W/x"
 # resumable: --stop-after then --resume ends at the weights of one run (also across a redraw
 # of generated data between epochs); a resume with other flags is refused
 CR="--train-images 256 --epochs 2 --batch 64 --warmup 2 --channels 8,16 --fid-images 64 --checkpoint-every 3"
@@ -44,6 +61,9 @@ if [ -d "$W/cr2_fashion-canvas-object" ]; then
 fi
 expect_ok "classifier on 16x16 data" $LETHE classifier --data "$W/toy" --epochs 1 --batch 32 --warmup 1 --channels 8,16 \
     --fid-images 50 --out "$W/cls16"
+expect_ok "classifier --check on its own data" $LETHE classifier --check "$W/cls16" --data "$W/toy" --fid-images 50
+grep -q "| $W/cls16 |" "$W/out" && ok || bad "classifier --check prints its table"
+expect_fail "classifier --check on data of another resolution" "16|28" $LETHE classifier --check "$W/cls16" --data fashion-mnist
 expect_fail "classifier: channels" "channels" $LETHE classifier --channels 8,abc --out "$W/x"
 expect_fail "classifier: feature width" "feature width" $LETHE classifier --features 256 --train-images 64 --out "$W/x"
 expect_fail "classifier: no --out" "out DIR is required" $LETHE classifier
