@@ -148,21 +148,20 @@ lethe_status classifier_parse_channels(const char *s, classifier_config *cfg) {
 
 // The report saved beside the weights as classifier.json.
 static char *report_json(const classifier_job *j, const classifier_train_opts *o, const eval_classifier *c,
-                         const lethe_dataset *train, const lethe_dataset *test, const double *per_class,
-                         const classifier_train_result *tr_res, const classifier_job_result *res, int n_fid,
-                         double check_s) {
+                         const lethe_dataset *train, const lethe_dataset *test, const classifier_measurement *m,
+                         const classifier_train_result *tr_res) {
     const int train_redrawn = train->redraw && !o->fixed_renders && o->epochs > 1;
     cJSON *rep = cJSON_CreateObject();
     cJSON_AddStringToObject(rep, "format", "lethe-classifier-report-1");
     cJSON_AddStringToObject(rep, "dataset", train->name);
-    cJSON_AddNumberToObject(rep, "test_accuracy", res->test_accuracy);
+    cJSON_AddNumberToObject(rep, "test_accuracy", m->test_accuracy);
     cJSON *pc = cJSON_AddObjectToObject(rep, "test_accuracy_per_class");
-    for (int i = 0; i < test->n_classes; i++) cJSON_AddNumberToObject(pc, test->class_names[i], per_class[i]);
+    for (int i = 0; i < test->n_classes; i++) cJSON_AddNumberToObject(pc, test->class_names[i], m->per_class[i]);
     cJSON_AddNumberToObject(rep, "required_accuracy", classifier_required_accuracy(train->name));
     cJSON_AddNumberToObject(rep, "feature_dim", classifier_feature_dim(&c->net));
-    cJSON_AddNumberToObject(rep, "fid_test_vs_train", res->fid_floor);
-    cJSON_AddNumberToObject(rep, "fid_test_vs_noise", res->fid_noise);
-    cJSON_AddNumberToObject(rep, "fid_images", n_fid);
+    cJSON_AddNumberToObject(rep, "fid_test_vs_train", m->fid_floor);
+    cJSON_AddNumberToObject(rep, "fid_test_vs_noise", m->fid_noise);
+    cJSON_AddNumberToObject(rep, "fid_images", m->fid_images);
     cJSON *tr = cJSON_AddObjectToObject(rep, "training");
     cJSON_AddNumberToObject(tr, "epochs", o->epochs);
     cJSON_AddNumberToObject(tr, "batch", o->batch);
@@ -177,7 +176,7 @@ static char *report_json(const classifier_job *j, const classifier_train_opts *o
     cJSON_AddNumberToObject(tr, "init_seed", (double)j->init_seed);
     cJSON_AddNumberToObject(tr, "final_loss", tr_res->final_loss);
     cJSON_AddNumberToObject(tr, "seconds", tr_res->train_seconds);
-    cJSON_AddNumberToObject(rep, "check_seconds", check_s);
+    cJSON_AddNumberToObject(rep, "check_seconds", m->seconds);
     if (j->command_line) cJSON_AddStringToObject(rep, "command", j->command_line);
     char *text = cJSON_Print(rep);
     cJSON_Delete(rep);
@@ -224,17 +223,13 @@ lethe_status classifier_job_run(const classifier_job *j, classifier_job_result *
 
     classifier_measurement meas;
     if ((st = classifier_measure(&c, &train, &test, j->fid_images, o.seed, &meas))) goto fail;
-    const double acc = meas.test_accuracy, fid_floor = meas.fid_floor, fid_noise = meas.fid_noise;
-    const double *per_class = meas.per_class, check_s = meas.seconds;
-    const int n_fid = meas.fid_images;
-
     snprintf(res->dataset, sizeof res->dataset, "%s", train.name);
-    res->test_accuracy = acc;
+    res->test_accuracy = meas.test_accuracy;
     res->required_accuracy = classifier_required_accuracy(train.name);
-    res->fid_floor = fid_floor;
-    res->fid_noise = fid_noise;
+    res->fid_floor = meas.fid_floor;
+    res->fid_noise = meas.fid_noise;
     res->train_seconds = tr_res.train_seconds;
-    text = report_json(j, &o, &c, &train, &test, per_class, &tr_res, res, n_fid, check_s);
+    text = report_json(j, &o, &c, &train, &test, &meas, &tr_res);
     if (!text) { st = lethe_fail(LETHE_ERR_NOMEM, "out of memory"); goto fail; }
     if ((st = eval_classifier_save(&c, j->out_dir, text))) goto fail;
     snprintf(res->hash, sizeof res->hash, "%s", c.hash);
