@@ -5,9 +5,14 @@ model per call, so a long evaluation resumes model by model).
 
 Every report must come from the same settings, classifier and classes: the noise is keyed by
 (class, index), so each model's numbers do not depend on the others in its call (checked:
-the same JSON, wall times aside). Grids: each A.png is copied to OUT_k.png (k = 1, 2, ...).
+the same JSON, wall times aside). Grids: each A.png is copied to OUT_k.png (k = 1, 2, ...)
+where it exists (the reports committed in docs/data come without their grids). Each model's
+lethe.json (method, steps, CPU seconds: the table's cost columns) is kept in its entry as
+"provenance", read from the model's folder or, where that is gone, from A.lethe.json beside
+the report, so that a merged report tabulates without the models.
 """
 import json
+import os
 import shutil
 import sys
 
@@ -32,6 +37,12 @@ def main(argv):
     merged = dict(first)
     merged["command"] = "; ".join(r["command"] for r in reports)
     merged["models"] = [r["models"][0] for r in reports]
+    for p, m in zip(parts, merged["models"]):
+        for lj in (os.path.join(m["model"], "lethe.json"), p[:-5] + ".lethe.json"):
+            if os.path.exists(lj):
+                with open(lj) as f:
+                    m["provenance"] = json.load(f)
+                break
     # PUL is against the call's first model (lethe eval, evaluate.c), so a single-model report
     # has none: restore it from the class fractions as the joint call computes it
     base = merged["models"][0]
@@ -49,7 +60,8 @@ def main(argv):
         json.dump(merged, f, indent=1)
     stem = out[:-5] if out.endswith(".json") else out
     for k, p in enumerate(parts):
-        shutil.copyfile(p[:-5] + ".png", "%s_%d.png" % (stem, k + 1))
+        if os.path.exists(p[:-5] + ".png"):
+            shutil.copyfile(p[:-5] + ".png", "%s_%d.png" % (stem, k + 1))
     shutil.move(tmp, out)
 
 

@@ -18,9 +18,10 @@ def load(path):
         return json.load(f)
 
 
-def provenance(model_dir):
-    p = os.path.join(model_dir, "lethe.json")
-    return load(p) if os.path.exists(p) else {}
+def provenance(model):
+    """The model's lethe.json: from its folder, else the copy merge_eval.py kept in the report."""
+    p = os.path.join(model["model"], "lethe.json")
+    return load(p) if os.path.exists(p) else model.get("provenance", {})
 
 
 def fmt(v, spec, scale=1.0):
@@ -150,7 +151,7 @@ def main():
     by_folder = "--names" in sys.argv[3:]   # rows named by the model's folder (bench/method_sweep.sh)
     j = load(eval_path)
     models = j["models"]
-    provs = [provenance(m["model"]) for m in models]
+    provs = [provenance(m) for m in models]
     classes = j["classes"]
     parent = models[0]
     # retrain: the method `retrain`, or a model trained from scratch without the forget class
