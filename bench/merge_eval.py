@@ -60,8 +60,9 @@ def main(argv):
         json.dump(merged, f, indent=1)
     stem = out[:-5] if out.endswith(".json") else out
     for k, p in enumerate(parts):
-        if os.path.exists(p[:-5] + ".png"):
-            shutil.copyfile(p[:-5] + ".png", "%s_%d.png" % (stem, k + 1))
+        grid = p[:-5] + ".png"
+        if os.path.exists(grid):
+            shutil.copyfile(grid, "%s_%d.png" % (stem, k + 1))
     shutil.move(tmp, out)
 
 

@@ -56,7 +56,7 @@ run() {  # NAME CMD...
 # 1. the evaluation classifier every table uses (models/fashion-mnist-classifier, trained with
 # the defaults: its classifier.json records the command; its weights are pinned by
 # models/SHA256SUMS, test_models.sh), re-measured on the real test set. Retraining it here
-# took 21 of this suite's ~45 CPU-minutes; the training code is exercised on real data by
+# took 21 of this suite's ~61 CPU-minutes under load; the training code is exercised on real data by
 # section 4's short run and by test_eval.sh
 CLS=models/fashion-mnist-classifier
 run "lethe classifier --check (the committed classifier)" $LETHE classifier --check $CLS --json "$W/cls_check.json"
