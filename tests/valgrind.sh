@@ -19,8 +19,9 @@ VG="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kin
 n_ok=0 n_bad=0
 check() {  # name, expected exit code, command...
     local name=$1 want=$2; shift 2
+    local t0=$SECONDS
     $VG "$@" >"$W/out" 2>"$W/err"; local rc=$?
-    if [ $rc -eq "$want" ]; then n_ok=$((n_ok + 1)); echo "ok    $name";
+    if [ $rc -eq "$want" ]; then n_ok=$((n_ok + 1)); echo "ok    $name ($((SECONDS - t0)) s)";
     else n_bad=$((n_bad + 1)); echo "FAIL  $name (exit $rc, want $want)"; tail -n 30 "$W/err"; fi
 }
 class_part() {
