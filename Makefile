@@ -263,7 +263,7 @@ test: all
 test-quick: all
 	LETHE_QUICK=1 BUILD=$(BUILD) tests/run_all.sh
 
-# memcheck over the CLI paths the tests exercise (slow: a few minutes)
+# memcheck over the CLI paths the tests exercise (about 2 minutes on 2 cores)
 valgrind:
 	$(MAKE) VALGRIND=1 build-vg/lethe
 	LETHE=build-vg/lethe tests/valgrind.sh

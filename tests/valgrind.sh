@@ -15,6 +15,11 @@ export LETHE_NO_PROGRESS=1 OMP_NUM_THREADS=1
 # which memcheck reports as invalid reads in code it cannot name (lethe's own code is what is
 # checked here; the ASan run covers the oneDNN path)
 export LETHE_GEMM=openblas
+# and OpenBLAS's AVX kernels without FMA: valgrind runs each FMA lane through a C helper
+# (h_generic_calc_MAddF32, nearly all of its time in a profile), so OpenBLAS's own choice for
+# this CPU (Haswell/Zen kernels, FMA throughout) made a 2-step sample take 43 s under memcheck;
+# the build-vg binary itself is compiled for the baseline x86-64 ISA, without FMA
+export OPENBLAS_CORETYPE=Sandybridge
 VG="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 n_ok=0 n_bad=0
 check() {  # name, expected exit code, command...
@@ -93,7 +98,7 @@ check "clip"               0 "$LETHE" clip --data fashion-canvas --source "$W/fm
 check "canvas: no --out"   2 "$LETHE" canvas
 # text-to-image: a 1-step tiny model on 40 made-up images named as Fashion-MNIST's classes (the
 # committed CLIP's tokenizer knows their words), found as "fashion-mnist" through LETHE_DATA_DIR;
-# one concept-level ESD run (its 560 prompt encodings and a guided chain: about 4 of the section's ~9 minutes under
+# one concept-level ESD run (its 560 prompt encodings and a guided chain: 29 of the section's 80 s under
 # memcheck), UCE, prompts, a 2-style evaluation (the unknown-style error path: ASan, test_concept_unlearn.sh)
 mkdir -p "$W/data/fashion-mnist"
 cp "$W/fm28"/* "$W/data/fashion-mnist/"
