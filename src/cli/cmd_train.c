@@ -75,7 +75,9 @@ int cmd_train(int argc, char **argv) {
         train_job_free(&j);
         return 2;
     }
-    banner_args ba = {src->config, out, src->text_encoder};
+    char from[4200];   // --init-from: the network and the text encoder are that folder's
+    if (src->init_from) snprintf(from, sizeof from, "the model in %s", src->init_from);
+    banner_args ba = {src->init_from ? from : src->config, out, src->init_from ? src->init_from : src->text_encoder};
     src->on_ready = banner;
     src->user = &ba;
     char *cmdline = args_join(argc, argv);

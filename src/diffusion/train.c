@@ -73,6 +73,11 @@ static char *provenance_json(trainer *tr) {
     cJSON_AddNumberToObject(r, "class_dropout", float_as_decimal(o->class_dropout));
     // the rest of the recipe, so `unlearn --method retrain` can repeat it exactly
     cJSON_AddNumberToObject(r, "init_seed", (double)o->init_seed);
+    if (o->init_from) {
+        cJSON *from = cJSON_AddObjectToObject(r, "init_from");
+        cJSON_AddStringToObject(from, "dir", o->init_from);
+        if (o->init_from_sha256) cJSON_AddStringToObject(from, "weights_sha256", o->init_from_sha256);
+    }
     cJSON_AddNumberToObject(r, "warmup", o->warmup);
     cJSON_AddStringToObject(r, "lr_schedule", o->lr_kind == LR_COSINE ? "cosine" : "constant");
     cJSON_AddNumberToObject(r, "adam_beta1", float_as_decimal(o->adam.beta1));

@@ -45,6 +45,10 @@ typedef struct {
     int snapshots;             // K > 0: keep K snapshots over the second half (see above); 0: none
     const char *out_dir;
     const char *command_line;  // recorded in lethe.json
+    // --init-from: the folder the weights started from and their SHA-256 (lethe.json
+    // "init_from"), or NULL for fresh weights (init_seed)
+    const char *init_from;
+    const char *init_from_sha256;
     // the run's options as a JSON object (train_job_arguments), or NULL: lethe.json's "arguments"
     // and the state's "options" metadata, which --resume starts from (train_job_resume)
     const char *arguments;

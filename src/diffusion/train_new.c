@@ -44,6 +44,9 @@ static const opt_spec train_rows[] = {
         "models/fashion-canvas-clip, or `lethe clip`'s output): train a text-to-image UNet2DConditionModel on "
         "--data fashion-canvas's (image, prompt) pairs, the encoder frozen; prompts become the empty prompt with p = "
         "--class-dropout"),
+    ROW("init-from", NULL, OPT_STRING, src.init_from, "a trained model's folder: start from its weights (its "
+        "architecture; a text-to-image model's text encoder) instead of fresh ones, with a new optimiser and EMA "
+        "(fine-tuning; lethe.json records the folder and its weights' SHA-256); not with --config or --text-encoder"),
     ROW("no-ema", NULL, OPT_FLAG, no_ema, "export the live weights instead of the EMA weights"),
     ROW("ema-max-decay", NULL, OPT_FLOAT, o.ema_max_decay, "EMA: maximum decay"),
     ROW("ema-power", NULL, OPT_FLOAT, o.ema_power, "EMA: warm-up power"),
@@ -191,6 +194,30 @@ static lethe_status text_unet_config(unet_cond_config *cfg, const char *config, 
     return st ? st : unet_cond_config_named(cfg, config, tc.hidden_size);
 }
 
+// --init-from DIR: the model to start from, checked against what the run asks of it; o's
+// copy records the folder and the SHA-256 of its weights (hex: 65 chars).
+static lethe_status load_init_model(lethe_model *m, const train_source *s, train_opts *o, char *hex) {
+    if (strcmp(s->config, "tiny") != 0 || s->text_encoder)   // "tiny": train_source_default's
+        return lethe_fail(LETHE_ERR_ARG, "--init-from %s: the network and its text encoder are that folder's; drop "
+                          "--config and --text-encoder", s->init_from);
+    lethe_status st = model_load(m, s->init_from);
+    if (st) return lethe_fail_context(st, "--init-from %s", s->init_from);
+    if (m->one_step_t > 0)
+        st = lethe_fail(LETHE_ERR_ARG, "--init-from %s is a one-step generator (SFD), not a diffusion model", s->init_from);
+    else if (model_is_text(m) && (s->classes || s->unconditional))
+        st = lethe_fail(LETHE_ERR_ARG, "--init-from %s is a text-to-image model: --classes and --unconditional are for "
+                        "class-conditional ones (--exclude leaves out styles or objects)", s->init_from);
+    else if (!model_is_text(m) && s->unconditional && m->n_classes > 0)
+        st = lethe_fail(LETHE_ERR_ARG, "--init-from %s is class-conditional (%d classes): drop --unconditional",
+                        s->init_from, m->n_classes);
+    else if (!(st = model_weights_sha256(m, hex))) {
+        o->init_from = s->init_from;
+        o->init_from_sha256 = hex;
+    }
+    if (st) model_free(m);
+    return st;
+}
+
 static lethe_status train_new_text(const train_source *s, const train_opts *o, int resume) {
     if (strcmp(s->data, "fashion-canvas") != 0)
         return lethe_fail(LETHE_ERR_ARG, "--text-encoder trains on --data fashion-canvas's (image, prompt) pairs (got "
@@ -199,25 +226,33 @@ static lethe_status train_new_text(const train_source *s, const train_opts *o, i
         return lethe_fail(LETHE_ERR_ARG, "--classes and --unconditional are for class-conditional models, not with "
                           "--text-encoder (--exclude leaves out styles or objects)");
     if (o->batch < 1) return lethe_fail(LETHE_ERR_ARG, "--steps and --batch must be positive");
-    unet_cond_config cfg;
-    lethe_status st = text_unet_config(&cfg, s->config, s->text_encoder);
-    if (st) return st;
     lethe_model m;
-    if ((st = model_create_text(&m, &cfg, s->text_encoder, o->init_seed))) return st;
+    lethe_status st;
+    train_opts oi = *o;
+    char hex[65];
+    if (s->init_from) {
+        if ((st = load_init_model(&m, s, &oi, hex))) return st;
+        o = &oi;
+    } else {
+        unet_cond_config cfg;
+        if ((st = text_unet_config(&cfg, s->config, s->text_encoder))) return st;
+        if ((st = model_create_text(&m, &cfg, s->text_encoder, o->init_seed))) return st;
+    }
     st = train_canvas(&m, NULL, s->exclude, o, resume, s->on_ready, s->user);
     model_free(&m);
     return st;
 }
 
 lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
-    if (s->text_encoder) return train_new_text(s, o, resume);
+    if (s->text_encoder || (s->init_from && model_dir_is_text(s->init_from))) return train_new_text(s, o, resume);
     if (unet_cond_config_is_named(s->config))
         return lethe_fail(LETHE_ERR_ARG, "--config %s is a text-to-image model: give --text-encoder DIR (a folder with "
                           "text_encoder/ and tokenizer/) and --data fashion-canvas", s->config);
     if (s->classes && s->exclude) return lethe_fail(LETHE_ERR_ARG, "give --classes or --exclude, not both");
     unet_config cfg;
     lethe_status st;
-    if (fs_exists(s->config) && !fs_is_dir(s->config)) st = unet_config_load(&cfg, s->config);
+    if (s->init_from) st = LETHE_OK;   // the init model's, checked once it is loaded
+    else if (fs_exists(s->config) && !fs_is_dir(s->config)) st = unet_config_load(&cfg, s->config);
     else st = unet_config_named(&cfg, s->config);
     if (st) return st;
     if (s->unconditional) cfg.num_class_embeds = 0;
@@ -236,11 +271,25 @@ lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
         dataset_free(&ds);
         ds = sub;
     }
-    // a dataset with more classes than the config's embeddings widens them (the last is the null class)
-    if (cfg.num_class_embeds > 0 && cfg.num_class_embeds - 1 < ds.n_classes) cfg.num_class_embeds = ds.n_classes + 1;
-
     lethe_model m;
-    if ((st = model_create(&m, &cfg, o->init_seed))) { dataset_free(&ds); return st; }
+    train_opts oi = *o;
+    char hex[65];
+    if (s->init_from) {
+        if ((st = load_init_model(&m, s, &oi, hex))) { dataset_free(&ds); return st; }
+        o = &oi;
+        // its class embeddings must cover the dataset's labels (the last row is the null class)
+        if (m.n_classes > 0 && m.n_classes < ds.n_classes) {
+            st = lethe_fail(LETHE_ERR_SHAPE, "--init-from %s has %d classes; %s has %d", s->init_from, m.n_classes,
+                            ds.name, ds.n_classes);
+            model_free(&m);
+            dataset_free(&ds);
+            return st;
+        }
+    } else {
+        // a dataset with more classes than the config's embeddings widens them (the last is the null class)
+        if (cfg.num_class_embeds > 0 && cfg.num_class_embeds - 1 < ds.n_classes) cfg.num_class_embeds = ds.n_classes + 1;
+        if ((st = model_create(&m, &cfg, o->init_seed))) { dataset_free(&ds); return st; }
+    }
     m.data = ds.source;
     if (s->on_ready) s->on_ready(s->user, &m, &ds);
     st = train_run(&m, &ds, o, resume);

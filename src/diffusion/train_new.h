@@ -20,6 +20,11 @@ typedef struct {
     // UNet2DConditionModel (config canvas-tiny or a UNet2DConditionModel config.json) on
     // Fashion-Canvas's (image, prompt) pairs (data "fashion-canvas": canvas_set.h), the encoder frozen
     const char *text_encoder;
+    // a trained model's folder, or NULL: start from its weights (its architecture, and its text
+    // encoder for a text-to-image model) instead of fresh ones, the optimiser and the EMA
+    // starting anew from them (fine-tuning a pretrained model, or continuing a run whose
+    // training state is gone); --config and --text-encoder are then the folder's
+    const char *init_from;
     // called once the data and the model are ready, before training (may be NULL): a banner
     void (*on_ready)(void *user, const lethe_model *m, const lethe_dataset *ds);
     void *user;

@@ -109,5 +109,28 @@ u1=$(meta "$W/ucost/unlearn_state.safetensors" cpu_seconds)
 expect_ok "cost: unlearn resumed" $LETHE unlearn --model "$W/cost" --method ga --forget 1 --steps 4 --batch 2 --resume --threads 1 --out "$W/ucost"
 py "cost: unlearning adds the sittings" "j(1)['cpu_seconds'] > $u1 > 0" "$W/ucost/lethe.json"
 
+# --- --init-from: a trained model's weights as the start, a new optimiser and EMA -------------------
+# The first step starts from the parent's weights: its loss is the parent's loss on the same
+# batch, not a fresh network's; lethe.json records the folder and the SHA-256 of its weights;
+# interrupted and resumed, it gives the uninterrupted run's weights; a wrong pairing is refused.
+expect_ok "init: parent" $LETHE train $R --steps 30 --out "$W/ip"
+expect_ok "init: fresh, one step" $LETHE train $R --steps 1 --init-seed 3 --out "$W/if"
+expect_ok "init: from the parent, one step" $LETHE train $R --steps 1 --init-from "$W/ip" --out "$W/i1"
+expect_ok "init: the parent, one more step of its own recipe" $LETHE train $R --steps 31 --out "$W/ip31"
+py "init: the first loss is the trained parent's, not a fresh network's" \
+    "log(1)[0]['loss'] < 0.5 * log(2)[0]['loss']" "$W/i1/train_log.jsonl" "$W/if/train_log.jsonl"
+sha=$(python3 -c "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())" "$W/ip/$WEIGHTS")
+py "init: lethe.json records the folder and a SHA-256" \
+    "j(1)['init_from']['dir'] == '$W/ip' and len(j(1)['init_from']['weights_sha256']) == 64 and j(1)['arguments']['init_from'] == '$W/ip'" \
+    "$W/i1/lethe.json"
+expect_ok "init: interrupted" $LETHE train $R --steps 4 --init-from "$W/ip" --stop-after 2 --out "$W/ir"
+expect_ok "init: resumed" $LETHE train --resume --steps 4 --threads 1 --out "$W/ir"
+expect_ok "init: uninterrupted" $LETHE train $R --steps 4 --init-from "$W/ip" --out "$W/iu"
+same_weights "$W/iu" "$W/ir"
+expect_fail "init: with --config" "drop --config" $LETHE train --init-from "$W/ip" --config small --steps 1 --out "$W/x"
+expect_fail "init: no such folder" "no such model folder" $LETHE train --init-from "$W/none" --steps 1 --out "$W/x"
+expect_fail "init: conditional parent, --unconditional" "drop --unconditional" \
+    $LETHE train --init-from "$W/ip" --unconditional --steps 1 --out "$W/x"
+
 echo "$n_ok ok, $n_bad failed"
 [ $n_bad -eq 0 ]
