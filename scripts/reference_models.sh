@@ -13,7 +13,9 @@
 # score; 3000 steps of 64 pairs, resumable, ~1.5 h on one core), fashion-canvas-tiny (the
 # text-to-image reference model: canvas-tiny conditioned by models/fashion-canvas-clip's text
 # encoder, T2I_STEPS steps of 64 (image, prompt) pairs, EMA checkpoints every T2I_CKPT_EVERY
-# steps for the quality curve; docs/text_to_image.md). Default: the first five.
+# steps for the quality curve; docs/text_to_image.md), fashion-canvas-tiny-continued (its second
+# stage: T2I_MORE more steps from T2I_STEPS's EMA with `lethe train --init-from`). Default: the
+# first five.
 # fashion-mnist-tiny-no-CLASS (e.g. fashion-mnist-tiny-no-trouser): the retrain reference of
 # the unlearning tables, `lethe unlearn --method retrain` from models/fashion-mnist-tiny (the
 # parent's recipe from its lethe.json, without CLASS's images), in the same sittings.
@@ -51,6 +53,7 @@ OBJECT_JUDGE="--channels 32,64,128 --epochs 12"   # fashion-canvas-object-classi
 STEPS=${STEPS:-10000}   # where the quality curve flattens (docs/reference_models.md)
 CKPT_EVERY=2500
 T2I_STEPS=${T2I_STEPS:-4000} T2I_CKPT_EVERY=1000   # fashion-canvas-tiny (docs/text_to_image.md)
+T2I_MORE=${T2I_MORE:-6000} T2I_STAGE1=${T2I_STAGE1:-models/fashion-canvas-tiny}   # fashion-canvas-tiny-continued
 T2I_RECIPE="--data fashion-canvas --config canvas-tiny --text-encoder models/fashion-canvas-clip"
 RECIPE="--config tiny --batch 64 --lr 1e-3 --lr-schedule constant --warmup 500 --ema-max-decay 0.9999
         --checkpoint-every 500 --log-every 50 --seed 0 --init-seed 0"
@@ -132,6 +135,14 @@ for name in "${names[@]}"; do
             # shellcheck disable=SC2086
             CKPT_EVERY_OF_RUN=$T2I_CKPT_EVERY in_sittings "$name" "runs/reference/$name" "$T2I_STEPS" 1 \
                 $LETHE train $T2I_RECIPE ${RECIPE#--config tiny} --steps "$T2I_STEPS" ;;
+        fashion-canvas-tiny-continued)
+            # the second stage: the 4,000-step EMA (T2I_STAGE1; its lethe.json "init_from" records
+            # the SHA-256 it started from) trained on with a new optimiser and EMA, its first run's
+            # training state being lost: batch 64, lr 1e-3 constant after 200 warm-up steps
+            # (docs/text_to_image.md)
+            CKPT_EVERY_OF_RUN=$T2I_CKPT_EVERY in_sittings "$name" "runs/reference/$name" "$T2I_MORE" 1 \
+                $LETHE train --init-from "$T2I_STAGE1" --data fashion-canvas --batch 64 --lr 1e-3 --lr-schedule constant \
+                --warmup 200 --checkpoint-every 250 --steps "$T2I_MORE" ;;
         fashion-mnist-tiny-no-*) retrain_diffusion "$name" models/fashion-mnist-tiny "${name#fashion-mnist-tiny-no-}" ;;
         fashion-mnist-classifier|mnist-classifier|fashion-canvas-style-classifier|fashion-canvas-object-classifier)
             out=runs/reference/$name

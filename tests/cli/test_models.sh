@@ -55,6 +55,16 @@ assert j["cpu_seconds"] > 0 and "command" in j
 PY
         continue
     fi
+    if [ "$(json "$d/lethe.json" "'init_from' in j")" = True ]; then
+        # trained on from another model (lethe train --init-from): that one is committed, by SHA-256
+        python3 - "$d" <<'PY' && ok || bad "$d: --init-from record"
+import hashlib, json, sys
+j = json.load(open(sys.argv[1] + "/lethe.json"))
+start = j["init_from"]["dir"]
+sha = hashlib.sha256(open(start + "/unet/diffusion_pytorch_model.safetensors", "rb").read()).hexdigest()
+assert start.startswith("models/") and j["init_from"]["weights_sha256"] == sha, (start, sha)
+PY
+    fi
     for k in steps_done batch learning_rate lr_schedule warmup ema_max_decay seed command; do
         [ "$(json "$d/lethe.json" "'$k' in j")" = True ] && ok || bad "$d: lethe.json lacks $k"
     done
