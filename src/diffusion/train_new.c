@@ -204,9 +204,6 @@ static lethe_status load_init_model(lethe_model *m, const train_source *s, train
     if (st) return lethe_fail_context(st, "--init-from %s", s->init_from);
     if (m->one_step_t > 0)
         st = lethe_fail(LETHE_ERR_ARG, "--init-from %s is a one-step generator (SFD), not a diffusion model", s->init_from);
-    else if (model_is_text(m) && (s->classes || s->unconditional))
-        st = lethe_fail(LETHE_ERR_ARG, "--init-from %s is a text-to-image model: --classes and --unconditional are for "
-                        "class-conditional ones (--exclude leaves out styles or objects)", s->init_from);
     else if (!model_is_text(m) && s->unconditional && m->n_classes > 0)
         st = lethe_fail(LETHE_ERR_ARG, "--init-from %s is class-conditional (%d classes): drop --unconditional",
                         s->init_from, m->n_classes);
@@ -250,12 +247,13 @@ lethe_status train_new(const train_source *s, const train_opts *o, int resume) {
                           "text_encoder/ and tokenizer/) and --data fashion-canvas", s->config);
     if (s->classes && s->exclude) return lethe_fail(LETHE_ERR_ARG, "give --classes or --exclude, not both");
     unet_config cfg;
-    lethe_status st;
-    if (s->init_from) st = LETHE_OK;   // the init model's, checked once it is loaded
-    else if (fs_exists(s->config) && !fs_is_dir(s->config)) st = unet_config_load(&cfg, s->config);
-    else st = unet_config_named(&cfg, s->config);
-    if (st) return st;
-    if (s->unconditional) cfg.num_class_embeds = 0;
+    lethe_status st = LETHE_OK;
+    if (!s->init_from) {   // else the init model's network, checked once it is loaded
+        if (fs_exists(s->config) && !fs_is_dir(s->config)) st = unet_config_load(&cfg, s->config);
+        else st = unet_config_named(&cfg, s->config);
+        if (st) return st;
+        if (s->unconditional) cfg.num_class_embeds = 0;
+    }
 
     lethe_dataset ds, sub;
     if ((st = dataset_load(&ds, s->data, LETHE_SPLIT_TRAIN))) return st;
